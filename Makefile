@@ -1,0 +1,49 @@
+# pcache build. `make setup` is what a fresh machine needs; `make test` runs everything.
+SHELL := /bin/bash
+NODE_GYP := npx --no-install node-gyp
+export npm_config_nodedir ?= /usr
+
+NATIVE_SRC := $(wildcard native/src/*.cc native/src/*.h) native/binding.gyp
+NATIVE_OUT := native/build/Release/pcache_tracer.node
+FIXTURE_SRC := $(wildcard fixtures/c/*.c)
+FIXTURE_BIN := $(patsubst fixtures/c/%.c,fixtures/bin/%,$(FIXTURE_SRC))
+TS_SRC := $(shell find src cache-store -name '*.ts' 2>/dev/null)
+
+.PHONY: all setup build native ts fixtures test bench bench-trace demo clean
+
+all: build
+
+setup:
+	bash scripts/setup.sh
+
+build: native ts fixtures
+
+native: $(NATIVE_OUT)
+$(NATIVE_OUT): $(NATIVE_SRC)
+	cd native && $(NODE_GYP) rebuild --release >/dev/null
+	@echo "built $@"
+
+ts: dist/.stamp
+dist/.stamp: $(TS_SRC) tsconfig.json
+	npx --no-install tsc -p tsconfig.json
+	@touch $@
+
+fixtures: $(FIXTURE_BIN)
+fixtures/bin/%: fixtures/c/%.c
+	@mkdir -p fixtures/bin
+	gcc -O1 -g -Wall -pthread -o $@ $<
+
+test: setup
+	npx --no-install jest --runInBand $(JEST_ARGS)
+
+demo: setup
+	bash scripts/demo.sh
+
+bench-trace: setup
+	bash bench/trace-bench.sh
+
+bench: setup
+	bash bench/trace-bench.sh
+
+clean:
+	rm -rf dist native/build fixtures/bin

@@ -1,0 +1,237 @@
+// The native tracer's surface, typed in one place (native/ implements it).
+//
+// The tracer is mechanism only: it reports what tracees did, with every path
+// already absolute and resolved the way the kernel resolved it, and it asks at
+// each execve whether to run or skip. What counts as an input or an output is
+// decided in src/trace/fold.ts, never here.
+//
+// Event layout version: bump NATIVE_EVENT_VERSION in native/src/events.h and
+// here together whenever a field changes meaning.
+
+import * as path from 'path';
+
+export const NATIVE_EVENT_VERSION = 1;
+
+/** File type seen by lstat/stat before the syscall ran ('-' = did not exist). */
+export type FileType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's' | '-';
+
+/** What an open file descriptor refers to, read from /proc/PID/fd. */
+export interface FdSnapshot {
+  fd: number;
+  /** readlink(/proc/PID/fd/N): an absolute path, "pipe:[ino]", "socket:[ino]", "anon_inode:..." */
+  target: string;
+  /** 'file' | 'dir' | 'pipe' | 'tty' | 'null' | 'socket' | 'dev' | 'other' */
+  kind: FdKind;
+  /** file offset from /proc/PID/fdinfo/N (0 for pipes and ttys) */
+  pos: number;
+  /** open flags from fdinfo (octal in the kernel, a number here) */
+  flags: number;
+}
+export type FdKind = 'file' | 'dir' | 'pipe' | 'tty' | 'null' | 'socket' | 'dev' | 'other';
+
+/**
+ * File-system operations, named after what they do rather than after the
+ * syscall (openat/openat2/open/creat all become 'open').
+ */
+export type FsOp =
+  | 'open' // flags = open flags; path = resolved target
+  | 'stat' // stat/newfstatat/statx/lstat (follow = false for lstat/AT_SYMLINK_NOFOLLOW)
+  | 'access' // access/faccessat/faccessat2
+  | 'readlink'
+  | 'getdents' // path = directory behind the fd
+  | 'chdir' // chdir/fchdir
+  | 'rename' // path -> path2 (renameat2 flags in `flags`; RENAME_EXCHANGE = 2)
+  | 'link' // hard link: existing path -> new path2
+  | 'symlink' // path2 = link location created; linkTarget = contents
+  | 'unlink'
+  | 'rmdir'
+  | 'mkdir'
+  | 'mknod'
+  | 'truncate' // truncate(path) or ftruncate(fd) (path = file behind the fd)
+  | 'chmod' // chmod/fchmod/fchmodat; mode = new mode
+  | 'chown'
+  | 'utimes' // utime/utimes/utimensat/futimesat
+  | 'xattr-read'
+  | 'xattr-write'
+  | 'execve-probe'; // a failed execve (path searched along PATH, not found or not executable)
+
+export interface FsEvent {
+  k: 'fs';
+  pid: number; // the thread id that made the call
+  op: FsOp;
+  /** resolved absolute path (for rename/link: the source) */
+  path: string;
+  /** rename/link/symlink: the destination */
+  path2?: string;
+  /** symlink: the link contents as given */
+  linkTarget?: string;
+  flags: number;
+  mode: number;
+  /** whether the syscall follows a final symlink (stat vs lstat, O_NOFOLLOW ...) */
+  follow: boolean;
+  /** type of `path` before the call ('-' = absent); for path2 see type2 */
+  type: FileType;
+  type2?: FileType;
+  /** symlinks traversed while resolving path/path2 (each is an input) */
+  links: string[];
+  /** syscall result when known (-errno on failure); null when only the entry was seen */
+  result: number | null;
+}
+
+/** A task (process or thread) was created by fork/vfork/clone/clone3. */
+export interface SpawnEvent {
+  k: 'spawn';
+  pid: number; // new task id
+  parent: number; // creating task id
+  thread: boolean; // CLONE_THREAD: shares the parent's thread group
+  tgid: number; // thread group of the new task
+}
+
+/** A successful execve (after PTRACE_EVENT_EXEC). */
+export interface ExecEvent {
+  k: 'exec';
+  pid: number; // thread-group id after exec
+  formerTid: number; // tid that called execve (differs when a non-leader thread exec'd)
+  /** the token of the matching exec request, so fold can join them */
+  token: number;
+}
+
+/** A task ended. For the last thread of a group, `processExit` is true. */
+export interface ExitEvent {
+  k: 'exit';
+  pid: number;
+  tgid: number;
+  processExit: boolean;
+  /** exit code when it exited normally, else null */
+  code: number | null;
+  /** signal number when killed by a signal, else null */
+  signal: number | null;
+  /** wall clock, ms since epoch */
+  time: number;
+}
+
+/** Bytes read from fd 0 or written to fd 1/2 (captured by the tracer). */
+export interface IoEvent {
+  k: 'io';
+  pid: number;
+  fd: number;
+  dir: 'r' | 'w';
+  /** what the fd refers to at the moment of the call */
+  target: string;
+  kind: FdKind;
+  /** bytes written (only for writes; reads carry count only) */
+  data?: Buffer;
+  count: number;
+  /** true when the call moved data in a way pcache cannot capture (sendfile/splice to a pipe ...) */
+  uncapturable?: boolean;
+  syscall: string;
+}
+
+/** Network: socket creation, connect, bind, sendto/sendmsg with an address. */
+export interface NetEvent {
+  k: 'net';
+  pid: number;
+  op: 'socket' | 'connect' | 'bind' | 'sendto' | 'listen' | 'accept';
+  /** AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16 ... */
+  family: number;
+  /** "1.2.3.4:443", "[::1]:80", a unix socket path, or "" */
+  address: string;
+  socktype: number;
+}
+
+/** A syscall the tracer stopped on but does not understand, or one that escapes tracking. */
+export interface UnknownEvent {
+  k: 'unknown';
+  pid: number;
+  syscall: string;
+  nr: number;
+  detail: string;
+}
+
+export type NativeEvent = FsEvent | SpawnEvent | ExecEvent | ExitEvent | IoEvent | NetEvent | UnknownEvent;
+
+/**
+ * Sent at the entry of every execve that is expected to succeed; the calling
+ * tracee stays stopped until resolve(token, decision) is called.
+ */
+export interface ExecRequest {
+  token: number;
+  pid: number; // tid calling execve
+  tgid: number;
+  /** resolved absolute path of the file being executed */
+  path: string;
+  /** symlinks traversed to reach it */
+  links: string[];
+  argv: string[];
+  env: string[];
+  cwd: string;
+  umask: number;
+  fds: FdSnapshot[];
+  time: number;
+}
+
+export type ExecDecision =
+  | { action: 'run'; holdExit?: boolean }
+  | { action: 'skip'; exitCode: number };
+
+/** Sent when a process whose exec decision asked for holdExit is about to exit. */
+export interface ExitRequest {
+  token: number;
+  pid: number;
+  code: number | null;
+  signal: number | null;
+}
+
+export interface TraceOptions {
+  argv: string[];
+  /** "NAME=value" strings */
+  env: string[];
+  cwd: string;
+  /** called on the JS thread with events in order */
+  onEvents: (events: NativeEvent[]) => void;
+  /** called on the JS thread; must eventually call tracer.resolveExec(token, decision) */
+  onExec: (req: ExecRequest) => void;
+  /** called on the JS thread; must eventually call tracer.resolveExit(token) */
+  onExit: (req: ExitRequest) => void;
+  /** called once, after every tracee is gone and all events were delivered */
+  onDone: (result: { code: number | null; signal: number | null; error?: string }) => void;
+}
+
+export interface NativeTracer {
+  /** JS thread: hand a decision for a pending exec; wakes the tracer thread. */
+  resolveExec(token: number, decision: ExecDecision): void;
+  /** JS thread: let a held exit go. */
+  resolveExit(token: number): void;
+  /** JS thread: deliver a signal to the root tracee (SIGINT/SIGTERM forwarding). */
+  signal(sig: number): void;
+  /** counters for benchmarks: stops by kind */
+  stats(): Record<string, number>;
+}
+
+interface NativeModule {
+  eventVersion: number;
+  start(opts: TraceOptions): NativeTracer;
+}
+
+let loaded: NativeModule | undefined;
+
+export function loadNative(): NativeModule {
+  if (loaded) return loaded;
+  const addon = path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'pcache_tracer.node');
+  const alt = path.resolve(__dirname, '..', '..', 'native', 'build', 'Release', 'pcache_tracer.node');
+  let mod: NativeModule;
+  try {
+    mod = require(addon) as NativeModule;
+  } catch {
+    try {
+      mod = require(alt) as NativeModule;
+    } catch (e) {
+      throw new Error(`native tracer not built (run \`make build\`): ${(e as Error).message}`);
+    }
+  }
+  if (mod.eventVersion !== NATIVE_EVENT_VERSION) {
+    throw new Error(`native tracer event version ${mod.eventVersion}, expected ${NATIVE_EVENT_VERSION}; rebuild with \`make build\``);
+  }
+  loaded = mod;
+  return mod;
+}

@@ -1,0 +1,81 @@
+// Execution records: what src/trace/fold.ts produces from native events and
+// what `pcache trace --json` writes. Persisted format: bump TRACE_RECORD_VERSION
+// when a field changes meaning.
+//
+// History:
+//   1 - first version.
+
+import type { FdKind } from './native';
+
+export const TRACE_RECORD_VERSION = 1;
+
+/**
+ * content  - the bytes of a regular file were (or could have been) read
+ * metadata - existence/type/mode/size was probed (stat, access, readlink, a symlink traversed,
+ *            a directory opened as a base for *at calls, mkdir on an existing dir ...)
+ * absent   - the path was looked up and did not exist (ENOENT/ENOTDIR)
+ * dirlist  - a directory's entries were listed (getdents)
+ */
+export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist';
+
+/**
+ * content - a regular file's final bytes differ from (or may differ from) the start
+ * deleted - the path existed before and is gone at the end
+ * mkdir   - a directory that was created
+ * symlink - a symlink that was created (target in `linkTarget`)
+ * mode    - permission bits changed on a path whose content was not otherwise an output
+ */
+export type OutputKind = 'content' | 'deleted' | 'mkdir' | 'symlink' | 'mode';
+
+export interface InputRecord {
+  path: string;
+  kind: InputKind;
+}
+
+export interface OutputRecord {
+  path: string;
+  kind: OutputKind;
+  /** symlink outputs: the link's contents */
+  linkTarget?: string;
+  /** content/mode outputs: final mode bits, when known at the end of the execution */
+  mode?: number;
+  /** content outputs: how the file was written ('created' | 'truncated' | 'appended' | 'written') */
+  how?: 'created' | 'truncated' | 'appended' | 'written';
+}
+
+export interface StdStream {
+  /** what the fd referred to when the execution started */
+  kind: FdKind;
+  target: string;
+  /** bytes the execution (whole subtree) wrote to it, in order; only for fd 1/2 */
+  bytes?: number;
+}
+
+export interface ExecutionRecord {
+  id: number;
+  parent: number | null;
+  pid: number;
+  exe: string;
+  argv: string[];
+  env: string[];
+  cwd: string;
+  umask: number;
+  /** ms since epoch */
+  start: number;
+  end: number | null;
+  exitCode: number | null;
+  signal: number | null;
+  inputs: InputRecord[];
+  outputs: OutputRecord[];
+  stdin: StdStream;
+  stdout: StdStream;
+  stderr: StdStream;
+  uncacheable: string[];
+}
+
+export interface TraceRecord {
+  version: number;
+  exitCode: number | null;
+  signal: number | null;
+  executions: ExecutionRecord[];
+}
