@@ -1,0 +1,375 @@
+// Shell-level tracer tests over real tools (sh = dash, cat, sort, cp, mv, tar,
+// env, xz, python3): the execution tree each command line produces, and the exact
+// classification of every path under the test's directory.
+//
+// Executions nest (DESIGN.md): every successful execve starts an execution
+// inside the execution of the process that exec'd; forked children stay in their
+// parent's execution until they exec.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+import {
+  childrenOf,
+  cleanTempDirs,
+  dropCreateProbe,
+  execNamed,
+  inputKinds,
+  inputsIn,
+  outputsIn,
+  outputsOutside,
+  recordProblems,
+  rootOf,
+  systemPath,
+  tempDir,
+  traceRun,
+  writeFiles,
+  TraceRun,
+  TraceRunOptions,
+} from './helpers';
+
+afterAll(cleanTempDirs);
+
+const SH = '/bin/sh';
+const PYTHON = '/usr/bin/python3';
+/** A fixed PATH so lookups do not depend on the developer's shell setup. */
+const PATH = '/usr/bin:/bin';
+
+function run(dir: string, cmd: string[], opts: TraceRunOptions = {}): TraceRun {
+  const r = traceRun(cmd, { cwd: dir, ...opts, env: { PATH, LC_ALL: 'C', ...(opts.env ?? {}) } });
+  expect(recordProblems(r.record)).toEqual([]);
+  expect(r.signal).toBeNull();
+  return r;
+}
+
+/** Inputs under dir minus entries below `sub` that are at most absent/metadata probes (mkstemp names ...). */
+function withoutProbesUnder(inputs: Record<string, string>, sub: string): Record<string, string> {
+  const rest: Record<string, string> = {};
+  for (const [rel, kind] of Object.entries(inputs)) {
+    if (rel === sub || rel.startsWith(sub + '/')) {
+      expect(['absent', 'metadata']).toContain(kind);
+    } else {
+      rest[rel] = kind;
+    }
+  }
+  return rest;
+}
+
+describe('sh and coreutils', () => {
+  test("sh -c 'cat a b > c': sh opens c, cat reads a and b and writes to the inherited stdout", () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'a\n', b: 'b\n' });
+    const r = run(dir, [SH, '-c', 'cat a b > c']);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'c'), 'utf8')).toBe('a\nb\n');
+    expect(r.record.executions).toHaveLength(2);
+    const sh = rootOf(r.record);
+    const cat = execNamed(r.record, 'cat');
+    expect(sh.exe).toBe(systemPath(SH));
+    expect(sh.argv).toEqual([SH, '-c', 'cat a b > c']);
+    expect(cat.parent).toBe(sh.id);
+    expect(cat.exe).toBe(systemPath('/usr/bin/cat'));
+    expect(cat.argv).toEqual(['cat', 'a', 'b']);
+    expect(dropCreateProbe(inputsIn(sh, dir), 'c', false)).toEqual({ a: 'content', b: 'content' });
+    expect(outputsIn(sh, dir)).toEqual({ c: 'content' });
+    expect(outputsOutside(sh, dir)).toEqual([]);
+    expect(inputsIn(cat, dir)).toEqual({ a: 'content', b: 'content' });
+    expect(cat.stdout).toEqual({ kind: 'file', target: path.join(dir, 'c'), bytes: 4 });
+    expect(sh.uncacheable).toEqual([]);
+    expect(cat.uncacheable).toEqual([]);
+    expect(sh.exitCode).toBe(0);
+    expect(cat.exitCode).toBe(0);
+  });
+
+  test("pipeline sh -c 'cat a | sort > b': one sh execution with two children", () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'pear\napple\nfig\n' });
+    const r = run(dir, [SH, '-c', 'cat a | sort > b']);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'b'), 'utf8')).toBe('apple\nfig\npear\n');
+    expect(r.record.executions).toHaveLength(3);
+    const sh = rootOf(r.record);
+    const kids = childrenOf(r.record, sh);
+    expect(kids.map((e) => e.argv).sort()).toEqual([['cat', 'a'], ['sort']]);
+    const cat = execNamed(r.record, 'cat');
+    const sort = execNamed(r.record, 'sort');
+    expect(cat.pid).not.toBe(sort.pid);
+    expect(inputsIn(cat, dir)).toEqual({ a: 'content' });
+    expect(outputsIn(cat, dir)).toEqual({});
+    expect(cat.stdout.kind).toBe('pipe');
+    expect(cat.stdout.bytes).toBe(15);
+    expect(sort.stdin.kind).toBe('pipe');
+    expect(sort.stdout).toEqual({ kind: 'file', target: path.join(dir, 'b'), bytes: 15 });
+    expect(inputsIn(sort, dir)).toEqual({});
+    expect(dropCreateProbe(inputsIn(sh, dir), 'b', false)).toEqual({ a: 'content' });
+    expect(outputsIn(sh, dir)).toEqual({ b: 'content' });
+    // the pipe lives inside the sh execution: the whole pipeline is cacheable
+    expect(sh.uncacheable).toEqual([]);
+    expect(cat.uncacheable).toEqual([]);
+  });
+
+  test('sort -o: reads its input, writes its output', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { in: '3\n1\n2\n' });
+    const r = run(dir, ['sort', '-o', 'sorted', 'in']);
+    expect(r.status).toBe(0);
+    expect(r.record.executions).toHaveLength(1);
+    const sort = rootOf(r.record);
+    expect(sort.exe).toBe(systemPath('/usr/bin/sort'));
+    expect(dropCreateProbe(inputsIn(sort, dir), 'sorted', false)).toEqual({ in: 'content' });
+    expect(outputsIn(sort, dir)).toEqual({ sorted: 'content' });
+    expect(outputsOutside(sort, dir)).toEqual([]);
+    expect(sort.uncacheable).toEqual([]);
+  });
+
+  test('sort spilling to temp files: the temp files are no outputs', () => {
+    const dir = tempDir('pcache-sh-');
+    const nums = Array.from({ length: 100000 }, (_, i) => String((i * 7919) % 100003)).join('\n') + '\n';
+    writeFiles(dir, { nums });
+    fs.mkdirSync(path.join(dir, 'tmpd'));
+    const r = run(dir, ['sort', '-S', '200K', '-T', 'tmpd', '-n', 'nums', '-o', 'sorted']);
+    expect(r.status).toBe(0);
+    expect(fs.readdirSync(path.join(dir, 'tmpd'))).toEqual([]);
+    expect(r.record.executions).toHaveLength(1);
+    const sort = rootOf(r.record);
+    const inputs = withoutProbesUnder(inputsIn(sort, dir), 'tmpd');
+    expect(dropCreateProbe(inputs, 'sorted', false)).toEqual({ nums: 'content' });
+    expect(outputsIn(sort, dir)).toEqual({ sorted: 'content' });
+    expect(sort.uncacheable).toEqual([]);
+  });
+
+  test('cp a d: a is a content input, d an absent input and a content output', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'copied\n' });
+    const r = run(dir, ['cp', 'a', 'd']);
+    expect(r.status).toBe(0);
+    expect(r.record.executions).toHaveLength(1);
+    const cp = rootOf(r.record);
+    expect(inputsIn(cp, dir)).toEqual({ a: 'content', d: 'absent' });
+    expect(outputsIn(cp, dir)).toEqual({ d: 'content' });
+    expect(outputsOutside(cp, dir)).toEqual([]);
+    expect(cp.uncacheable).toEqual([]);
+  });
+
+  test('mv d e: d deleted, e content; d is a content input', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { d: 'moved\n' });
+    const r = run(dir, ['mv', 'd', 'e']);
+    expect(r.status).toBe(0);
+    expect(r.record.executions).toHaveLength(1);
+    const mv = rootOf(r.record);
+    const inputs = inputsIn(mv, dir);
+    // mv's result does not depend on whether e existed (it replaces it); at most a probe
+    expect([undefined, 'absent']).toContain(inputs.e);
+    delete inputs.e;
+    expect(inputs).toEqual({ d: 'content' });
+    expect(outputsIn(mv, dir)).toEqual({ d: 'deleted', e: 'content' });
+    expect(mv.uncacheable).toEqual([]);
+  });
+
+  test('tar cf of a directory tree: dirlists and contents in, the archive out', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'src/f1': '1\n', 'src/sub/f2': '2\n' });
+    const r = run(dir, ['tar', 'cf', 't.tar', 'src']);
+    expect(r.status).toBe(0);
+    expect(r.record.executions).toHaveLength(1);
+    const tar = rootOf(r.record);
+    expect(dropCreateProbe(inputsIn(tar, dir), 't.tar', false)).toEqual({
+      src: 'dirlist',
+      'src/f1': 'content',
+      'src/sub': 'dirlist',
+      'src/sub/f2': 'content',
+    });
+    expect(outputsIn(tar, dir)).toEqual({ 't.tar': 'content' });
+    expect(outputsOutside(tar, dir)).toEqual([]);
+    expect(tar.uncacheable).toEqual([]);
+  });
+
+  test('tar xf -C x: created directories and files out (chmod through /proc/self/fd included)', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'src/f1': '1\n', 'src/sub/f2': '2\n' });
+    execFileSync('tar', ['cf', 't.tar', 'src'], { cwd: dir });
+    fs.mkdirSync(path.join(dir, 'x'));
+    const r = run(dir, ['tar', 'xf', 't.tar', '-C', 'x']);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'x/src/sub/f2'), 'utf8')).toBe('2\n');
+    expect(r.record.executions).toHaveLength(1);
+    const tar = rootOf(r.record);
+    expect(inputsIn(tar, dir)).toEqual({
+      't.tar': 'content',
+      x: 'metadata',
+      'x/src': 'absent',
+      'x/src/f1': 'absent',
+      'x/src/sub': 'absent',
+      'x/src/sub/f2': 'absent',
+    });
+    expect(outputsIn(tar, dir)).toEqual({
+      'x/src': 'mkdir',
+      'x/src/f1': 'content',
+      'x/src/sub': 'mkdir',
+      'x/src/sub/f2': 'content',
+    });
+    expect(outputsOutside(tar, dir)).toEqual([]);
+    expect(tar.uncacheable).toEqual([]);
+  });
+
+  test("exec chain sh -c 'exec env X=1 cat a': three nested executions in one process", () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'chained\n' });
+    fs.mkdirSync(path.join(dir, 'nobin'));
+    const r = run(dir, [SH, '-c', 'exec env X=1 cat a'], { env: { PATH: `${path.join(dir, 'nobin')}:/usr/bin` } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('chained\n');
+    expect(r.record.executions).toHaveLength(3);
+    const sh = rootOf(r.record);
+    const env = execNamed(r.record, 'env');
+    const cat = execNamed(r.record, 'cat');
+    expect(env.parent).toBe(sh.id);
+    expect(cat.parent).toBe(env.id);
+    expect(env.argv).toEqual(['env', 'X=1', 'cat', 'a']);
+    expect(cat.argv).toEqual(['cat', 'a']);
+    expect(new Set([sh.pid, env.pid, cat.pid]).size).toBe(1);
+    expect(cat.env).toContain('X=1');
+    expect(env.env).not.toContain('X=1');
+    // each PATH miss is an absent input of the execution that searched
+    expect(inputsIn(sh, dir)).toEqual({ a: 'content', 'nobin/cat': 'absent', 'nobin/env': 'absent' });
+    expect(inputsIn(env, dir)).toEqual({ a: 'content', 'nobin/cat': 'absent' });
+    expect(inputsIn(cat, dir)).toEqual({ a: 'content' });
+    expect(inputKinds(cat, systemPath('/usr/bin/cat'))).toContain('content');
+    expect(inputKinds(env, systemPath('/usr/bin/env'))).toContain('content');
+    for (const e of [sh, env, cat]) {
+      expect(e.exitCode).toBe(0);
+      expect(e.uncacheable).toEqual([]);
+      expect(e.stdout.kind).toBe('pipe');
+      expect(e.stdout.bytes).toBe(8);
+    }
+  });
+});
+
+describe('python3', () => {
+  test('python3 -c writing a file', () => {
+    const dir = tempDir('pcache-py-');
+    const r = run(dir, [PYTHON, '-c', "open('out.txt', 'w').write('py\\n')"]);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out.txt'), 'utf8')).toBe('py\n');
+    expect(r.record.executions).toHaveLength(1);
+    const py = rootOf(r.record);
+    expect(py.exe).toBe(systemPath(PYTHON));
+    // /usr/bin/python3 is a symlink to python3.X: the link is a metadata input
+    expect([...new Set(inputKinds(py, PYTHON))]).toEqual(['metadata']);
+    expect(inputKinds(py, systemPath(PYTHON))).toContain('content');
+    expect(dropCreateProbe(inputsIn(py, dir), 'out.txt', false)).toEqual({});
+    expect(outputsIn(py, dir)).toEqual({ 'out.txt': 'content' });
+    expect(py.uncacheable).toEqual([]);
+  });
+
+  test('python3 with four threads each writing a file', () => {
+    const dir = tempDir('pcache-py-');
+    writeFiles(dir, { in: 'shared input\n' });
+    const script = [
+      'import threading',
+      'data = open("in").read()',
+      'def work(i):',
+      '    with open(f"t{i}", "w") as f: f.write(data * (i + 1))',
+      'ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]',
+      '[t.start() for t in ts]',
+      '[t.join() for t in ts]',
+    ].join('\n');
+    const r = run(dir, [PYTHON, '-c', script]);
+    expect(r.status).toBe(0);
+    expect(r.record.executions).toHaveLength(1);
+    const py = rootOf(r.record);
+    let inputs = inputsIn(py, dir);
+    for (const t of ['t0', 't1', 't2', 't3']) inputs = dropCreateProbe(inputs, t, false);
+    expect(inputs).toEqual({ in: 'content' });
+    expect(outputsIn(py, dir)).toEqual({ t0: 'content', t1: 'content', t2: 'content', t3: 'content' });
+    expect(py.uncacheable).toEqual([]);
+  });
+});
+
+describe('a multi-threaded tool', () => {
+  test('xz -T2 compressing in two threads', () => {
+    const dir = tempDir('pcache-xz-');
+    // ~3 MB of poorly compressible text so xz really splits it into blocks for its threads
+    let text = '';
+    let x = 12345;
+    while (text.length < 3_000_000) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      text += x.toString(36) + '\n';
+    }
+    writeFiles(dir, { big: text });
+    const r = run(dir, ['xz', '-T2', '--block-size=500KiB', '-k', 'big']);
+    expect(r.status).toBe(0);
+    expect(execFileSync('xz', ['-dc', path.join(dir, 'big.xz')], { maxBuffer: 16 << 20 }).toString()).toBe(text);
+    expect(r.record.executions).toHaveLength(1);
+    const xz = rootOf(r.record);
+    expect(inputsIn(xz, dir)).toEqual({ big: 'content', 'big.xz': 'absent' });
+    expect(outputsIn(xz, dir)).toEqual({ 'big.xz': 'content' });
+    expect(outputsOutside(xz, dir)).toEqual([]);
+    expect(xz.uncacheable).toEqual([]);
+  });
+});
+
+describe('exit status, signals and stdin', () => {
+  test("sh -c 'exit 3': pcache exits 3", () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', 'exit 3']);
+    expect(r.status).toBe(3);
+    expect(r.record.exitCode).toBe(3);
+    expect(r.record.signal).toBeNull();
+    expect(r.record.executions).toHaveLength(1);
+    const sh = rootOf(r.record);
+    expect(sh.exitCode).toBe(3);
+    expect(sh.signal).toBeNull();
+    // a non-zero exit is an ordinary, cacheable result
+    expect(sh.uncacheable).toEqual([]);
+  });
+
+  test("sh -c 'kill -9 $$': pcache exits 137", () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', 'kill -9 $$']);
+    expect(r.status).toBe(137);
+    expect(r.record.exitCode).toBeNull();
+    expect(r.record.signal).toBe(9);
+    expect(r.record.executions).toHaveLength(1);
+    const sh = rootOf(r.record);
+    expect(sh.signal).toBe(9);
+    expect(sh.exitCode).toBeNull();
+    expect(sh.uncacheable).toEqual([expect.stringContaining('killed by signal 9')]);
+  });
+
+  test('a nested execution exiting non-zero keeps its own exit code', () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', 'sh -c "exit 4"; exit 0']);
+    expect(r.status).toBe(0);
+    expect(r.record.executions).toHaveLength(2);
+    const outer = rootOf(r.record);
+    const [inner] = childrenOf(r.record, outer);
+    expect(inner.argv).toEqual(['sh', '-c', 'exit 4']);
+    expect(inner.exitCode).toBe(4);
+    expect(outer.exitCode).toBe(0);
+  });
+
+  test('reading stdin from a pipe outside the execution makes it uncacheable', () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, ['cat'], { input: 'from outside\n' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('from outside\n');
+    const cat = rootOf(r.record);
+    expect(cat.stdin.kind).toBe('pipe');
+    expect(cat.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe')]);
+  });
+
+  test('stdin redirected from a file inside the execution is a content input, not uncacheable', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'via stdin\n' });
+    const r = run(dir, [SH, '-c', 'cat < a'], { input: 'not read\n' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('via stdin\n');
+    const sh = rootOf(r.record);
+    const cat = execNamed(r.record, 'cat');
+    expect(cat.stdin).toEqual(expect.objectContaining({ kind: 'file', target: path.join(dir, 'a') }));
+    expect(inputsIn(sh, dir)).toEqual({ a: 'content' });
+    expect(sh.uncacheable).toEqual([]);
+  });
+});
