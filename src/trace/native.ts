@@ -137,6 +137,13 @@ export interface NetEvent {
   /** "1.2.3.4:443", "[::1]:80", a unix socket path, or "" */
   address: string;
   socktype: number;
+  /**
+   * OPTIONAL, added by the policy side (fold.ts): connect's result when the
+   * tracer saw the syscall exit (-errno on failure). A unix connect that failed
+   * with ENOENT (glibc probing nscd) is then an absent input, not uncacheable.
+   * Absent/null = unknown, treated as a successful connect.
+   */
+  result?: number | null;
 }
 
 /** A syscall the tracer stopped on but does not understand, or one that escapes tracking. */

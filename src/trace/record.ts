@@ -49,6 +49,11 @@ export interface StdStream {
   target: string;
   /** bytes the execution (whole subtree) wrote to it, in order; only for fd 1/2 */
   bytes?: number;
+  /** stdin only: the file offset at the start (a shared offset is part of what was read) */
+  pos?: number;
+  /** `pcache trace --json` only: the captured bytes, as UTF-8 text when valid, else base64 */
+  text?: string;
+  base64?: string;
 }
 
 export interface ExecutionRecord {

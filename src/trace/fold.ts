@@ -1,0 +1,912 @@
+// Folds the native tracer's events into execution records: which execution
+// each process belongs to, what every execution (with its whole subtree) read
+// and wrote, where its standard streams went, and why it cannot be cached.
+//
+// Model (DESIGN.md, "Executions nest"):
+// - A successful execve starts an execution. A process belongs to the execution
+//   of the process that created it; exec'ing moves it into a new child execution.
+// - Every observation of a process is applied, in order, to its execution and to
+//   every ancestor, each keeping its own per-path state. So "read after the
+//   subtree wrote it" and "read then written" come out right at every level
+//   without merging records after the fact.
+// - An execution ends when no process of its subtree is alive; only then are its
+//   output candidates lstat'ed (most fs events carry no result, so the outcome of
+//   a write/unlink/rename is the final state compared with the state before).
+// - Fail closed: anything not understood adds an uncacheable reason.
+//
+// Pure apart from the injectable end-of-execution stat and the injectable
+// reader of exec-implied inputs (the executable, `#!` interpreters, ld.so).
+
+import * as fs from 'fs';
+import type {
+  ExecEvent,
+  ExecRequest,
+  ExitEvent,
+  FdSnapshot,
+  FileType,
+  FsEvent,
+  IoEvent,
+  NativeEvent,
+  NetEvent,
+  SpawnEvent,
+  UnknownEvent,
+} from './native';
+import {
+  TRACE_RECORD_VERSION,
+  type ExecutionRecord,
+  type InputKind,
+  type InputRecord,
+  type OutputRecord,
+  type StdStream,
+  type TraceRecord,
+} from './record';
+import { execImpliedInputs } from './exec-inputs';
+
+// ---------------------------------------------------------------------------
+// Injectable I/O
+
+/** The state of a path at the end of an execution (lstat, not following). */
+export interface FinalState {
+  type: FileType;
+  /** permission bits (st_mode & 07777); 0 when absent */
+  mode: number;
+  /** symlinks: their contents */
+  linkTarget?: string;
+}
+
+/** lstat a path; throws only when the state cannot be known (EACCES, EIO ...). */
+export type StatFn = (path: string) => FinalState;
+
+/** Inputs the kernel reads itself at a successful execve (see exec-inputs.ts). */
+export type ExecInputsFn = (req: ExecRequest) => InputRecord[];
+
+export function fileTypeOf(st: fs.Stats): FileType {
+  if (st.isFile()) return 'f';
+  if (st.isDirectory()) return 'd';
+  if (st.isSymbolicLink()) return 'l';
+  if (st.isCharacterDevice()) return 'c';
+  if (st.isBlockDevice()) return 'b';
+  if (st.isFIFO()) return 'p';
+  return 's';
+}
+
+export const lstatFinal: StatFn = (p) => {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { type: '-', mode: 0 };
+    throw e;
+  }
+  const type = fileTypeOf(st);
+  const state: FinalState = { type, mode: st.mode & 0o7777 };
+  if (type === 'l') state.linkTarget = fs.readlinkSync(p);
+  return state;
+};
+
+export const defaultExecInputs: ExecInputsFn = (req) => execImpliedInputs(req.path, req.cwd);
+
+// ---------------------------------------------------------------------------
+// Which paths are recorded
+//
+// Pseudo file systems describe the running system, not data: /proc (glibc and
+// python read /proc/self/... constantly), /sys (nproc reads cpu lists), /dev.
+// Exceptions under /dev: /dev/shm is a real tmpfs (POSIX shm, semaphores) and
+// is recorded; /dev/urandom and /dev/random make an execution nondeterministic;
+// opening a terminal reads or writes bytes pcache cannot replay. The cache
+// directory is pcache's own business.
+
+export type PathPolicy = 'record' | 'ignore' | 'random' | 'terminal';
+
+const TERMINALS = /^\/dev\/(tty[^/]*|pts\/.*|console)$/;
+
+export function pathPolicy(p: string, ignoreDirs: readonly string[] = []): PathPolicy {
+  for (const d of ignoreDirs) if (p === d || p.startsWith(d.endsWith('/') ? d : d + '/')) return 'ignore';
+  if (p === '/proc' || p.startsWith('/proc/') || p === '/sys' || p.startsWith('/sys/')) return 'ignore';
+  if (p === '/dev/shm' || p.startsWith('/dev/shm/')) return 'record';
+  if (p === '/dev/urandom' || p === '/dev/random') return 'random';
+  if (TERMINALS.test(p)) return 'terminal';
+  if (p === '/dev' || p.startsWith('/dev/')) return 'ignore';
+  return 'record';
+}
+
+// ---------------------------------------------------------------------------
+// Effects: what one event means for one path, independent of which execution
+// looks at it.
+
+type How = NonNullable<OutputRecord['how']>;
+
+type Change =
+  | { k: 'content'; how: How } // bytes written or the whole file replaced
+  | { k: 'remove' } // unlink, rmdir, rename source
+  | { k: 'mkdir' }
+  | { k: 'symlink' }
+  | { k: 'mknod' }
+  | { k: 'mode' }
+  | { k: 'owner' }
+  | { k: 'times' };
+
+interface PathEffect {
+  path: string;
+  /** type before the call; also the before-state if this is the first touch */
+  before: FileType;
+  /** what the call observed of the state before (null = nothing) */
+  input: InputKind | null;
+  change: Change | null;
+}
+
+interface Reason {
+  text: string;
+  /** whether ancestors are tainted too (their record covers this subtree) */
+  propagate: boolean;
+}
+
+// Open flags (Linux generic/x86_64 values; O_DIRECTORY taken from Node for arm64).
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_CREAT = fs.constants.O_CREAT;
+const O_EXCL = fs.constants.O_EXCL;
+const O_TRUNC = fs.constants.O_TRUNC;
+const O_APPEND = fs.constants.O_APPEND;
+const O_PATH = 0o10000000;
+const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+
+const AF_UNSPEC = 0;
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_NETLINK = 16;
+const SIGPIPE = 13;
+const ENOENT = 2;
+
+const exists = (t: FileType): boolean => t !== '-';
+/** existence or type probed */
+const probe = (t: FileType): InputKind => (exists(t) ? 'metadata' : 'absent');
+
+function effect(path: string, before: FileType, input: InputKind | null, change: Change | null = null): PathEffect {
+  return { path, before, input, change };
+}
+
+/** Effects of an open, inferring the outcome from the before-state (result is usually unknown). */
+function openEffects(ev: FsEvent): PathEffect[] {
+  const f = ev.flags;
+  const t = ev.type;
+  if ((f & O_PATH) !== 0) return [effect(ev.path, t, probe(t))];
+  if ((f & O_TMPFILE) === O_TMPFILE) return [effect(ev.path, t, probe(t))]; // unnamed file in a dir; a later linkat names it
+  const acc = f & O_ACCMODE;
+  const creat = (f & O_CREAT) !== 0;
+  const excl = creat && (f & O_EXCL) !== 0;
+  const trunc = (f & O_TRUNC) !== 0;
+  const append = (f & O_APPEND) !== 0;
+  const writes = acc !== O_RDONLY || trunc;
+  if (!exists(t)) {
+    if (!creat) return [effect(ev.path, t, 'absent')]; // ENOENT
+    // Creating: with O_TRUNC (and without O_EXCL) the result is the same whether or not
+    // the file existed, so absence was not observed; otherwise it was.
+    const observed = trunc && !excl ? null : 'absent';
+    return [effect(ev.path, t, observed, { k: 'content', how: 'created' })];
+  }
+  if (excl) return [effect(ev.path, t, 'metadata')]; // EEXIST
+  if (t === 'f') {
+    if (!writes) return [effect(ev.path, t, 'content')];
+    if (trunc) return [effect(ev.path, t, null, { k: 'content', how: 'truncated' })];
+    // Appending or writing in place: the final bytes depend on the old ones.
+    return [effect(ev.path, t, 'content', { k: 'content', how: append ? 'appended' : 'written' })];
+  }
+  // Directories (opened as a base for *at calls, or EISDIR), symlinks with O_NOFOLLOW (ELOOP),
+  // sockets (ENXIO): existence and type were observed. FIFOs and devices are handled by the caller.
+  return [effect(ev.path, t, 'metadata')];
+}
+
+function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] } {
+  const src = ev.path;
+  const dst = ev.path2 ?? '';
+  const ts = ev.type;
+  const td = ev.type2 ?? '-';
+  if (!exists(ts)) return { effects: [effect(src, ts, 'absent')], reasons: [] }; // ENOENT
+  if (src === dst) return { effects: [effect(src, ts, 'metadata')], reasons: [] }; // no-op
+  const reasons: Reason[] = [];
+  // Moving a directory moves a whole tree pcache did not see file by file.
+  if (ts === 'd' || td === 'd') reasons.push({ text: `renamed a directory (${src} -> ${dst})`, propagate: true });
+  const movedKind: InputKind = ts === 'f' ? 'content' : 'metadata';
+  if ((ev.flags & RENAME_EXCHANGE) !== 0) {
+    if (!exists(td)) return { effects: [effect(src, ts, 'metadata'), effect(dst, td, 'absent')], reasons };
+    return {
+      effects: [
+        effect(src, ts, movedKind, { k: 'content', how: 'truncated' }),
+        effect(dst, td, td === 'f' ? 'content' : 'metadata', { k: 'content', how: 'truncated' }),
+      ],
+      reasons,
+    };
+  }
+  if ((ev.flags & RENAME_NOREPLACE) !== 0 && exists(td)) {
+    return { effects: [effect(src, ts, 'metadata'), effect(dst, td, 'metadata')], reasons }; // EEXIST
+  }
+  const dstObserved = (ev.flags & RENAME_NOREPLACE) !== 0 ? 'absent' : null;
+  return {
+    effects: [
+      // The source's bytes become the destination's: a content input unless the subtree wrote them.
+      effect(src, ts, movedKind, { k: 'remove' }),
+      effect(dst, td, dstObserved, { k: 'content', how: exists(td) ? 'truncated' : 'created' }),
+    ],
+    reasons,
+  };
+}
+
+/** Pure classification of one fs event. Exhaustive over FsOp. */
+export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] } {
+  // Symlinks traversed to reach path/path2 were read (their contents decided where the call went).
+  const effects: PathEffect[] = ev.links.map((l) => effect(l, 'l', 'metadata'));
+  const reasons: Reason[] = [];
+  const t = ev.type;
+  const p = ev.path;
+  switch (ev.op) {
+    case 'open':
+      if (t === 'p') reasons.push({ text: `opened a fifo ${p}`, propagate: true });
+      else if ((t === 'c' || t === 'b') && pathPolicy(p) === 'record') reasons.push({ text: `opened a device ${p}`, propagate: true });
+      effects.push(...openEffects(ev));
+      break;
+    case 'stat':
+    case 'access':
+    case 'readlink':
+    case 'chdir':
+    case 'xattr-read':
+    case 'execve-probe':
+      effects.push(effect(p, t, probe(t)));
+      break;
+    case 'getdents':
+      effects.push(effect(p, t, t === 'd' ? 'dirlist' : probe(t)));
+      break;
+    case 'rename': {
+      const r = renameEffects(ev);
+      effects.push(...r.effects);
+      reasons.push(...r.reasons);
+      break;
+    }
+    case 'link': {
+      const dst = ev.path2 ?? '';
+      const td = ev.type2 ?? '-';
+      if (!exists(t)) effects.push(effect(p, t, 'absent'));
+      else if (exists(td) || t === 'd') effects.push(effect(p, t, 'metadata'), effect(dst, td, probe(td)));
+      // The new name shares the source's bytes; link() fails on an existing name, so absence was observed.
+      else effects.push(effect(p, t, t === 'f' ? 'content' : 'metadata'), effect(dst, td, 'absent', { k: 'content', how: 'created' }));
+      break;
+    }
+    case 'symlink': {
+      // path2 is the link being created; the target (linkTarget) need not exist and is not looked at.
+      const loc = ev.path2 ?? p;
+      const tl = ev.path2 !== undefined ? (ev.type2 ?? '-') : t;
+      effects.push(exists(tl) ? effect(loc, tl, 'metadata') : effect(loc, tl, 'absent', { k: 'symlink' }));
+      break;
+    }
+    case 'unlink':
+      if (!exists(t) || t === 'd') effects.push(effect(p, t, probe(t)));
+      else effects.push(effect(p, t, 'metadata', { k: 'remove' }));
+      break;
+    case 'rmdir':
+      if (t !== 'd') effects.push(effect(p, t, probe(t)));
+      else effects.push(effect(p, t, 'metadata', { k: 'remove' })); // may fail (not empty): the final state decides
+      break;
+    case 'mkdir':
+      effects.push(exists(t) ? effect(p, t, 'metadata') : effect(p, t, 'absent', { k: 'mkdir' }));
+      break;
+    case 'mknod':
+      effects.push(exists(t) ? effect(p, t, 'metadata') : effect(p, t, 'absent', { k: 'mknod' }));
+      break;
+    case 'truncate':
+      // The length is not known, so the old bytes may survive: read and written.
+      if (t === 'f') effects.push(effect(p, t, 'content', { k: 'content', how: 'truncated' }));
+      else effects.push(effect(p, t, probe(t)));
+      break;
+    case 'chmod':
+      effects.push(exists(t) ? effect(p, t, null, { k: 'mode' }) : effect(p, t, 'absent'));
+      break;
+    case 'chown':
+      effects.push(exists(t) ? effect(p, t, null, { k: 'owner' }) : effect(p, t, 'absent'));
+      break;
+    case 'utimes':
+      effects.push(exists(t) ? effect(p, t, null, { k: 'times' }) : effect(p, t, 'absent'));
+      break;
+    case 'xattr-write':
+      if (exists(t)) reasons.push({ text: `set an extended attribute on ${p}`, propagate: true });
+      effects.push(effect(p, t, probe(t)));
+      break;
+    default: {
+      const never: never = ev.op;
+      reasons.push({ text: `unhandled file operation ${String(never)} on ${p}`, propagate: true });
+    }
+  }
+  return { effects, reasons };
+}
+
+// ---------------------------------------------------------------------------
+// Per-execution state
+
+const INPUT_RANK: Record<InputKind, number> = { absent: 1, metadata: 2, dirlist: 3, content: 4 };
+
+interface PathState {
+  /** type before the first event of this execution's subtree that touched the path */
+  before: FileType;
+  input: InputKind | null;
+  /** the subtree changed the path: later observations saw its own doing, not an input */
+  modified: boolean;
+  content: boolean;
+  how: How | null;
+  removed: boolean;
+  mkdir: boolean;
+  symlink: boolean;
+  mknod: boolean;
+  mode: boolean;
+  owner: boolean;
+  times: boolean;
+}
+
+interface Proc {
+  tgid: number;
+  execution: Execution | null;
+  alive: boolean;
+  threads: Set<number>;
+}
+
+type StreamName = 'stdout' | 'stderr';
+
+interface Execution {
+  id: number;
+  parent: Execution | null;
+  rootProc: Proc;
+  rootExited: boolean;
+  req: ExecRequest;
+  end: number | null;
+  exitCode: number | null;
+  signal: number | null;
+  /** live processes of the whole subtree */
+  live: Set<Proc>;
+  paths: Map<string, PathState>;
+  reasons: string[];
+  reasonSet: Set<string>;
+  fds: Map<number, FdSnapshot>;
+  /** every target the execution started with (inherited from outside) */
+  inherited: Set<string>;
+  captured: Record<StreamName, Buffer[]>;
+  capturedBytes: Record<StreamName, number>;
+  boundUnix: Set<string>;
+  outputs: OutputRecord[];
+}
+
+export interface FolderOptions {
+  /** end-of-execution lstat of output candidates (tests fake the file system here) */
+  stat?: StatFn;
+  /** inputs implied by an exec (tests fake them) */
+  execInputs?: ExecInputsFn;
+  /** directories never recorded (pcache's cache directory) */
+  ignoreDirs?: string[];
+  /** called once per execution, right after it ended and its outputs were read */
+  onExecutionEnd?: (record: ExecutionRecord) => void;
+}
+
+interface PendingExec {
+  req: ExecRequest;
+  implied: InputRecord[];
+}
+
+function noStream(): StdStream {
+  return { kind: 'other', target: '' };
+}
+
+/**
+ * Consumes native event batches and exec requests, in the order the tracer
+ * delivers them, and produces execution records.
+ */
+export class TraceFolder {
+  private readonly stat: StatFn;
+  private readonly execInputs: ExecInputsFn;
+  private readonly ignoreDirs: string[];
+  private readonly onExecutionEnd?: (record: ExecutionRecord) => void;
+
+  private readonly procs = new Map<number, Proc>();
+  private readonly tidToTgid = new Map<number, number>();
+  private readonly pending = new Map<number, PendingExec>();
+  private readonly pendingByTid = new Map<number, number>();
+  private readonly all: Execution[] = [];
+  private nextId = 1;
+
+  constructor(opts: FolderOptions = {}) {
+    this.stat = opts.stat ?? lstatFinal;
+    this.execInputs = opts.execInputs ?? defaultExecInputs;
+    this.ignoreDirs = opts.ignoreDirs ?? [];
+    this.onExecutionEnd = opts.onExecutionEnd;
+  }
+
+  /**
+   * An execve about to happen (the tracee waits for a decision). The kernel-read
+   * inputs are read now, while the files are still in the state the exec sees.
+   */
+  execRequest(req: ExecRequest): void {
+    let implied: InputRecord[];
+    try {
+      implied = this.execInputs(req);
+    } catch {
+      implied = [{ path: req.path, kind: 'content' }];
+    }
+    this.pending.set(req.token, { req, implied });
+    this.pendingByTid.set(req.pid, req.token);
+  }
+
+  events(batch: readonly NativeEvent[]): void {
+    for (const ev of batch) this.event(ev);
+  }
+
+  event(ev: NativeEvent): void {
+    switch (ev.k) {
+      case 'fs':
+        return this.onFs(ev);
+      case 'spawn':
+        return this.onSpawn(ev);
+      case 'exec':
+        return this.onExec(ev);
+      case 'exit':
+        return this.onExit(ev);
+      case 'io':
+        return this.onIo(ev);
+      case 'net':
+        return this.onNet(ev);
+      case 'unknown':
+        return this.onUnknown(ev);
+      default: {
+        const never: never = ev;
+        throw new Error(`unknown native event ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * The tracer is done: every tracee is gone. Executions that never saw their
+   * last exit (lost events) are ended now and marked uncacheable.
+   */
+  finish(result: { code: number | null; signal: number | null }, time = Date.now()): TraceRecord {
+    for (const e of [...this.all].reverse()) {
+      if (e.end !== null) continue;
+      const pids = [...e.live].map((p) => p.tgid).join(', ');
+      this.addReason(e, { text: `did not see the end of process ${pids || e.rootProc.tgid}`, propagate: false });
+      this.endExecution(e, time);
+    }
+    return this.traceRecord(result);
+  }
+
+  traceRecord(result: { code: number | null; signal: number | null }): TraceRecord {
+    return {
+      version: TRACE_RECORD_VERSION,
+      exitCode: result.code,
+      signal: result.signal,
+      executions: this.all.map((e) => this.toRecord(e)),
+    };
+  }
+
+  /** Records of every execution seen so far, in start order. */
+  executions(): ExecutionRecord[] {
+    return this.all.map((e) => this.toRecord(e));
+  }
+
+  /** The bytes an execution's subtree wrote to the stdout/stderr it started with. */
+  captured(id: number, stream: StreamName): Buffer {
+    const e = this.all[id - 1];
+    if (!e) throw new Error(`no execution ${id}`);
+    return Buffer.concat(e.captured[stream]);
+  }
+
+  // -------------------------------------------------------------------------
+
+  private procOfTid(tid: number): Proc | undefined {
+    return this.procs.get(this.tidToTgid.get(tid) ?? tid);
+  }
+
+  private executionOfTid(tid: number): Execution | null {
+    return this.procOfTid(tid)?.execution ?? null;
+  }
+
+  private *chain(e: Execution | null): Generator<Execution> {
+    for (let a = e; a !== null; a = a.parent) yield a;
+  }
+
+  private addReasonLocal(e: Execution, text: string): void {
+    if (e.reasonSet.has(text)) return;
+    e.reasonSet.add(text);
+    e.reasons.push(text);
+  }
+
+  private addReason(e: Execution, r: Reason): void {
+    this.addReasonLocal(e, r.text);
+    if (!r.propagate) return;
+    for (let a = e.parent; a !== null; a = a.parent) this.addReasonLocal(a, `child execution ${e.id}: ${r.text}`);
+  }
+
+  private applyEffect(e: Execution, fx: PathEffect): void {
+    let st = e.paths.get(fx.path);
+    if (!st) {
+      st = {
+        before: fx.before,
+        input: null,
+        modified: false,
+        content: false,
+        how: null,
+        removed: false,
+        mkdir: false,
+        symlink: false,
+        mknod: false,
+        mode: false,
+        owner: false,
+        times: false,
+      };
+      e.paths.set(fx.path, st);
+    }
+    if (fx.input !== null && !st.modified && (st.input === null || INPUT_RANK[fx.input] > INPUT_RANK[st.input])) {
+      st.input = fx.input;
+    }
+    const c = fx.change;
+    if (c === null) return;
+    st.modified = true;
+    switch (c.k) {
+      case 'content':
+        st.content = true;
+        if (st.how === null) st.how = c.how;
+        break;
+      case 'remove':
+        st.removed = true;
+        break;
+      case 'mkdir':
+        st.mkdir = true;
+        break;
+      case 'symlink':
+        st.symlink = true;
+        break;
+      case 'mknod':
+        st.mknod = true;
+        break;
+      case 'mode':
+        st.mode = true;
+        break;
+      case 'owner':
+        st.owner = true;
+        break;
+      case 'times':
+        st.times = true;
+        break;
+      default: {
+        const never: never = c;
+        throw new Error(`unknown change ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private applyEffects(e: Execution, effects: readonly PathEffect[]): void {
+    const kept = effects.filter((fx) => pathPolicy(fx.path, this.ignoreDirs) === 'record');
+    if (kept.length === 0) return;
+    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx);
+  }
+
+  private onFs(ev: FsEvent): void {
+    if (ev.op === 'execve-probe') {
+      // The exec this thread asked about failed after all.
+      const token = this.pendingByTid.get(ev.pid);
+      if (token !== undefined) {
+        this.pending.delete(token);
+        this.pendingByTid.delete(ev.pid);
+      }
+    }
+    const e = this.executionOfTid(ev.pid);
+    if (e === null) return; // pcache's own child before the first exec
+    const { effects, reasons } = fsEffects(ev);
+    if (ev.op === 'open') {
+      const policy = pathPolicy(ev.path, this.ignoreDirs);
+      if (policy === 'random') reasons.push({ text: `read ${ev.path} (nondeterministic)`, propagate: true });
+      if (policy === 'terminal') reasons.push({ text: `opened terminal ${ev.path}`, propagate: true });
+    }
+    for (const r of reasons) this.addReason(e, r);
+    this.applyEffects(e, effects);
+  }
+
+  private onSpawn(ev: SpawnEvent): void {
+    const parent = this.procOfTid(ev.parent);
+    if (ev.thread) {
+      this.tidToTgid.set(ev.pid, ev.tgid);
+      (this.procs.get(ev.tgid) ?? parent)?.threads.add(ev.pid);
+      return;
+    }
+    const proc: Proc = { tgid: ev.tgid, execution: parent?.execution ?? null, alive: true, threads: new Set([ev.pid]) };
+    this.procs.set(ev.tgid, proc);
+    if (ev.pid !== ev.tgid) this.tidToTgid.set(ev.pid, ev.tgid);
+    for (const a of this.chain(proc.execution)) a.live.add(proc);
+  }
+
+  private onExec(ev: ExecEvent): void {
+    const p = this.pending.get(ev.token);
+    this.pending.delete(ev.token);
+    if (p) this.pendingByTid.delete(p.req.pid);
+    let proc = this.procs.get(ev.pid) ?? this.procOfTid(ev.formerTid);
+    if (!proc) {
+      proc = { tgid: ev.pid, execution: null, alive: true, threads: new Set([ev.pid]) };
+      this.procs.set(ev.pid, proc);
+    }
+    // After an exec from a non-leader thread, that thread is the only one left and takes the tgid.
+    for (const tid of proc.threads) if (tid !== ev.pid) this.tidToTgid.delete(tid);
+    this.tidToTgid.delete(ev.formerTid);
+    proc.threads = new Set([ev.pid]);
+
+    const req: ExecRequest = p?.req ?? {
+      token: ev.token,
+      pid: ev.formerTid,
+      tgid: ev.pid,
+      path: '',
+      links: [],
+      argv: [],
+      env: [],
+      cwd: '',
+      umask: 0,
+      fds: [],
+      time: Date.now(),
+    };
+    const fds = new Map<number, FdSnapshot>(req.fds.map((f) => [f.fd, f]));
+    const e: Execution = {
+      id: this.nextId++,
+      parent: proc.execution,
+      rootProc: proc,
+      rootExited: false,
+      req,
+      end: null,
+      exitCode: null,
+      signal: null,
+      live: new Set([proc]),
+      paths: new Map(),
+      reasons: [],
+      reasonSet: new Set(),
+      fds,
+      inherited: new Set(req.fds.map((f) => f.target)),
+      captured: { stdout: [], stderr: [] },
+      capturedBytes: { stdout: 0, stderr: 0 },
+      boundUnix: new Set(),
+      outputs: [],
+    };
+    this.all.push(e);
+    proc.execution = e;
+    if (!p) this.addReason(e, { text: `exec without a matching request (token ${ev.token})`, propagate: true });
+    const implied: PathEffect[] = [
+      ...req.links.map((l) => effect(l, 'l', 'metadata')),
+      ...(p?.implied ?? []).map((i) => effect(i.path, i.kind === 'absent' ? '-' : i.kind === 'metadata' ? 'l' : 'f', i.kind)),
+    ];
+    this.applyEffects(e, implied);
+  }
+
+  private onExit(ev: ExitEvent): void {
+    if (!ev.processExit) {
+      if (ev.pid !== ev.tgid) {
+        this.tidToTgid.delete(ev.pid);
+        this.procs.get(ev.tgid)?.threads.delete(ev.pid);
+      }
+      return;
+    }
+    const proc = this.procs.get(ev.tgid) ?? this.procOfTid(ev.pid);
+    if (!proc || !proc.alive) return;
+    proc.alive = false;
+    for (const tid of proc.threads) if (tid !== proc.tgid) this.tidToTgid.delete(tid);
+    const e = proc.execution;
+    if (e === null) return;
+    if (ev.signal !== null) {
+      const who = proc === e.rootProc ? 'killed' : `process ${proc.tgid} killed`;
+      // SIGPIPE is how pipelines stop a writer whose reader is done: it says nothing
+      // about the enclosing executions, whose pipe it was.
+      this.addReason(e, { text: `${who} by signal ${ev.signal}`, propagate: ev.signal !== SIGPIPE });
+    }
+    for (const a of this.chain(e)) {
+      a.live.delete(proc);
+      if (a.rootProc === proc && !a.rootExited) {
+        a.rootExited = true;
+        a.exitCode = ev.code;
+        a.signal = ev.signal;
+        const left = a.live.values().next();
+        if (!left.done) this.addReason(a, { text: `left a process running (pid ${left.value.tgid})`, propagate: false });
+      }
+      if (a.live.size === 0) this.endExecution(a, ev.time);
+    }
+  }
+
+  private streamOf(e: Execution, fd: number, target: string): StreamName | null {
+    const out = e.fds.get(1)?.target;
+    const err = e.fds.get(2)?.target;
+    if (fd === 2 && err === target) return 'stderr';
+    if (out === target) return 'stdout';
+    if (err === target) return 'stderr';
+    return null;
+  }
+
+  private onIo(ev: IoEvent): void {
+    const e = this.executionOfTid(ev.pid);
+    if (e === null) return;
+    if (ev.dir === 'w') {
+      for (const a of this.chain(e)) {
+        const s = this.streamOf(a, ev.fd, ev.target);
+        if (s !== null) {
+          if (ev.uncapturable) {
+            this.addReason(a, { text: `wrote to ${s} in a way pcache cannot capture (${ev.syscall})`, propagate: false });
+          }
+          a.capturedBytes[s] += ev.data?.length ?? ev.count;
+          if (ev.data && ev.kind !== 'null') a.captured[s].push(ev.data);
+        } else if (a.inherited.has(ev.target) && ev.kind !== 'null') {
+          // Bytes into something inherited from outside that is not this execution's stdout/stderr
+          // (e.g. `exec 1>&3`): they leave the execution without being recorded.
+          this.addReason(a, { text: `wrote to ${ev.target}, inherited but not its stdout/stderr`, propagate: false });
+        }
+      }
+      return;
+    }
+    // Reads on fd 0. Only what crosses an execution's boundary matters to it: a pipe created
+    // inside (`a | b`) is internal to the execution that contains both ends.
+    for (const a of this.chain(e)) {
+      if (!a.inherited.has(ev.target)) continue;
+      switch (ev.kind) {
+        case 'pipe':
+        case 'tty':
+        case 'socket':
+        case 'other':
+          this.addReason(a, { text: `read stdin from a ${ev.kind} outside the execution (${ev.target})`, propagate: false });
+          break;
+        case 'file':
+          if (pathPolicy(ev.target, this.ignoreDirs) === 'record') this.applyEffect(a, effect(ev.target, 'f', 'content'));
+          break;
+        case 'dev':
+          if (pathPolicy(ev.target, this.ignoreDirs) === 'random') {
+            this.addReason(a, { text: `read ${ev.target} (nondeterministic)`, propagate: false });
+          }
+          break;
+        case 'dir':
+        case 'null':
+          break;
+        default: {
+          const never: never = ev.kind;
+          this.addReason(a, { text: `read stdin from ${String(never)}`, propagate: false });
+        }
+      }
+    }
+    if (ev.uncapturable) this.addReason(e, { text: `read stdin in a way pcache cannot follow (${ev.syscall})`, propagate: true });
+  }
+
+  // Network policy:
+  // - socket() alone decides nothing; AF_NETLINK (glibc getifaddrs) and AF_UNSPEC are ignored.
+  // - AF_UNIX: connecting/sending to an address the subtree bound itself is internal; unnamed
+  //   sockets (socketpair) carry no address; a connect that failed with ENOENT observed that the
+  //   socket path is absent (nscd probing); anything else talks to a local service: uncacheable.
+  // - AF_INET/AF_INET6 connect, sendto, bind, listen, accept: uncacheable.
+  // - Any other family used with an address: uncacheable.
+  private onNet(ev: NetEvent): void {
+    const e = this.executionOfTid(ev.pid);
+    if (e === null) return;
+    if (ev.op === 'socket' || ev.family === AF_NETLINK || ev.family === AF_UNSPEC) return;
+    const verb: Record<NetEvent['op'], string> = {
+      socket: 'opened a socket',
+      connect: 'connected to',
+      bind: 'bound',
+      sendto: 'sent to',
+      listen: 'listened on',
+      accept: 'accepted a connection on',
+    };
+    if (ev.family === AF_UNIX) {
+      if (ev.address === '') return;
+      if (ev.op === 'bind') {
+        for (const a of this.chain(e)) a.boundUnix.add(ev.address);
+        return;
+      }
+      if (e.boundUnix.has(ev.address)) return;
+      if (ev.op === 'connect' && ev.result === -ENOENT && ev.address.startsWith('/')) {
+        this.applyEffects(e, [effect(ev.address, '-', 'absent')]);
+        return;
+      }
+      this.addReason(e, { text: `${verb[ev.op]} unix socket ${ev.address}`, propagate: true });
+      return;
+    }
+    if (ev.family === AF_INET || ev.family === AF_INET6) {
+      this.addReason(e, { text: `${verb[ev.op]} ${ev.address || 'an inet socket'}`, propagate: true });
+      return;
+    }
+    this.addReason(e, { text: `${verb[ev.op]} ${ev.address || '?'} (socket family ${ev.family})`, propagate: true });
+  }
+
+  private onUnknown(ev: UnknownEvent): void {
+    const e = this.executionOfTid(ev.pid);
+    if (e === null) return;
+    this.addReason(e, { text: `unhandled syscall ${ev.syscall}${ev.detail ? `: ${ev.detail}` : ''}`, propagate: true });
+  }
+
+  // -------------------------------------------------------------------------
+  // End of an execution: decide outputs from the final state of each candidate.
+
+  private endExecution(e: Execution, time: number): void {
+    if (e.end !== null) return;
+    e.end = time;
+    const outputs: OutputRecord[] = [];
+    for (const [p, st] of e.paths) {
+      if (!st.modified) continue;
+      let fin: FinalState;
+      try {
+        fin = this.stat(p);
+      } catch (err) {
+        this.addReason(e, { text: `cannot read the final state of ${p}: ${(err as Error).message}`, propagate: true });
+        continue;
+      }
+      const out = this.decideOutput(e, p, st, fin);
+      if (out !== null) outputs.push(out);
+    }
+    e.outputs = outputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    this.onExecutionEnd?.(this.toRecord(e));
+  }
+
+  private decideOutput(e: Execution, p: string, st: PathState, fin: FinalState): OutputRecord | null {
+    const b = st.before;
+    switch (fin.type) {
+      case '-':
+        return exists(b) ? { path: p, kind: 'deleted' } : null;
+      case 'd':
+        if (b !== 'd') return { path: p, kind: 'mkdir', mode: fin.mode };
+        if (st.mode) return { path: p, kind: 'mode', mode: fin.mode };
+        if (st.owner) this.addReason(e, { text: `changed the owner of ${p}`, propagate: true });
+        return null;
+      case 'l':
+        if (b !== 'l' || st.symlink || st.content) return { path: p, kind: 'symlink', linkTarget: fin.linkTarget ?? '' };
+        return null;
+      case 'f':
+        if (b !== 'f') return { path: p, kind: 'content', how: 'created', mode: fin.mode };
+        // touch on an existing file counts as rewriting it: its mtime is what changed.
+        if (st.content || st.times) return { path: p, kind: 'content', how: st.how ?? 'written', mode: fin.mode };
+        if (st.mode) return { path: p, kind: 'mode', mode: fin.mode };
+        if (st.owner) this.addReason(e, { text: `changed the owner of ${p}`, propagate: true });
+        return null;
+      case 'p':
+      case 'c':
+      case 'b':
+      case 's':
+        if (b !== fin.type || st.mknod) this.addReason(e, { text: `created a special file ${p}`, propagate: true });
+        else if (st.mode) return { path: p, kind: 'mode', mode: fin.mode };
+        return null;
+      default: {
+        const never: never = fin.type;
+        this.addReason(e, { text: `unknown final type ${String(never)} of ${p}`, propagate: true });
+        return null;
+      }
+    }
+  }
+
+  private stream(e: Execution, fd: number, name?: StreamName): StdStream {
+    const f = e.fds.get(fd);
+    const s: StdStream = f ? { kind: f.kind, target: f.target } : noStream();
+    if (f && fd === 0) s.pos = f.pos;
+    if (name) s.bytes = e.capturedBytes[name];
+    return s;
+  }
+
+  private toRecord(e: Execution): ExecutionRecord {
+    const inputs: InputRecord[] = [];
+    for (const [p, st] of e.paths) if (st.input !== null) inputs.push({ path: p, kind: st.input });
+    inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return {
+      id: e.id,
+      parent: e.parent?.id ?? null,
+      pid: e.rootProc.tgid,
+      exe: e.req.path,
+      argv: e.req.argv,
+      env: e.req.env,
+      cwd: e.req.cwd,
+      umask: e.req.umask,
+      start: e.req.time,
+      end: e.end,
+      exitCode: e.exitCode,
+      signal: e.signal,
+      inputs,
+      outputs: e.outputs,
+      stdin: this.stream(e, 0),
+      stdout: this.stream(e, 1, 'stdout'),
+      stderr: this.stream(e, 2, 'stderr'),
+      uncacheable: [...e.reasons],
+    };
+  }
+}

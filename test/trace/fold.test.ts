@@ -1,0 +1,729 @@
+import * as fs from 'fs';
+import type { ExecRequest, FdSnapshot, FileType, FsEvent, FsOp, IoEvent, NativeEvent, NetEvent } from '../../src/trace/native';
+import { TraceFolder, fsEffects, pathPolicy, type FinalState } from '../../src/trace/fold';
+import type { ExecutionRecord, InputRecord } from '../../src/trace/record';
+
+// ---------------------------------------------------------------------------
+// Synthetic tracer: builds events the way the native tracer reports them.
+
+const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY } = fs.constants;
+const O_RDONLY = 0;
+
+function fd(n: number, target: string, kind: FdSnapshot['kind'], pos = 0): FdSnapshot {
+  return { fd: n, target, kind, pos, flags: 0 };
+}
+
+/** stdin from a terminal, stdout and stderr to pipes owned by whoever runs pcache */
+const OUTER_FDS = [fd(0, '/dev/pts/0', 'tty'), fd(1, 'pipe:[100]', 'pipe'), fd(2, 'pipe:[200]', 'pipe')];
+
+class Sim {
+  /** final file-system state, consulted when an execution ends */
+  files = new Map<string, FinalState>();
+  ended: number[] = [];
+  folder: TraceFolder;
+  private token = 1;
+  private clock = 1000;
+
+  constructor(implied: (req: ExecRequest) => InputRecord[] = () => []) {
+    this.folder = new TraceFolder({
+      stat: (p) => this.files.get(p) ?? { type: '-', mode: 0 },
+      execInputs: implied,
+      ignoreDirs: ['/home/u/.cache/pcache'],
+      onExecutionEnd: (r) => this.ended.push(r.id),
+    });
+  }
+
+  file(p: string, type: FileType = 'f', mode = 0o644, linkTarget?: string): void {
+    this.files.set(p, { type, mode, linkTarget });
+  }
+
+  send(...evs: NativeEvent[]): void {
+    this.folder.events(evs);
+  }
+
+  /** request + successful exec of `argv` by thread `tid` of process `tgid` */
+  exec(tgid: number, argv: string[], opts: { tid?: number; fds?: FdSnapshot[]; path?: string; links?: string[] } = {}): void {
+    const token = this.token++;
+    const tid = opts.tid ?? tgid;
+    this.folder.execRequest({
+      token,
+      pid: tid,
+      tgid,
+      path: opts.path ?? `/usr/bin/${argv[0]}`,
+      links: opts.links ?? [],
+      argv,
+      env: ['PATH=/usr/bin'],
+      cwd: '/work',
+      umask: 0o022,
+      fds: opts.fds ?? OUTER_FDS,
+      time: this.clock++,
+    });
+    this.send({ k: 'exec', pid: tgid, formerTid: tid, token });
+  }
+
+  fork(parent: number, child: number): void {
+    this.send({ k: 'spawn', pid: child, parent, thread: false, tgid: child });
+  }
+
+  thread(parentTid: number, tid: number, tgid: number): void {
+    this.send({ k: 'spawn', pid: tid, parent: parentTid, thread: true, tgid });
+  }
+
+  exit(tgid: number, code: number | null = 0, signal: number | null = null): void {
+    this.send({ k: 'exit', pid: tgid, tgid, processExit: true, code, signal, time: this.clock++ });
+  }
+
+  fs(pid: number, op: FsOp, path: string, type: FileType, more: Partial<FsEvent> = {}): void {
+    this.send({ k: 'fs', pid, op, path, flags: 0, mode: 0, follow: true, type, links: [], result: null, ...more });
+  }
+
+  open(pid: number, path: string, type: FileType, flags: number, links: string[] = []): void {
+    this.fs(pid, 'open', path, type, { flags, links });
+  }
+
+  write(pid: number, fdNum: number, target: string, text: string, kind: FdSnapshot['kind'] = 'pipe'): void {
+    const data = Buffer.from(text);
+    this.send({ k: 'io', pid, fd: fdNum, dir: 'w', target, kind, data, count: data.length, syscall: 'write' });
+  }
+
+  read0(pid: number, target: string, kind: FdSnapshot['kind']): void {
+    this.send({ k: 'io', pid, fd: 0, dir: 'r', target, kind, count: 10, syscall: 'read' });
+  }
+
+  net(pid: number, op: NetEvent['op'], family: number, address: string, result?: number): void {
+    this.send({ k: 'net', pid, op, family, address, socktype: 1, result });
+  }
+
+  rec(id: number): ExecutionRecord {
+    const r = this.folder.executions().find((e) => e.id === id);
+    if (!r) throw new Error(`no execution ${id}`);
+    return r;
+  }
+}
+
+/** A root execution (id 1, pid 10) that runs `body` and exits 0. */
+function single(body: (s: Sim) => void, setup: (s: Sim) => void = () => undefined): ExecutionRecord {
+  const s = new Sim();
+  setup(s);
+  s.exec(10, ['tool']);
+  body(s);
+  s.exit(10, 0);
+  return s.rec(1);
+}
+
+// ---------------------------------------------------------------------------
+
+describe('inputs and outputs of one execution', () => {
+  test('read-only open of an existing file is a content input and nothing else', () => {
+    const r = single((s) => s.open(10, '/data/in.txt', 'f', O_RDONLY), (s) => s.file('/data/in.txt'));
+    expect(r.inputs).toEqual([{ path: '/data/in.txt', kind: 'content' }]);
+    expect(r.outputs).toEqual([]);
+  });
+
+  test('create with O_TRUNC: a created content output, no input (existence did not matter)', () => {
+    const r = single((s) => {
+      s.open(10, '/data/out.txt', '-', O_WRONLY | O_CREAT | O_TRUNC);
+      s.file('/data/out.txt', 'f', 0o640);
+    });
+    expect(r.inputs).toEqual([]);
+    expect(r.outputs).toEqual([{ path: '/data/out.txt', kind: 'content', how: 'created', mode: 0o640 }]);
+  });
+
+  test('create without O_TRUNC observed absence', () => {
+    const r = single((s) => {
+      s.open(10, '/data/log', '-', O_WRONLY | O_CREAT | O_APPEND);
+      s.file('/data/log');
+    });
+    expect(r.inputs).toEqual([{ path: '/data/log', kind: 'absent' }]);
+    expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'created', mode: 0o644 }]);
+  });
+
+  test('append to an existing file is both input and output', () => {
+    const r = single((s) => s.open(10, '/data/log', 'f', O_WRONLY | O_APPEND), (s) => s.file('/data/log'));
+    expect(r.inputs).toEqual([{ path: '/data/log', kind: 'content' }]);
+    expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'appended', mode: 0o644 }]);
+  });
+
+  test('O_RDWR without truncation reads and writes; O_RDWR|O_TRUNC only writes', () => {
+    const r = single(
+      (s) => {
+        s.open(10, '/db', 'f', O_RDWR);
+        s.open(10, '/scratch', 'f', O_RDWR | O_TRUNC);
+      },
+      (s) => {
+        s.file('/db');
+        s.file('/scratch');
+      },
+    );
+    expect(r.inputs).toEqual([{ path: '/db', kind: 'content' }]);
+    expect(r.outputs).toEqual([
+      { path: '/db', kind: 'content', how: 'written', mode: 0o644 },
+      { path: '/scratch', kind: 'content', how: 'truncated', mode: 0o644 },
+    ]);
+  });
+
+  test('read then rewritten in place: input and truncated output', () => {
+    const r = single(
+      (s) => {
+        s.open(10, '/f', 'f', O_RDONLY);
+        s.open(10, '/f', 'f', O_WRONLY | O_TRUNC);
+      },
+      (s) => s.file('/f'),
+    );
+    expect(r.inputs).toEqual([{ path: '/f', kind: 'content' }]);
+    expect(r.outputs).toEqual([{ path: '/f', kind: 'content', how: 'truncated', mode: 0o644 }]);
+  });
+
+  test('a file written then read is not an input', () => {
+    const r = single((s) => {
+      s.open(10, '/tmp/t', '-', O_WRONLY | O_CREAT | O_TRUNC);
+      s.open(10, '/tmp/t', 'f', O_RDONLY);
+      s.fs(10, 'stat', '/tmp/t', 'f');
+      s.file('/tmp/t');
+    });
+    expect(r.inputs).toEqual([]);
+    expect(r.outputs).toEqual([{ path: '/tmp/t', kind: 'content', how: 'created', mode: 0o644 }]);
+  });
+
+  test('probed absent, then created: still an absent input', () => {
+    const r = single((s) => {
+      s.fs(10, 'stat', '/out', '-');
+      s.open(10, '/out', '-', O_WRONLY | O_CREAT | O_TRUNC);
+      s.file('/out');
+    });
+    expect(r.inputs).toEqual([{ path: '/out', kind: 'absent' }]);
+    expect(r.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644 }]);
+  });
+
+  test('O_CREAT|O_EXCL on an existing path only observed its existence', () => {
+    const r = single((s) => s.open(10, '/lock', 'f', O_WRONLY | O_CREAT | O_EXCL), (s) => s.file('/lock'));
+    expect(r.inputs).toEqual([{ path: '/lock', kind: 'metadata' }]);
+    expect(r.outputs).toEqual([]);
+  });
+
+  test('opening a missing file for reading is an absent input; created and removed again leaves no output', () => {
+    const r = single((s) => {
+      s.open(10, '/etc/missing.conf', '-', O_RDONLY);
+      s.open(10, '/tmp/scratch', '-', O_WRONLY | O_CREAT | O_EXCL);
+      s.fs(10, 'unlink', '/tmp/scratch', 'f');
+    });
+    expect(r.inputs).toEqual([
+      { path: '/etc/missing.conf', kind: 'absent' },
+      { path: '/tmp/scratch', kind: 'absent' },
+    ]);
+    expect(r.outputs).toEqual([]);
+  });
+
+  test('temp file renamed over an existing file (the atomic-write pattern)', () => {
+    const r = single(
+      (s) => {
+        s.open(10, '/d/out.tmp', '-', O_WRONLY | O_CREAT | O_TRUNC);
+        s.fs(10, 'rename', '/d/out.tmp', 'f', { path2: '/d/out', type2: 'f', follow: false });
+        s.file('/d/out', 'f', 0o600);
+      },
+      (s) => s.file('/d/out'),
+    );
+    expect(r.inputs).toEqual([]);
+    expect(r.outputs).toEqual([{ path: '/d/out', kind: 'content', how: 'truncated', mode: 0o600 }]);
+  });
+
+  test('renaming a pre-existing file: its bytes are an input, source deleted, destination written', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'rename', '/d/a', 'f', { path2: '/d/b', type2: 'f', follow: false });
+        s.files.delete('/d/a');
+      },
+      (s) => {
+        s.file('/d/a');
+        s.file('/d/b');
+      },
+    );
+    expect(r.inputs).toEqual([{ path: '/d/a', kind: 'content' }]);
+    expect(r.outputs).toEqual([
+      { path: '/d/a', kind: 'deleted' },
+      { path: '/d/b', kind: 'content', how: 'truncated', mode: 0o644 },
+    ]);
+  });
+
+  test('renaming a directory is uncacheable', () => {
+    const r = single((s) => {
+      s.fs(10, 'mkdir', '/d/tmpdir', '-');
+      s.fs(10, 'rename', '/d/tmpdir', 'd', { path2: '/d/final', type2: '-', follow: false });
+      s.file('/d/final', 'd', 0o755);
+    });
+    expect(r.uncacheable).toEqual(['renamed a directory (/d/tmpdir -> /d/final)']);
+  });
+
+  test('unlink of an existing file: metadata input and deleted output; of a missing one: absent input only', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'unlink', '/d/old', 'f', { follow: false });
+        s.files.delete('/d/old');
+        s.fs(10, 'unlink', '/d/never', '-', { follow: false });
+      },
+      (s) => s.file('/d/old'),
+    );
+    expect(r.inputs).toEqual([
+      { path: '/d/never', kind: 'absent' },
+      { path: '/d/old', kind: 'metadata' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/d/old', kind: 'deleted' }]);
+  });
+
+  test('mkdir -p over existing directories probes them; a new directory is an mkdir output', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'mkdir', '/a', 'd');
+        s.fs(10, 'mkdir', '/a/b', '-');
+        s.file('/a/b', 'd', 0o755);
+      },
+      (s) => s.file('/a', 'd', 0o755),
+    );
+    expect(r.inputs).toEqual([
+      { path: '/a', kind: 'metadata' },
+      { path: '/a/b', kind: 'absent' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/a/b', kind: 'mkdir', mode: 0o755 }]);
+  });
+
+  test('failed rmdir of a non-empty directory leaves no output', () => {
+    const r = single((s) => s.fs(10, 'rmdir', '/full', 'd', { follow: false }), (s) => s.file('/full', 'd'));
+    expect(r.inputs).toEqual([{ path: '/full', kind: 'metadata' }]);
+    expect(r.outputs).toEqual([]);
+  });
+
+  test('symlinks traversed are metadata inputs; a created symlink is an output with its target', () => {
+    const r = single(
+      (s) => {
+        s.open(10, '/usr/lib/real.so', 'f', O_RDONLY, ['/lib', '/usr/lib/alias.so']);
+        s.fs(10, 'symlink', 'real.so', '-', { path2: '/w/link', type2: '-', linkTarget: 'real.so', follow: false });
+        s.file('/w/link', 'l', 0o777, 'real.so');
+      },
+      (s) => s.file('/usr/lib/real.so'),
+    );
+    expect(r.inputs).toEqual([
+      { path: '/lib', kind: 'metadata' },
+      { path: '/usr/lib/alias.so', kind: 'metadata' },
+      { path: '/usr/lib/real.so', kind: 'content' },
+      { path: '/w/link', kind: 'absent' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/w/link', kind: 'symlink', linkTarget: 'real.so' }]);
+  });
+
+  test('hard link: source bytes are an input, the new name a created output', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'link', '/d/a', 'f', { path2: '/d/b', type2: '-', follow: false });
+        s.file('/d/b');
+      },
+      (s) => s.file('/d/a'),
+    );
+    expect(r.inputs).toEqual([
+      { path: '/d/a', kind: 'content' },
+      { path: '/d/b', kind: 'absent' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/d/b', kind: 'content', how: 'created', mode: 0o644 }]);
+  });
+
+  test('chmod alone is a mode output; stat, access, readlink, chdir and getdents are inputs', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'stat', '/bin/x', 'f');
+        s.fs(10, 'chmod', '/bin/x', 'f', { mode: 0o755 });
+        s.file('/bin/x', 'f', 0o755);
+        s.fs(10, 'access', '/etc/a', 'f');
+        s.fs(10, 'readlink', '/etc/l', 'l', { follow: false });
+        s.fs(10, 'chdir', '/srv', 'd');
+        s.open(10, '/srv', 'd', O_RDONLY | O_DIRECTORY);
+        s.fs(10, 'getdents', '/srv', 'd');
+      },
+      (s) => s.file('/bin/x', 'f', 0o644),
+    );
+    expect(r.inputs).toEqual([
+      { path: '/bin/x', kind: 'metadata' },
+      { path: '/etc/a', kind: 'metadata' },
+      { path: '/etc/l', kind: 'metadata' },
+      { path: '/srv', kind: 'dirlist' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/bin/x', kind: 'mode', mode: 0o755 }]);
+  });
+
+  test('listing a directory the execution created is not an input', () => {
+    const r = single((s) => {
+      s.fs(10, 'mkdir', '/o', '-');
+      s.fs(10, 'getdents', '/o', 'd');
+      s.file('/o', 'd', 0o700);
+    });
+    expect(r.inputs).toEqual([{ path: '/o', kind: 'absent' }]);
+    expect(r.outputs).toEqual([{ path: '/o', kind: 'mkdir', mode: 0o700 }]);
+  });
+
+  test('/proc, /sys, /dev and the cache directory are not recorded; /dev/urandom and terminals are uncacheable', () => {
+    const r = single((s) => {
+      s.open(10, '/proc/self/maps', 'f', O_RDONLY);
+      s.open(10, '/sys/devices/system/cpu/online', 'f', O_RDONLY);
+      s.open(10, '/dev/null', 'c', O_WRONLY);
+      s.open(10, '/home/u/.cache/pcache/index.db', 'f', O_RDWR);
+      s.open(10, '/dev/shm/sem.x', '-', O_RDWR | O_CREAT | O_EXCL);
+      s.open(10, '/dev/urandom', 'c', O_RDONLY);
+      s.open(10, '/dev/tty', 'c', O_RDWR);
+      s.fs(10, 'stat', '/dev/pts/3', 'c');
+    });
+    expect(r.inputs).toEqual([{ path: '/dev/shm/sem.x', kind: 'absent' }]);
+    expect(r.outputs).toEqual([]);
+    expect(r.uncacheable).toEqual(['read /dev/urandom (nondeterministic)', 'opened terminal /dev/tty']);
+  });
+
+  test('input kinds merge by precedence: content beats metadata beats absent', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'stat', '/x', 'f');
+        s.open(10, '/x', 'f', O_RDONLY);
+        s.fs(10, 'access', '/x', 'f');
+      },
+      (s) => s.file('/x'),
+    );
+    expect(r.inputs).toEqual([{ path: '/x', kind: 'content' }]);
+  });
+
+  test('unknown syscalls, fifos and extended attributes are uncacheable', () => {
+    const r = single((s) => {
+      s.send({ k: 'unknown', pid: 10, syscall: 'io_uring_setup', nr: 425, detail: 'escapes tracking' });
+      s.open(10, '/w/fifo', 'p', O_RDONLY);
+      s.fs(10, 'xattr-write', '/w/f', 'f');
+    });
+    expect(r.uncacheable).toEqual([
+      'unhandled syscall io_uring_setup: escapes tracking',
+      'opened a fifo /w/fifo',
+      'set an extended attribute on /w/f',
+    ]);
+  });
+
+  test('touch of an existing file is a content output; chown alone is uncacheable', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'utimes', '/stamp', 'f');
+        s.fs(10, 'chown', '/owned', 'f');
+      },
+      (s) => {
+        s.file('/stamp');
+        s.file('/owned');
+      },
+    );
+    expect(r.outputs).toEqual([{ path: '/stamp', kind: 'content', how: 'written', mode: 0o644 }]);
+    expect(r.uncacheable).toEqual(['changed the owner of /owned']);
+  });
+
+  test('a final state that cannot be read makes the execution uncacheable', () => {
+    const s = new Sim();
+    s.exec(10, ['tool']);
+    s.open(10, '/secret/out', '-', O_WRONLY | O_CREAT | O_TRUNC);
+    s.files.get = () => {
+      throw new Error('EACCES');
+    };
+    s.exit(10);
+    expect(s.rec(1).outputs).toEqual([]);
+    expect(s.rec(1).uncacheable).toEqual(['cannot read the final state of /secret/out: EACCES']);
+  });
+});
+
+describe('fsEffects', () => {
+  test('every op is classified without an uncacheable reason of its own', () => {
+    const ops: FsOp[] = ['open', 'stat', 'access', 'readlink', 'getdents', 'chdir', 'rename', 'link', 'symlink', 'unlink', 'rmdir', 'mkdir', 'mknod', 'truncate', 'chmod', 'chown', 'utimes', 'xattr-read', 'execve-probe'];
+    for (const op of ops) {
+      const r = fsEffects({ k: 'fs', pid: 1, op, path: '/p', path2: '/q', flags: 0, mode: 0, follow: true, type: 'f', type2: '-', links: [], result: null });
+      expect([op, r.reasons]).toEqual([op, []]);
+      expect(r.effects.length).toBeGreaterThan(0);
+    }
+  });
+
+  test('pathPolicy', () => {
+    expect(pathPolicy('/proc/1/status')).toBe('ignore');
+    expect(pathPolicy('/process/x')).toBe('record');
+    expect(pathPolicy('/dev/null')).toBe('ignore');
+    expect(pathPolicy('/dev/shm/x')).toBe('record');
+    expect(pathPolicy('/dev/random')).toBe('random');
+    expect(pathPolicy('/dev/pts/7')).toBe('terminal');
+    expect(pathPolicy('/tmp/x')).toBe('record');
+    expect(pathPolicy('/c/pcache/blobs/ab', ['/c/pcache'])).toBe('ignore');
+    expect(pathPolicy('/c/pcache2', ['/c/pcache'])).toBe('record');
+  });
+});
+
+describe('executions nest', () => {
+  test('a child execution has its own record and merges into the parent in order', () => {
+    const s = new Sim();
+    s.file('/in');
+    s.exec(10, ['sh', '-c', 'script']);
+    // the parent writes /mid before the child reads it
+    s.open(10, '/mid', '-', O_WRONLY | O_CREAT | O_TRUNC);
+    s.file('/mid');
+    s.fork(10, 11);
+    s.exec(11, ['cat', '/in', '/mid']);
+    s.open(11, '/in', 'f', O_RDONLY);
+    s.open(11, '/mid', 'f', O_RDONLY);
+    s.open(11, '/out', '-', O_WRONLY | O_CREAT | O_TRUNC);
+    s.file('/out');
+    s.exit(11, 0);
+    expect(s.ended).toEqual([2]);
+    s.exit(10, 3);
+    expect(s.ended).toEqual([2, 1]);
+
+    const child = s.rec(2);
+    expect(child.parent).toBe(1);
+    expect(child.pid).toBe(11);
+    expect(child.argv).toEqual(['cat', '/in', '/mid']);
+    expect(child.exitCode).toBe(0);
+    expect(child.inputs).toEqual([
+      { path: '/in', kind: 'content' },
+      { path: '/mid', kind: 'content' },
+    ]);
+    expect(child.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644 }]);
+
+    const parent = s.rec(1);
+    expect(parent.parent).toBeNull();
+    expect(parent.exitCode).toBe(3);
+    expect(parent.inputs).toEqual([{ path: '/in', kind: 'content' }]);
+    expect(parent.outputs).toEqual([
+      { path: '/mid', kind: 'content', how: 'created', mode: 0o644 },
+      { path: '/out', kind: 'content', how: 'created', mode: 0o644 },
+    ]);
+    expect(parent.uncacheable).toEqual([]);
+  });
+
+  test('exec-implied inputs (executable, interpreter) belong to the new execution and its ancestors', () => {
+    const s = new Sim((req) => [
+      { path: req.path, kind: 'content' },
+      { path: '/lib64/ld-linux-x86-64.so.2', kind: 'metadata' },
+      { path: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', kind: 'content' },
+    ]);
+    s.exec(10, ['sh'], { path: '/usr/bin/dash', links: ['/bin', '/usr/bin/sh'] });
+    s.exit(10);
+    expect(s.rec(1).exe).toBe('/usr/bin/dash');
+    expect(s.rec(1).inputs).toEqual([
+      { path: '/bin', kind: 'metadata' },
+      { path: '/lib64/ld-linux-x86-64.so.2', kind: 'metadata' },
+      { path: '/usr/bin/dash', kind: 'content' },
+      { path: '/usr/bin/sh', kind: 'metadata' },
+      { path: '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', kind: 'content' },
+    ]);
+  });
+
+  test('an uncacheable child makes every ancestor uncacheable', () => {
+    const s = new Sim();
+    s.exec(10, ['make']);
+    s.fork(10, 11);
+    s.exec(11, ['sh']);
+    s.fork(11, 12);
+    s.exec(12, ['curl']);
+    s.net(12, 'socket', 2, '');
+    s.net(12, 'connect', 2, '93.184.216.34:443');
+    for (const p of [12, 11, 10]) s.exit(p);
+    expect(s.rec(3).uncacheable).toEqual(['connected to 93.184.216.34:443']);
+    expect(s.rec(2).uncacheable).toEqual(['child execution 3: connected to 93.184.216.34:443']);
+    expect(s.rec(1).uncacheable).toEqual(['child execution 3: connected to 93.184.216.34:443']);
+  });
+
+  test('unix sockets: own bound address and netlink are fine, a failed nscd probe is an absent input, a service is not', () => {
+    const s = new Sim();
+    s.exec(10, ['tool']);
+    s.net(10, 'socket', 16, '');
+    s.net(10, 'bind', 16, '');
+    s.net(10, 'bind', 1, '/tmp/own.sock');
+    s.net(10, 'connect', 1, '/tmp/own.sock');
+    s.net(10, 'connect', 1, '/var/run/nscd/socket', -2);
+    s.net(10, 'connect', 1, '/run/dbus/system_bus_socket');
+    s.exit(10);
+    expect(s.rec(1).inputs).toEqual([{ path: '/var/run/nscd/socket', kind: 'absent' }]);
+    expect(s.rec(1).uncacheable).toEqual(['connected to unix socket /run/dbus/system_bus_socket']);
+  });
+
+  test('a fork without exec stays in the same execution, which ends with its last process', () => {
+    const s = new Sim();
+    s.file('/a');
+    s.exec(10, ['tool']);
+    s.fork(10, 11);
+    s.open(11, '/a', 'f', O_RDONLY);
+    s.exit(11, 0);
+    expect(s.ended).toEqual([]);
+    s.open(10, '/b', '-', O_WRONLY | O_CREAT | O_TRUNC);
+    s.file('/b');
+    s.exit(10, 0);
+    expect(s.folder.executions().length).toBe(1);
+    expect(s.rec(1).inputs).toEqual([{ path: '/a', kind: 'content' }]);
+    expect(s.rec(1).outputs).toEqual([{ path: '/b', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(s.rec(1).uncacheable).toEqual([]);
+  });
+
+  test('exec from a non-leader thread starts a child execution of the same process', () => {
+    const s = new Sim();
+    s.exec(10, ['threads']);
+    s.thread(10, 15, 10);
+    s.open(15, '/t-read', 'f', O_RDONLY);
+    s.exec(10, ['child'], { tid: 15 });
+    s.open(10, '/after', 'f', O_RDONLY);
+    s.exit(10, 7);
+    expect(s.rec(2).parent).toBe(1);
+    expect(s.rec(2).pid).toBe(10);
+    expect(s.rec(2).inputs).toEqual([{ path: '/after', kind: 'content' }]);
+    expect(s.rec(1).inputs).toEqual([
+      { path: '/after', kind: 'content' },
+      { path: '/t-read', kind: 'content' },
+    ]);
+    expect([s.rec(1).exitCode, s.rec(2).exitCode]).toEqual([7, 7]);
+    expect(s.ended).toEqual([2, 1]);
+  });
+
+  test('an exec chain (exec env X=1 cmd) nests, and every link reports the same exit', () => {
+    const s = new Sim();
+    s.exec(10, ['sh', '-c', 'exec env X=1 cmd']);
+    s.exec(10, ['env', 'X=1', 'cmd']);
+    s.exec(10, ['cmd']);
+    s.exit(10, 4);
+    expect(s.folder.executions().map((e) => [e.id, e.parent, e.exitCode])).toEqual([
+      [1, null, 4],
+      [2, 1, 4],
+      [3, 2, 4],
+    ]);
+  });
+
+  test('an orphan outliving the root keeps the execution open and makes it uncacheable', () => {
+    const s = new Sim();
+    s.exec(10, ['daemonize']);
+    s.fork(10, 11);
+    s.fork(11, 12);
+    s.exit(11, 0);
+    s.exit(10, 0);
+    expect(s.ended).toEqual([]);
+    expect(s.rec(1).exitCode).toBe(0);
+    expect(s.rec(1).uncacheable).toEqual(['left a process running (pid 12)']);
+    s.open(12, '/late', '-', O_WRONLY | O_CREAT | O_TRUNC);
+    s.file('/late');
+    s.exit(12, 0);
+    expect(s.ended).toEqual([1]);
+    expect(s.rec(1).outputs).toEqual([{ path: '/late', kind: 'content', how: 'created', mode: 0o644 }]);
+  });
+
+  test('a failed exec is an input of the execution that tried and starts nothing', () => {
+    const s = new Sim();
+    s.exec(10, ['sh']);
+    s.folder.execRequest({ token: 99, pid: 10, tgid: 10, path: '/usr/bin/broken', links: [], argv: ['broken'], env: [], cwd: '/', umask: 0o22, fds: OUTER_FDS, time: 1 });
+    s.fs(10, 'execve-probe', '/usr/local/bin/broken', '-', { result: -2 });
+    s.fs(10, 'execve-probe', '/usr/bin/broken', 'f', { result: -8 });
+    s.exit(10, 127);
+    expect(s.folder.executions().length).toBe(1);
+    expect(s.rec(1).inputs).toEqual([
+      { path: '/usr/bin/broken', kind: 'metadata' },
+      { path: '/usr/local/bin/broken', kind: 'absent' },
+    ]);
+  });
+
+  test('signal deaths: uncacheable, propagated except SIGPIPE', () => {
+    const s = new Sim();
+    s.exec(10, ['sh']);
+    s.fork(10, 11);
+    s.exec(11, ['yes']);
+    s.fork(10, 12);
+    s.exec(12, ['victim']);
+    s.exit(11, null, 13);
+    s.exit(12, null, 9);
+    s.exit(10, 137);
+    expect(s.rec(2).uncacheable).toEqual(['killed by signal 13']);
+    expect(s.rec(2).signal).toBe(13);
+    expect(s.rec(3).uncacheable).toEqual(['killed by signal 9']);
+    expect(s.rec(1).uncacheable).toEqual(['child execution 3: killed by signal 9']);
+  });
+
+  test('finish() ends executions whose processes were never seen exiting', () => {
+    const s = new Sim();
+    s.exec(10, ['tool']);
+    const rec = s.folder.finish({ code: null, signal: 9 }, 5000);
+    expect(rec.version).toBe(1);
+    expect(rec.signal).toBe(9);
+    expect(rec.executions[0].end).toBe(5000);
+    expect(rec.executions[0].uncacheable).toEqual(['did not see the end of process 10']);
+  });
+
+  test('events of pcache\'s own child before its first exec are not recorded', () => {
+    const s = new Sim();
+    s.open(10, '/before-exec', 'f', O_RDONLY);
+    s.exec(10, ['tool']);
+    s.exit(10);
+    expect(s.rec(1).inputs).toEqual([]);
+  });
+});
+
+describe('standard streams', () => {
+  const io = (pid: number, fdNum: number, target: string, extra: Partial<IoEvent>): IoEvent => ({ k: 'io', pid, fd: fdNum, dir: 'w', target, kind: 'pipe', count: 0, syscall: 'write', ...extra });
+
+  test('bytes go to every execution whose stdout/stderr they reached', () => {
+    const s = new Sim();
+    s.exec(10, ['sh', '-c', 'echo a; b | c']);
+    s.write(10, 1, 'pipe:[100]', 'a\n');
+    s.fork(10, 11);
+    s.exec(11, ['b'], { fds: [fd(0, '/dev/pts/0', 'tty'), fd(1, 'pipe:[300]', 'pipe'), fd(2, 'pipe:[200]', 'pipe')] });
+    s.write(11, 1, 'pipe:[300]', 'to c\n');
+    s.write(11, 2, 'pipe:[200]', 'warn\n');
+    s.exit(11);
+    s.fork(10, 12);
+    s.exec(12, ['c'], { fds: [fd(0, 'pipe:[300]', 'pipe'), fd(1, 'pipe:[100]', 'pipe'), fd(2, 'pipe:[200]', 'pipe')] });
+    s.read0(12, 'pipe:[300]', 'pipe');
+    s.write(12, 1, 'pipe:[100]', 'C\n');
+    s.exit(12);
+    s.exit(10);
+    const f = s.folder;
+    expect([f.captured(1, 'stdout').toString(), f.captured(1, 'stderr').toString()]).toEqual(['a\nC\n', 'warn\n']);
+    expect([f.captured(2, 'stdout').toString(), f.captured(2, 'stderr').toString()]).toEqual(['to c\n', 'warn\n']);
+    expect([f.captured(3, 'stdout').toString(), f.captured(3, 'stderr').toString()]).toEqual(['C\n', '']);
+    expect(s.rec(1).stdout).toEqual({ kind: 'pipe', target: 'pipe:[100]', bytes: 4 });
+    expect(s.rec(1).stdin).toEqual({ kind: 'tty', target: '/dev/pts/0', pos: 0 });
+    // c read a pipe from outside itself; the pipe is internal to sh
+    expect(s.rec(3).uncacheable).toEqual(['read stdin from a pipe outside the execution (pipe:[300])']);
+    expect(s.rec(1).uncacheable).toEqual([]);
+  });
+
+  test('reading the terminal pcache was started from is uncacheable at every level that inherited it', () => {
+    const s = new Sim();
+    s.exec(10, ['sh']);
+    s.fork(10, 11);
+    s.exec(11, ['read']);
+    s.read0(11, '/dev/pts/0', 'tty');
+    s.exit(11);
+    s.exit(10);
+    expect(s.rec(2).uncacheable).toEqual(['read stdin from a tty outside the execution (/dev/pts/0)']);
+    expect(s.rec(1).uncacheable).toEqual(['read stdin from a tty outside the execution (/dev/pts/0)']);
+  });
+
+  test('stdin from a regular file is a content input; /dev/null is nothing', () => {
+    const s = new Sim();
+    s.exec(10, ['sort'], { fds: [fd(0, '/data/in', 'file', 0), fd(1, '/dev/null', 'null'), fd(2, 'pipe:[200]', 'pipe')] });
+    s.read0(10, '/data/in', 'file');
+    s.write(10, 1, '/dev/null', 'discarded', 'null');
+    s.exit(10);
+    expect(s.rec(1).inputs).toEqual([{ path: '/data/in', kind: 'content' }]);
+    expect(s.rec(1).stdout).toEqual({ kind: 'null', target: '/dev/null', bytes: 9 });
+    expect(s.folder.captured(1, 'stdout').length).toBe(0);
+    expect(s.rec(1).uncacheable).toEqual([]);
+  });
+
+  test('uncapturable writes and writes to other inherited fds are uncacheable', () => {
+    const s = new Sim();
+    s.exec(10, ['tool'], { fds: [...OUTER_FDS, fd(3, 'pipe:[400]', 'pipe')] });
+    s.send(io(10, 1, 'pipe:[100]', { uncapturable: true, syscall: 'splice', count: 5 }));
+    s.write(10, 1, 'pipe:[400]', 'sneaky');
+    s.exit(10);
+    expect(s.rec(1).uncacheable).toEqual([
+      'wrote to stdout in a way pcache cannot capture (splice)',
+      'wrote to pipe:[400], inherited but not its stdout/stderr',
+    ]);
+  });
+});
+
+describe('events contract', () => {
+  test('the folder is exhaustive over NativeEvent kinds at compile time', () => {
+    // Compile-time check: a new kind without a case in TraceFolder.event fails tsc; at run time an
+    // unknown kind throws instead of being silently dropped.
+    const f = new TraceFolder({ stat: () => ({ type: '-', mode: 0 }), execInputs: () => [] });
+    expect(() => f.event({ k: 'bogus' } as unknown as NativeEvent)).toThrow('unknown native event');
+  });
+});
