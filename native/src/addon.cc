@@ -1,0 +1,281 @@
+// N-API surface of the tracer (typed in src/trace/native.ts). Argument
+// validation and messages live in TypeScript; this file re-checks cheaply.
+//
+// Threads: start/resolveExec/resolveExit/signal/stats run on the JS thread.
+// The tracer thread only talks to JS through one ThreadSafeFunction, whose
+// callback (CallJs) runs on the JS thread. The thread is joined in the TSFN
+// finalizer, after it released the function.
+
+#include <napi.h>
+
+#include <memory>
+
+#include "events.h"
+#include "tracer.h"
+
+namespace pcache {
+
+namespace {
+
+struct Context {
+  Napi::FunctionReference onEvents, onExec, onExit, onDone;
+  std::shared_ptr<Tracer> tracer;
+};
+
+void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b);
+using Tsfn = Napi::TypedThreadSafeFunction<Context, Batch, CallJs>;
+
+Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, v[i]));
+  return a;
+}
+
+Napi::Value nullable(Napi::Env env, bool has, int v) {
+  return has ? Napi::Number::New(env, v) : env.Null();
+}
+
+Napi::Object eventToJs(Napi::Env env, const Event& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", e.pid);
+  switch (e.kind) {
+    case EventKind::Fs:
+      o.Set("k", "fs");
+      o.Set("op", e.op);
+      o.Set("path", e.path);
+      if (!e.path2.empty() || e.type2) o.Set("path2", e.path2);
+      if (!e.linkTarget.empty() || std::string(e.op) == "symlink") o.Set("linkTarget", e.linkTarget);
+      o.Set("flags", Napi::Number::New(env, static_cast<double>(e.flags)));
+      o.Set("mode", Napi::Number::New(env, static_cast<double>(e.mode)));
+      o.Set("follow", e.follow);
+      o.Set("type", std::string(1, e.type ? e.type : '-'));
+      if (e.type2) o.Set("type2", std::string(1, e.type2));
+      o.Set("links", strings(env, e.links));
+      o.Set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
+      if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+      break;
+    case EventKind::Spawn:
+      o.Set("k", "spawn");
+      o.Set("parent", e.parent);
+      o.Set("thread", e.thread);
+      o.Set("tgid", e.tgid);
+      break;
+    case EventKind::Exec:
+      o.Set("k", "exec");
+      o.Set("formerTid", e.formerTid);
+      o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+      break;
+    case EventKind::Exit:
+      o.Set("k", "exit");
+      o.Set("tgid", e.tgid);
+      o.Set("processExit", e.processExit);
+      o.Set("code", nullable(env, e.hasCode, e.code));
+      o.Set("signal", nullable(env, e.hasSignal, e.signal));
+      o.Set("time", e.time);
+      break;
+    case EventKind::Io:
+      o.Set("k", "io");
+      o.Set("fd", e.fd);
+      o.Set("dir", std::string(1, e.dir));
+      o.Set("target", e.target);
+      o.Set("kind", e.fdKind);
+      if (e.hasData) o.Set("data", Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
+      o.Set("count", Napi::Number::New(env, static_cast<double>(e.count)));
+      if (e.uncapturable) o.Set("uncapturable", true);
+      o.Set("syscall", e.syscall);
+      break;
+    case EventKind::Net:
+      o.Set("k", "net");
+      o.Set("op", e.netOp);
+      o.Set("family", e.family);
+      o.Set("address", e.address);
+      o.Set("socktype", e.socktype);
+      break;
+    case EventKind::Unknown:
+      o.Set("k", "unknown");
+      o.Set("syscall", e.syscall);
+      o.Set("nr", e.nr);
+      o.Set("detail", e.detail);
+      break;
+  }
+  return o;
+}
+
+Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("token", Napi::Number::New(env, static_cast<double>(r.token)));
+  o.Set("pid", r.pid);
+  o.Set("tgid", r.tgid);
+  o.Set("path", r.path);
+  o.Set("links", strings(env, r.links));
+  o.Set("argv", strings(env, r.argv));
+  o.Set("env", strings(env, r.env));
+  o.Set("cwd", r.cwd);
+  o.Set("umask", r.umask);
+  Napi::Array fds = Napi::Array::New(env, r.fds.size());
+  for (size_t i = 0; i < r.fds.size(); i++) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("fd", r.fds[i].fd);
+    f.Set("target", r.fds[i].target);
+    f.Set("kind", r.fds[i].kind);
+    f.Set("pos", Napi::Number::New(env, static_cast<double>(r.fds[i].pos)));
+    f.Set("flags", Napi::Number::New(env, static_cast<double>(r.fds[i].flags)));
+    fds.Set(static_cast<uint32_t>(i), f);
+  }
+  o.Set("fds", fds);
+  o.Set("time", r.time);
+  return o;
+}
+
+// JS thread.
+void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
+  std::unique_ptr<Batch> owned(b);
+  if (env == nullptr || ctx == nullptr) return;
+  Napi::HandleScope scope(env);
+  if (!b->events.empty()) {
+    Napi::Array arr = Napi::Array::New(env, b->events.size());
+    for (size_t i = 0; i < b->events.size(); i++) arr.Set(static_cast<uint32_t>(i), eventToJs(env, b->events[i]));
+    ctx->onEvents.Call({arr});
+    if (env.IsExceptionPending()) return;
+  }
+  if (b->hasExec) {
+    ctx->onExec.Call({execToJs(env, b->exec)});
+    if (env.IsExceptionPending()) return;
+  }
+  if (b->hasExit) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("token", Napi::Number::New(env, static_cast<double>(b->exit.token)));
+    o.Set("pid", b->exit.pid);
+    o.Set("code", nullable(env, b->exit.hasCode, b->exit.code));
+    o.Set("signal", nullable(env, b->exit.hasSignal, b->exit.signal));
+    ctx->onExit.Call({o});
+    if (env.IsExceptionPending()) return;
+  }
+  if (b->done) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("code", nullable(env, b->doneNotice.hasCode, b->doneNotice.code));
+    o.Set("signal", nullable(env, b->doneNotice.hasSignal, b->doneNotice.signal));
+    if (!b->doneNotice.error.empty()) o.Set("error", b->doneNotice.error);
+    ctx->onDone.Call({o});
+  }
+}
+
+class TracerHandle : public Napi::ObjectWrap<TracerHandle> {
+ public:
+  static Napi::FunctionReference ctor;
+
+  static void Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "NativeTracer",
+                                   {InstanceMethod("resolveExec", &TracerHandle::ResolveExec),
+                                    InstanceMethod("resolveExit", &TracerHandle::ResolveExit),
+                                    InstanceMethod("signal", &TracerHandle::Signal),
+                                    InstanceMethod("stats", &TracerHandle::Stats)});
+    ctor = Napi::Persistent(f);
+    ctor.SuppressDestruct();
+  }
+
+  explicit TracerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TracerHandle>(info) {}
+
+  std::shared_ptr<Tracer> tracer;
+
+ private:
+  Napi::Value ResolveExec(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject()) {
+      Napi::TypeError::New(env, "resolveExec(token, decision)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Object d = info[1].As<Napi::Object>();
+    ExecDecision dec;
+    std::string action = d.Get("action").ToString().Utf8Value();
+    dec.skip = action == "skip";
+    if (dec.skip) dec.exitCode = d.Get("exitCode").ToNumber().Int32Value();
+    Napi::Value hold = d.Get("holdExit");
+    dec.holdExit = hold.IsBoolean() && hold.As<Napi::Boolean>().Value();
+    if (tracer) tracer->resolveExec(info[0].As<Napi::Number>().Int64Value(), dec);
+    return env.Undefined();
+  }
+  Napi::Value ResolveExit(const Napi::CallbackInfo& info) {
+    if (tracer && info.Length() > 0 && info[0].IsNumber()) tracer->resolveExit(info[0].As<Napi::Number>().Int64Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value Signal(const Napi::CallbackInfo& info) {
+    if (tracer && info.Length() > 0 && info[0].IsNumber()) tracer->signalRoot(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    if (tracer)
+      for (auto& [k, v] : tracer->stats()) o.Set(k, Napi::Number::New(info.Env(), static_cast<double>(v)));
+    return o;
+  }
+};
+
+Napi::FunctionReference TracerHandle::ctor;
+
+std::vector<std::string> stringArray(Napi::Value v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+// JS thread.
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "start(options)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  const char* callbacks[] = {"onEvents", "onExec", "onExit", "onDone"};
+  for (const char* c : callbacks) {
+    if (!o.Get(c).IsFunction()) {
+      Napi::TypeError::New(env, std::string("start: ") + c + " must be a function").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  std::vector<std::string> argv = stringArray(o.Get("argv"));
+  if (argv.empty()) {
+    Napi::TypeError::New(env, "start: argv must be a non-empty array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string file = o.Get("file").IsString() ? o.Get("file").ToString().Utf8Value() : argv[0];
+  std::vector<std::string> envv = stringArray(o.Get("env"));
+  std::string cwd = o.Get("cwd").IsString() ? o.Get("cwd").ToString().Utf8Value() : "";
+
+  auto* ctx = new Context();
+  ctx->onEvents = Napi::Persistent(o.Get("onEvents").As<Napi::Function>());
+  ctx->onExec = Napi::Persistent(o.Get("onExec").As<Napi::Function>());
+  ctx->onExit = Napi::Persistent(o.Get("onExit").As<Napi::Function>());
+  ctx->onDone = Napi::Persistent(o.Get("onDone").As<Napi::Function>());
+
+  auto tsfn = std::make_shared<Tsfn>();
+  *tsfn = Tsfn::New(env, "pcache-tracer", 0, 1, ctx, [](Napi::Env, void*, Context* c) {
+    // JS thread, after the tracer thread released the function.
+    if (c->tracer) c->tracer->join();
+    delete c;
+  });
+  auto tracer = std::make_shared<Tracer>(
+      file, argv, envv, cwd, [tsfn](Batch* b) { tsfn->NonBlockingCall(b); }, [tsfn] { tsfn->Release(); });
+  ctx->tracer = tracer;
+
+  Napi::Object handle = TracerHandle::ctor.New({});
+  TracerHandle::Unwrap(handle)->tracer = tracer;
+  tracer->start();
+  return handle;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TracerHandle::Init(env);
+  exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));
+  exports.Set("start", Napi::Function::New(env, Start));
+  return exports;
+}
+
+NODE_API_MODULE(pcache_tracer, Init)
+
+}  // namespace pcache

@@ -1,0 +1,106 @@
+// Events the tracer thread produces and the JS thread turns into objects.
+// The layout mirrors src/trace/native.ts; bump kNativeEventVersion with it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pcache {
+
+constexpr int kNativeEventVersion = 1;
+
+enum class EventKind : uint8_t { Fs, Spawn, Exec, Exit, Io, Net, Unknown };
+
+// One record for every kind; unused fields stay empty. Plain data so a batch can
+// be filled on the tracer thread and read on the JS thread without locking.
+struct Event {
+  EventKind kind = EventKind::Unknown;
+  int pid = 0;
+  // fs
+  const char* op = "";  // static string from the syscall table
+  std::string path, path2, linkTarget;
+  int64_t flags = 0;
+  int64_t mode = 0;
+  bool follow = true;
+  char type = '-', type2 = 0;
+  std::vector<std::string> links;
+  bool hasResult = false;
+  int64_t result = 0;
+  int64_t token = 0;  // execve-probe: the failed request's token (0 if none)
+  // spawn
+  int parent = 0;
+  bool thread = false;
+  int tgid = 0;
+  // exec
+  int formerTid = 0;
+  // exit
+  bool processExit = false;
+  bool hasCode = false, hasSignal = false;
+  int code = 0, signal = 0;
+  double time = 0;
+  // io
+  int fd = -1;
+  char dir = 'w';
+  std::string target;
+  const char* fdKind = "other";
+  std::string data;  // captured bytes (writes)
+  bool hasData = false;
+  int64_t count = 0;
+  bool uncapturable = false;
+  const char* syscall = "";
+  // net
+  const char* netOp = "";
+  int family = 0;
+  int socktype = 0;
+  std::string address;
+  // unknown
+  int nr = -1;
+  std::string detail;
+};
+
+struct FdSnapshot {
+  int fd;
+  std::string target;
+  const char* kind;
+  int64_t pos;
+  int64_t flags;
+};
+
+struct ExecRequest {
+  int64_t token;
+  int pid, tgid;
+  std::string path;
+  std::vector<std::string> links, argv, env;
+  std::string cwd;
+  int umask;
+  std::vector<FdSnapshot> fds;
+  double time;
+};
+
+struct ExitRequest {
+  int64_t token;
+  int pid;
+  bool hasCode, hasSignal;
+  int code, signal;
+};
+
+struct DoneNotice {
+  bool hasCode = false, hasSignal = false;
+  int code = 0, signal = 0;
+  std::string error;
+};
+
+// What crosses to JS in one ThreadSafeFunction call: events first, then at most
+// one request or the final notice (a request always flushes what came before it).
+struct Batch {
+  std::vector<Event> events;
+  bool hasExec = false;
+  ExecRequest exec;
+  bool hasExit = false;
+  ExitRequest exit;
+  bool done = false;
+  DoneNotice doneNotice;
+};
+
+}  // namespace pcache

@@ -1,0 +1,164 @@
+#include "path_resolver.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <deque>
+
+namespace pcache {
+
+namespace {
+
+constexpr int kMaxLinks = 40;  // the kernel's limit before ELOOP
+
+void pushComponents(std::deque<std::string>& q, const std::string& p, bool front) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    if (j > i) parts.push_back(p.substr(i, j - i));
+    i = j + 1;
+  }
+  if (front) {
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) q.push_front(*it);
+  } else {
+    for (auto& s : parts) q.push_back(s);
+  }
+}
+
+void popComponent(std::string& cur) {
+  size_t k = cur.rfind('/');
+  cur.erase(k == std::string::npos ? 0 : k);
+}
+
+bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Appends what is left lexically (the rest does not exist, so no symlinks remain).
+void appendRest(std::string& cur, std::deque<std::string>& q) {
+  for (auto& c : q) {
+    if (c == ".") continue;
+    if (c == "..") popComponent(cur);
+    else cur += "/" + c;
+  }
+  q.clear();
+}
+
+}  // namespace
+
+char fileTypeChar(unsigned mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return 'f';
+    case S_IFDIR: return 'd';
+    case S_IFLNK: return 'l';
+    case S_IFCHR: return 'c';
+    case S_IFBLK: return 'b';
+    case S_IFIFO: return 'p';
+    case S_IFSOCK: return 's';
+  }
+  return 'f';
+}
+
+ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const std::string& input,
+                         bool followLast) {
+  ResolvedPath r;
+  std::deque<std::string> q;
+  std::string cur;  // "" is the root
+  if (input.empty() || input[0] != '/') {
+    cur = base;
+    while (!cur.empty() && cur.back() == '/') cur.pop_back();
+  }
+  if (!input.empty() && input.back() == '/') followLast = true;  // "link/" names the target dir
+  pushComponents(q, input, false);
+  int linksFollowed = 0;
+  char type = 'd';
+  bool inProc = startsWith(cur, "/proc/") || cur == "/proc";
+  while (!q.empty()) {
+    std::string comp = std::move(q.front());
+    q.pop_front();
+    bool last = q.empty();
+    if (comp == ".") {
+      type = 0;  // re-read below
+      continue;
+    }
+    if (comp == "..") {
+      popComponent(cur);
+      type = 0;
+      inProc = startsWith(cur, "/proc/") || cur == "/proc";
+      continue;
+    }
+    std::string next = cur + "/" + comp;
+    // /proc/self means the tracee, not us.
+    if (next == "/proc/self") next = "/proc/" + std::to_string(tgid);
+    else if (next == "/proc/thread-self")
+      next = "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid);
+    struct stat st;
+    if (lstat(next.c_str(), &st) != 0) {
+      cur = next;
+      appendRest(cur, q);
+      r.path = cur.empty() ? "/" : cur;
+      r.type = '-';
+      return r;
+    }
+    if (S_ISLNK(st.st_mode) && (!last || followLast)) {
+      char buf[4096];
+      ssize_t n = readlink(next.c_str(), buf, sizeof buf);
+      if (n < 0) {
+        cur = next;
+        type = 'l';
+        continue;
+      }
+      std::string target(buf, static_cast<size_t>(n));
+      if (inProc || startsWith(next, "/proc/")) {
+        // Magic links (/proc/PID/fd/N, cwd, exe): the text is the kernel's answer.
+        if (target.empty() || target[0] != '/') {
+          r.path = target;  // pipe:[..], socket:[..], anon_inode:..
+          r.type = startsWith(target, "pipe:") ? 'p' : startsWith(target, "socket:") ? 's' : 'c';
+          return r;
+        }
+        const char* deleted = " (deleted)";
+        if (target.size() > 10 && target.compare(target.size() - 10, 10, deleted) == 0) {
+          r.path = target;
+          r.type = '-';
+          return r;
+        }
+        cur.clear();
+        pushComponents(q, target, true);
+        inProc = false;
+        continue;
+      }
+      r.links.push_back(next);
+      if (++linksFollowed > kMaxLinks) {
+        cur = next;
+        appendRest(cur, q);
+        r.path = cur;
+        r.type = '-';
+        return r;
+      }
+      if (!target.empty() && target[0] == '/') cur.clear();
+      pushComponents(q, target, true);
+      inProc = startsWith(cur, "/proc/") || cur == "/proc";
+      if (q.empty()) type = 0;
+      continue;
+    }
+    if (!last && !S_ISDIR(st.st_mode)) {  // ENOTDIR: nothing below exists
+      cur = next;
+      appendRest(cur, q);
+      r.path = cur;
+      r.type = '-';
+      return r;
+    }
+    cur = next;
+    inProc = inProc || startsWith(cur, "/proc/");
+    type = fileTypeChar(st.st_mode);
+  }
+  r.path = cur.empty() ? "/" : cur;
+  if (type == 0) {
+    struct stat st;
+    type = lstat(r.path.c_str(), &st) == 0 ? fileTypeChar(st.st_mode) : '-';
+  }
+  r.type = type;
+  return r;
+}
+
+}  // namespace pcache

@@ -1,0 +1,121 @@
+#include "procfs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace pcache {
+
+namespace {
+bool readLink(const char* p, std::string& out) {
+  char buf[4096 + 64];
+  ssize_t n = readlink(p, buf, sizeof buf);
+  if (n < 0) return false;
+  out.assign(buf, static_cast<size_t>(n));
+  return true;
+}
+
+bool readSmallFile(const char* p, std::string& out) {
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  out.clear();
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return true;
+}
+}  // namespace
+
+bool fdTarget(pid_t tid, int fd, std::string& out) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/fd/%d", tid, fd);
+  return readLink(p, out);
+}
+
+const char* classifyTarget(const std::string& t) {
+  if (t.compare(0, 5, "pipe:") == 0) return "pipe";
+  if (t.compare(0, 7, "socket:") == 0) return "socket";
+  if (t.compare(0, 1, "/") != 0) return "other";  // anon_inode:...
+  if (t == "/dev/null") return "null";
+  if (t.compare(0, 9, "/dev/pts/") == 0 || t.compare(0, 8, "/dev/tty") == 0 || t == "/dev/console" ||
+      t == "/dev/ptmx")
+    return "tty";
+  if (t.compare(0, 5, "/dev/") == 0) return "dev";
+  return "file";
+}
+
+bool fdInfo(pid_t tid, int fd, int64_t& pos, int64_t& flags) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/fdinfo/%d", tid, fd);
+  std::string s;
+  if (!readSmallFile(p, s) || s.empty()) return false;
+  pos = 0;
+  flags = 0;
+  const char* c = s.c_str();
+  if (const char* q = strstr(c, "pos:")) pos = strtoll(q + 4, nullptr, 10);
+  if (const char* q = strstr(c, "flags:")) flags = strtoll(q + 6, nullptr, 8);
+  return true;
+}
+
+std::vector<FdSnapshot> fdSnapshot(pid_t tid) {
+  std::vector<FdSnapshot> out;
+  char dirPath[64];
+  snprintf(dirPath, sizeof dirPath, "/proc/%d/fd", tid);
+  DIR* d = opendir(dirPath);
+  if (!d) return out;
+  std::vector<int> fds;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    fds.push_back(atoi(e->d_name));
+  }
+  closedir(d);
+  std::sort(fds.begin(), fds.end());
+  for (int fd : fds) {
+    FdSnapshot s{fd, "", "other", 0, 0};
+    if (!fdTarget(tid, fd, s.target)) continue;
+    if (!fdInfo(tid, fd, s.pos, s.flags)) continue;
+    if (s.flags & O_CLOEXEC) continue;  // closed by the exec itself
+    s.kind = classifyTarget(s.target);
+    if (strcmp(s.kind, "file") == 0) {
+      char p[64];
+      snprintf(p, sizeof p, "/proc/%d/fd/%d", tid, fd);
+      struct stat st;
+      if (stat(p, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) s.kind = "dir";
+        else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) s.kind = "dev";
+        else if (S_ISFIFO(st.st_mode)) s.kind = "pipe";
+        else if (S_ISSOCK(st.st_mode)) s.kind = "socket";
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool readCwd(pid_t tid, std::string& out) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/cwd", tid);
+  return readLink(p, out);
+}
+
+int readUmask(pid_t tid) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/status", tid);
+  std::string s;
+  if (!readSmallFile(p, s)) return -1;
+  const char* q = strstr(s.c_str(), "Umask:");
+  if (!q) return -1;
+  return static_cast<int>(strtol(q + 6, nullptr, 8));
+}
+
+}  // namespace pcache

@@ -1,0 +1,28 @@
+// What the kernel knows about a tracee, read from /proc. The kernel's fd table
+// is the source of truth: reading it at the moment a descriptor is used makes
+// dup/close/CLOEXEC/close_range/SCM_RIGHTS and CLONE_FILES sharing exact
+// without stopping on any of those calls.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "events.h"
+
+namespace pcache {
+
+// readlink(/proc/TID/fd/FD); false if the fd is not open.
+bool fdTarget(pid_t tid, int fd, std::string& out);
+// 'file' | 'dir' | 'pipe' | 'tty' | 'null' | 'socket' | 'dev' | 'other', from the target text
+// (cheap; used on the hot path of stdio writes).
+const char* classifyTarget(const std::string& target);
+// The fds that survive exec (no O_CLOEXEC), with kind, position and flags.
+std::vector<FdSnapshot> fdSnapshot(pid_t tid);
+bool readCwd(pid_t tid, std::string& out);
+int readUmask(pid_t tid);  // -1 if unknown
+// Reads fdinfo "pos:" and "flags:"; false if the fd is not open.
+bool fdInfo(pid_t tid, int fd, int64_t& pos, int64_t& flags);
+
+}  // namespace pcache

@@ -1,0 +1,73 @@
+#include "seccomp_filter.h"
+
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+
+#include "syscall_table.h"
+
+namespace pcache {
+
+namespace {
+
+constexpr uint32_t kTrace = SECCOMP_RET_TRACE;
+constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+
+uint32_t argLow(int i) { return offsetof(seccomp_data, args) + 8 * i; }
+
+// Emits "if (low 32 bits of arg) matches filter: return TRACE" (falls through otherwise).
+void emitFdCheck(std::vector<sock_filter>& p, FdFilter f, int arg) {
+  if (f == FdFilter::None) return;
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(arg)));
+  switch (f) {
+    case FdFilter::Is0:
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1));
+      p.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+      break;
+    case FdFilter::Is1or2:
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0));
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 1));
+      p.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+      break;
+    case FdFilter::Is0to2:
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 2, 1, 0));
+      p.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+      break;
+    case FdFilter::None:
+      break;
+  }
+}
+
+}  // namespace
+
+std::vector<sock_filter> buildSeccompFilter() {
+  std::vector<sock_filter> p;
+  // Another ABI (i386 via int 0x80) bypasses our table: stop so it is seen as unknown.
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+  // x32 syscalls carry bit 30.
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x40000000, 0, 1));
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)highestKnownSyscall(), 0, 1));
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+
+  for (const SyscallSpec& s : syscallTable()) {
+    std::vector<sock_filter> block;
+    if (s.filter == FdFilter::None) {
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+    } else {
+      emitFdCheck(block, s.filter, s.filterArg);
+      emitFdCheck(block, s.filter2, s.filterArg2);
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+    }
+    // accumulator holds nr here: every block ends in a return.
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)s.nr, 0, (uint8_t)block.size()));
+    p.insert(p.end(), block.begin(), block.end());
+  }
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+  return p;
+}
+
+}  // namespace pcache

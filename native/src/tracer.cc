@@ -1,0 +1,981 @@
+#include "tracer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "path_resolver.h"
+#include "procfs.h"
+#include "seccomp_filter.h"
+#include "syscall_table.h"
+#include "tracee_memory.h"
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef __O_TMPFILE
+#define __O_TMPFILE 020000000
+#endif
+
+namespace pcache {
+
+namespace {
+
+// Wakes the tracer thread out of waitpid when JS answers or a batch is due.
+const int kWakeSignal = SIGRTMIN + 7;
+constexpr size_t kBatchMax = 512;
+constexpr long kFlushMicros = 5000;      // events reach JS within this
+constexpr long kBackstopMicros = 2000;   // a lost wake costs at most this
+
+void onWake(int) {}
+
+uint64_t monotonicMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+double nowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+std::string formatSockaddr(const std::string& raw, int& family) {
+  family = 0;
+  if (raw.size() < sizeof(sa_family_t)) return "";
+  sa_family_t f;
+  memcpy(&f, raw.data(), sizeof f);
+  family = f;
+  char buf[INET6_ADDRSTRLEN + 16];
+  if (f == AF_INET && raw.size() >= sizeof(sockaddr_in)) {
+    sockaddr_in in;
+    memcpy(&in, raw.data(), sizeof in);
+    inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(in.sin_port));
+  }
+  if (f == AF_INET6 && raw.size() >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6;
+    memcpy(&in6, raw.data(), sizeof in6);
+    inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
+    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(in6.sin6_port));
+  }
+  if (f == AF_UNIX) {
+    const char* p = raw.data() + offsetof(sockaddr_un, sun_path);
+    size_t n = raw.size() - offsetof(sockaddr_un, sun_path);
+    if (n == 0) return "";
+    if (p[0] == 0) return "@" + std::string(p + 1, strnlen(p + 1, n - 1));  // abstract
+    return std::string(p, strnlen(p, n));
+  }
+  return "";
+}
+
+}  // namespace
+
+Tracer::Tracer(std::string file, std::vector<std::string> argv, std::vector<std::string> env,
+               std::string cwd, Sink sink, std::function<void()> onThreadExit)
+    : file_(std::move(file)), argv_(std::move(argv)), env_(std::move(env)), cwd_(std::move(cwd)),
+      sink_(std::move(sink)), onThreadExit_(std::move(onThreadExit)) {}
+
+Tracer::~Tracer() { join(); }
+
+// JS thread.
+void Tracer::start() {
+  thread_ = std::thread([this] { threadMain(); });
+  while (!threadReady_.load()) std::this_thread::yield();
+}
+
+// JS thread (from the TSFN finalizer, after the tracer thread released it).
+void Tracer::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+// Any thread.
+void Tracer::resolveExec(int64_t token, const ExecDecision& d) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    execDecisions_.emplace_back(token, d);
+  }
+  if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+}
+
+void Tracer::resolveExit(int64_t token) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    exitDecisions_.push_back(token);
+  }
+  if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+}
+
+void Tracer::signalRoot(int sig) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    signals_.push_back(sig);
+  }
+  if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+}
+
+std::map<std::string, uint64_t> Tracer::stats() {
+  std::lock_guard<std::mutex> g(statsMu_);
+  return stats_;
+}
+
+// ---- tracer thread from here on ----
+
+void Tracer::threadMain() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = onWake;  // no SA_RESTART: waitpid must return EINTR
+  sigemptyset(&sa.sa_mask);
+  sigaction(kWakeSignal, &sa, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, kWakeSignal);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+
+  sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = kWakeSignal;
+  sev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) == 0) timer_ = timer;
+
+  threadHandle_.store(pthread_self());
+  threadReady_.store(true);
+
+  batch_ = new Batch();
+  std::string error;
+  if (!spawnRoot(error)) {
+    batch_->done = true;
+    batch_->doneNotice.error = error;
+    flush();
+  } else {
+    loop();
+    batch_->done = true;
+    DoneNotice& d = batch_->doneNotice;
+    if (WIFEXITED(rootStatus_)) {
+      d.hasCode = true;
+      d.code = WEXITSTATUS(rootStatus_);
+    } else if (WIFSIGNALED(rootStatus_)) {
+      d.hasSignal = true;
+      d.signal = WTERMSIG(rootStatus_);
+    }
+    {
+      std::lock_guard<std::mutex> g(statsMu_);
+      stats_ = localStats_;
+    }
+    flush();
+  }
+  delete batch_;
+  batch_ = nullptr;
+  if (timer_) timer_delete(static_cast<timer_t>(timer_));
+  threadReady_.store(false);
+  if (onThreadExit_) onThreadExit_();
+}
+
+bool Tracer::spawnRoot(std::string& error) {
+  // Everything the child needs is built here: after fork() in a multithreaded
+  // process the child may only make async-signal-safe calls.
+  std::vector<char*> argv, envp;
+  for (auto& s : argv_) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  for (auto& s : env_) envp.push_back(const_cast<char*>(s.c_str()));
+  envp.push_back(nullptr);
+  std::vector<sock_filter> filter = buildSeccompFilter();
+  sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
+  const char* file = file_.c_str();
+  const char* cwd = cwd_.empty() ? nullptr : cwd_.c_str();
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    error = std::string("fork failed: ") + strerror(errno);
+    return false;
+  }
+  if (pid == 0) {
+    // Node ignores SIGPIPE and may block signals; a plain run would not.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      sigaction(sig, &dfl, nullptr);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Node marks its stdio close-on-exec; the command must inherit it as a shell would pass it.
+    for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
+    if (cwd && chdir(cwd) != 0) _exit(126);
+    kill(getpid(), SIGSTOP);  // wait here until the tracer has seized us
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(126);
+    execve(file, argv.data(), envp.data());
+    _exit(127);
+  }
+  int status;
+  if (waitpid(pid, &status, WUNTRACED | __WALL) != pid || !WIFSTOPPED(status)) {
+    error = "the command's process did not start";
+    return false;
+  }
+  long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+              PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD;
+  if (ptrace(PTRACE_SEIZE, pid, 0, opts) != 0) {
+    error = std::string("ptrace(PTRACE_SEIZE) failed: ") + strerror(errno);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, __WALL);
+    return false;
+  }
+  root_ = pid;
+  Task& t = tasks_[pid];
+  t.tid = pid;
+  t.tgid = pid;
+  t.awaitingInitialStop = true;  // the group-stop it was seized in
+  processes_[pid].tasks.insert(pid);
+  kill(pid, SIGCONT);
+  return true;
+}
+
+void Tracer::armTimer(long micros) {
+  if (!timer_) return;
+  itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = micros / 1000000;
+  its.it_value.tv_nsec = (micros % 1000000) * 1000;
+  timer_settime(static_cast<timer_t>(timer_), 0, &its, nullptr);
+  timerArmed_ = micros > 0;
+  localStats_["timer_arms"]++;
+}
+
+void Tracer::loop() {
+  while (!tasks_.empty() || !unannounced_.empty()) {
+    drainDecisions();
+    int status;
+    pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD | WNOHANG);
+    if (tid == 0) {
+      // Nothing ready: JS hears about pending events within kFlushMicros, and an
+      // answer whose wake-up signal raced with this wait is picked up within
+      // kBackstopMicros. The timer is re-armed before every sleep, so an expiry
+      // that landed outside waitpid is never lost.
+      if (!batch_->events.empty()) {
+        long waited = static_cast<long>(monotonicMicros() - batchStart_);
+        if (waited >= kFlushMicros) {
+          flush();
+          continue;
+        }
+        armTimer(std::min(kFlushMicros - waited, tokens_.empty() ? kFlushMicros : kBackstopMicros));
+      } else if (!tokens_.empty()) {
+        armTimer(kBackstopMicros);
+      } else if (timerArmed_) {
+        armTimer(0);
+      }
+      tid = waitpid(-1, &status, __WALL | __WNOTHREAD);
+      if (tid < 0 && errno == EINTR) continue;
+    }
+    if (tid < 0) {
+      if (errno == EINTR) continue;
+      break;  // ECHILD: nothing left to wait for
+    }
+    handleStatus(tid, status);
+    if (batch_->events.size() >= kBatchMax) flush();
+  }
+  if (timerArmed_) armTimer(0);
+  if (!batch_->events.empty()) flush();
+}
+
+Event& Tracer::emit(EventKind k, pid_t pid) {
+  if (batch_->events.empty()) batchStart_ = monotonicMicros();
+  batch_->events.emplace_back();
+  Event& e = batch_->events.back();
+  e.kind = k;
+  e.pid = pid;
+  return e;
+}
+
+void Tracer::flush() {
+  Batch* b = batch_;
+  batch_ = new Batch();
+  if (timerArmed_) armTimer(0);
+  localStats_["batches"]++;
+  sink_(b);
+}
+
+void Tracer::resume(Task& t, int sig) {
+  long req = t.wantExitStop ? PTRACE_SYSCALL : PTRACE_CONT;
+  ptrace(static_cast<__ptrace_request>(req), t.tid, 0, sig);
+}
+
+void Tracer::drainDecisions() {
+  std::vector<std::pair<int64_t, ExecDecision>> execs;
+  std::vector<int64_t> exits;
+  std::vector<int> sigs;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    execs.swap(execDecisions_);
+    exits.swap(exitDecisions_);
+    sigs.swap(signals_);
+  }
+  for (auto& [token, d] : execs) {
+    auto it = tokens_.find(token);
+    if (it == tokens_.end()) continue;  // the tracee died meanwhile
+    pid_t tid = it->second;
+    tokens_.erase(it);
+    auto ti = tasks_.find(tid);
+    if (ti == tasks_.end()) continue;
+    Task& t = ti->second;
+    if (t.pending != Task::Pending::ExecDecision || t.token != token) continue;
+    if (d.skip) {
+      // Swap the execve for exit_group(status): the parent sees an ordinary exit.
+      user_regs_struct regs;
+      ptrace(PTRACE_GETREGS, tid, 0, &regs);
+      regs.orig_rax = __NR_exit_group;
+      regs.rdi = static_cast<uint64_t>(d.exitCode & 0xff);
+      ptrace(PTRACE_SETREGS, tid, 0, &regs);
+      t.pending = Task::Pending::None;
+      t.wantExitStop = false;
+      localStats_["exec_skipped"]++;
+    } else {
+      t.pending = Task::Pending::ExecRunning;
+      t.pendingHoldExit = d.holdExit;
+      t.wantExitStop = true;  // to learn whether the exec failed after all
+    }
+    resume(t);
+  }
+  for (int64_t token : exits) {
+    auto it = tokens_.find(token);
+    if (it == tokens_.end()) continue;
+    pid_t tid = it->second;
+    tokens_.erase(it);
+    auto ti = tasks_.find(tid);
+    if (ti == tasks_.end()) continue;
+    ti->second.pending = Task::Pending::None;
+    ti->second.wantExitStop = false;
+    resume(ti->second);
+  }
+  for (int sig : sigs) {
+    if (root_ > 0 && !rootReaped_) kill(root_, sig);
+  }
+}
+
+void Tracer::handleStatus(pid_t tid, int status) {
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    handleTaskGone(tid, status);
+    return;
+  }
+  if (!WIFSTOPPED(status)) return;
+  auto it = tasks_.find(tid);
+  if (it == tasks_.end()) {
+    // A new child reporting before its parent's fork event: hold it until we
+    // know whose it is, so its events are never attributed to nobody.
+    unannounced_[tid] = status;
+    localStats_["stops_early_child"]++;
+    return;
+  }
+  Task& t = it->second;
+  int sig = WSTOPSIG(status);
+  int event = (status >> 16) & 0xff;
+  if (sig == (SIGTRAP | 0x80)) {
+    localStats_["stops_syscall_exit"]++;
+    handleSyscallExit(t);
+    return;
+  }
+  if (event != 0) {
+    handleEventStop(t, event, status);
+    return;
+  }
+  // Signal-delivery-stop: pass the signal on untouched.
+  localStats_["stops_signal"]++;
+  resume(t, sig);
+}
+
+void Tracer::handleEventStop(Task& t, int event, int status) {
+  switch (event) {
+    case PTRACE_EVENT_SECCOMP:
+      localStats_["stops_seccomp"]++;
+      handleSeccompStop(t);
+      return;
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+    case PTRACE_EVENT_CLONE:
+      localStats_["stops_spawn"]++;
+      handleNewTask(t, event);
+      return;
+    case PTRACE_EVENT_EXEC: {
+      localStats_["stops_exec"]++;
+      unsigned long former = 0;
+      ptrace(PTRACE_GETEVENTMSG, t.tid, 0, &former);
+      pid_t pid = t.tid;
+      pid_t formerTid = static_cast<pid_t>(former);
+      Task* task = &t;
+      if (formerTid != pid && formerTid != 0) {
+        // A non-leader thread exec'd: it now carries the leader's tid and
+        // the old leader is gone without an exit report.
+        auto fi = tasks_.find(formerTid);
+        if (fi != tasks_.end()) {
+          Task moved = fi->second;
+          tasks_.erase(fi);
+          processes_[t.tgid].tasks.erase(formerTid);
+          moved.tid = pid;
+          tasks_[pid] = moved;
+          task = &tasks_[pid];
+        }
+      }
+      // Every other thread died in the exec.
+      Process& proc = processes_[task->tgid];
+      for (pid_t other : std::set<pid_t>(proc.tasks)) {
+        if (other != pid) {
+          proc.tasks.erase(other);
+        }
+      }
+      proc.tasks.insert(pid);
+      Event& e = emit(EventKind::Exec, pid);
+      e.formerTid = formerTid ? formerTid : pid;
+      if (task->pending == Task::Pending::ExecRunning) {
+        e.token = task->token;
+        proc.holdExit = task->pendingHoldExit;
+      } else {
+        // An exec we predicted would fail: nobody decided about it.
+        e.token = 0;
+        proc.holdExit = false;
+        emitUnknown(*task, __NR_execve, "execve", "an exec expected to fail succeeded");
+      }
+      task->pending = Task::Pending::ExecRunning;  // still expect the syscall exit
+      task->wantExitStop = true;
+      resume(*task);
+      return;
+    }
+    case PTRACE_EVENT_EXIT: {
+      localStats_["stops_exit"]++;
+      Process& proc = processes_[t.tgid];
+      bool lastTask = proc.tasks.size() <= 1;
+      if (lastTask && proc.holdExit) {
+        unsigned long msg = 0;
+        ptrace(PTRACE_GETEVENTMSG, t.tid, 0, &msg);
+        int st = static_cast<int>(msg);
+        flush();
+        int64_t token = nextToken_++;
+        tokens_[token] = t.tid;
+        t.pending = Task::Pending::ExitHold;
+        t.token = token;
+        batch_->hasExit = true;
+        ExitRequest& r = batch_->exit;
+        r.token = token;
+        r.pid = t.tgid;
+        r.hasCode = WIFEXITED(st);
+        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+        r.hasSignal = WIFSIGNALED(st);
+        r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+        flush();
+        return;  // held until JS calls resolveExit
+      }
+      t.wantExitStop = false;
+      resume(t);
+      return;
+    }
+    case PTRACE_EVENT_STOP: {
+      localStats_["stops_group"]++;
+      int sig = WSTOPSIG(status);
+      if (t.awaitingInitialStop) {
+        t.awaitingInitialStop = false;
+        resume(t);
+        return;
+      }
+      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+        ptrace(PTRACE_LISTEN, t.tid, 0, 0);  // a real group-stop: stay stopped
+        return;
+      }
+      resume(t);
+      return;
+    }
+    default:
+      resume(t);
+  }
+}
+
+void Tracer::handleNewTask(Task& parentRef, int event) {
+  // Copy what we need: inserting the child may rehash tasks_.
+  struct { pid_t tid, tgid; } parent{parentRef.tid, parentRef.tgid};
+  unsigned long msg = 0;
+  ptrace(PTRACE_GETEVENTMSG, parent.tid, 0, &msg);
+  pid_t child = static_cast<pid_t>(msg);
+  bool thread = false;
+  if (event == PTRACE_EVENT_CLONE) {
+    user_regs_struct regs;
+    ptrace(PTRACE_GETREGS, parent.tid, 0, &regs);
+    uint64_t flags = regs.rdi;
+    if (regs.orig_rax == __NR_clone3) {
+      uint64_t f = 0;
+      readBytes(parent.tid, regs.rdi, &f, sizeof f);
+      flags = f;
+    }
+    thread = (flags & CLONE_THREAD) != 0;
+  }
+  Task& c = tasks_[child];
+  c.tid = child;
+  c.tgid = thread ? parent.tgid : child;
+  processes_[c.tgid].tasks.insert(child);
+  Event& e = emit(EventKind::Spawn, child);
+  e.parent = parent.tid;
+  e.thread = thread;
+  e.tgid = c.tgid;
+  auto early = unannounced_.find(child);
+  if (early != unannounced_.end()) {
+    int st = early->second;
+    unannounced_.erase(early);
+    if (WIFSTOPPED(st) && ((st >> 16) & 0xff) == PTRACE_EVENT_STOP) {
+      resume(c);
+    } else {
+      c.awaitingInitialStop = false;
+      handleStatus(child, st);
+    }
+  } else {
+    c.awaitingInitialStop = true;
+  }
+  resume(tasks_[parent.tid]);
+}
+
+void Tracer::handleTaskGone(pid_t tid, int status) {
+  if (tid == root_) {
+    rootStatus_ = status;
+    rootReaped_ = true;
+  }
+  auto it = tasks_.find(tid);
+  if (it == tasks_.end()) {
+    // Died before its parent's fork event was seen: announce it with that event.
+    unannounced_[tid] = status;
+    return;
+  }
+  Task& t = it->second;
+  if (t.copySrcFd >= 0) close(t.copySrcFd);
+  if (t.pending == Task::Pending::ExecDecision || t.pending == Task::Pending::ExitHold) tokens_.erase(t.token);
+  pid_t tgid = t.tgid;
+  tasks_.erase(it);
+  Process& proc = processes_[tgid];
+  proc.tasks.erase(tid);
+  Event& e = emit(EventKind::Exit, tid);
+  e.tgid = tgid;
+  e.processExit = proc.tasks.empty();
+  e.hasCode = WIFEXITED(status);
+  e.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  e.hasSignal = WIFSIGNALED(status);
+  e.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  e.time = nowMs();
+  if (proc.tasks.empty()) processes_.erase(tgid);
+}
+
+bool Tracer::baseDir(Task& t, int64_t dirfd, std::string& out) {
+  if (static_cast<int>(dirfd) == AT_FDCWD) return readCwd(t.tid, out);
+  return fdTarget(t.tid, static_cast<int>(dirfd), out);
+}
+
+void Tracer::emitUnknown(Task& t, int nr, const char* name, const std::string& detail) {
+  Event& e = emit(EventKind::Unknown, t.tid);
+  e.nr = nr;
+  e.syscall = name;
+  e.detail = detail;
+}
+
+void Tracer::handleSeccompStop(Task& t) {
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return;  // died under us
+  int nr = static_cast<int>(regs.orig_rax);
+  uint64_t a[6] = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
+  t.wantExitStop = false;
+  // A 32-bit or x32 syscall: we cannot decode it.
+  if (regs.cs == 0x23 || (nr & 0x40000000)) {
+    emitUnknown(t, nr, "?", "a 32-bit or x32 system call");
+    resume(t);
+    return;
+  }
+  const SyscallSpec* s = findSyscall(nr);
+  if (!s) {
+    emitUnknown(t, nr, "?", "system call " + std::to_string(nr) + " is newer than this tracer");
+    resume(t);
+    return;
+  }
+  switch (s->handling) {
+    case Handling::PathOp:
+    case Handling::Open:
+    case Handling::Openat2:
+    case Handling::Symlink:
+      handlePathOp(t, *s, a);
+      break;
+    case Handling::Exec:
+      handleExecEntry(t, *s, a);
+      return;  // resumes itself (or waits for JS)
+    case Handling::Socket: {
+      Event& e = emit(EventKind::Net, t.tid);
+      e.netOp = "socket";
+      e.family = static_cast<int>(a[0]);
+      e.socktype = static_cast<int>(a[1]);
+      break;
+    }
+    case Handling::SockAddr:
+    case Handling::SendMsg:
+      handleSockAddr(t, *s, a);
+      break;
+    case Handling::Listen: {
+      Event& e = emit(EventKind::Net, t.tid);
+      e.netOp = "listen";
+      break;
+    }
+    case Handling::ReadStdin: {
+      Event& e = emit(EventKind::Io, t.tid);
+      e.fd = 0;
+      e.dir = 'r';
+      fdTarget(t.tid, 0, e.target);
+      e.fdKind = classifyTarget(e.target);
+      e.count = static_cast<int64_t>(a[2]);
+      e.syscall = s->name;
+      break;
+    }
+    case Handling::WriteStd:
+      handleWriteEntry(t, nr, a);
+      break;
+    case Handling::MoveData:
+      handleMoveData(t, *s, a);
+      break;
+    case Handling::Unknown:
+      emitUnknown(t, nr, s->name, "not supported");
+      break;
+  }
+  resume(t);
+}
+
+void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
+  Event e;
+  e.kind = EventKind::Fs;
+  e.pid = t.tid;
+  e.op = s.op;
+  int64_t flags = s.flagsArg >= 0 ? static_cast<int64_t>(a[s.flagsArg]) : 0;
+  e.mode = s.modeArg >= 0 ? static_cast<int64_t>(a[s.modeArg]) : 0;
+  bool follow = true;
+  if (s.handling == Handling::Open || s.handling == Handling::Openat2) {
+    if (s.nr == __NR_creat) flags = O_CREAT | O_WRONLY | O_TRUNC;
+    if (s.handling == Handling::Openat2) {
+      struct { uint64_t flags, mode, resolve; } how{0, 0, 0};
+      size_t size = std::min<uint64_t>(a[3], sizeof how);
+      readBytes(t.tid, a[2], &how, size);
+      flags = static_cast<int64_t>(how.flags);
+      e.mode = static_cast<int64_t>(how.mode);
+    }
+    // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW neither.
+    follow = !(flags & O_NOFOLLOW) && !((flags & O_CREAT) && (flags & O_EXCL));
+  } else {
+    switch (s.follow) {
+      case Follow::Always: follow = true; break;
+      case Follow::Never: follow = false; break;
+      case Follow::UnlessNoFollow: follow = !(flags & AT_SYMLINK_NOFOLLOW); break;
+      case Follow::IfFollow: follow = (flags & AT_SYMLINK_FOLLOW) != 0; break;
+    }
+    if (s.nr == __NR_unlinkat && (flags & AT_REMOVEDIR)) e.op = "rmdir";
+  }
+  e.flags = flags;
+  e.follow = follow;
+
+  auto resolveArg = [&](int dirfdIdx, int pathIdx, bool followLast, std::string& outPath, char& outType,
+                        bool& ok) {
+    ok = true;
+    int64_t dirfd = dirfdIdx >= 0 ? static_cast<int64_t>(static_cast<int>(a[dirfdIdx])) : AT_FDCWD;
+    std::string p;
+    if (a[pathIdx] == 0) {
+      // utimensat(fd, NULL, ...) and friends work on the dirfd itself.
+      p = "";
+    } else if (!readString(t.tid, a[pathIdx], p, 1 << 16)) {
+      ok = false;
+      return;
+    }
+    std::string base;
+    if (p.empty()) {
+      // AT_EMPTY_PATH (or a NULL path): the call is about the fd itself.
+      if (!baseDir(t, dirfd, base)) {
+        ok = false;
+        return;
+      }
+      outPath = base;
+      struct stat st;
+      if (!base.empty() && base[0] == '/') outType = lstat(base.c_str(), &st) == 0 ? fileTypeChar(st.st_mode) : '-';
+      else outType = base.rfind("pipe:", 0) == 0 ? 'p' : base.rfind("socket:", 0) == 0 ? 's' : 'c';
+      return;
+    }
+    if (p[0] != '/' && !baseDir(t, dirfd, base)) {
+      ok = false;
+      return;
+    }
+    ResolvedPath r = resolvePath(t.tid, t.tgid, base, p, followLast);
+    outPath = std::move(r.path);
+    outType = r.type;
+    for (auto& l : r.links) e.links.push_back(std::move(l));
+  };
+
+  bool ok = true;
+  if (s.path >= 0) {
+    resolveArg(s.dirfd, s.path, follow, e.path, e.type, ok);
+  } else if (s.fdArg >= 0) {
+    std::string target;
+    if (fdTarget(t.tid, static_cast<int>(a[s.fdArg]), target)) {
+      e.path = target;
+      struct stat st;
+      char p[64];
+      snprintf(p, sizeof p, "/proc/%d/fd/%d", t.tid, static_cast<int>(a[s.fdArg]));
+      e.type = (!target.empty() && target[0] == '/' && stat(p, &st) == 0) ? fileTypeChar(st.st_mode) : '-';
+    } else {
+      return;  // EBADF: the call fails, nothing observed
+    }
+  }
+  if (s.handling == Handling::Symlink) {
+    readString(t.tid, a[0], e.linkTarget, 1 << 16);
+    e.path2 = e.path;  // the link created (path and path2 both name it)
+    e.type2 = e.type;
+  } else if (s.path2 >= 0 && ok) {
+    bool ok2;
+    bool follow2 = false;  // rename/link never follow the destination
+    resolveArg(s.dirfd2, s.path2, follow2, e.path2, e.type2, ok2);
+    if (!ok2) ok = false;
+  }
+  if (!ok) {
+    // EFAULT or a bad dirfd: the syscall will fail the same way, but say so.
+    if (e.path.empty()) return;
+  }
+  if (batch_->events.empty()) batchStart_ = monotonicMicros();
+  batch_->events.push_back(std::move(e));
+}
+
+void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
+  bool at = s.nr == __NR_execveat;
+  int64_t dirfd = at ? static_cast<int64_t>(static_cast<int>(a[0])) : AT_FDCWD;
+  uint64_t pathArg = at ? a[1] : a[0];
+  uint64_t argvArg = at ? a[2] : a[1];
+  uint64_t envArg = at ? a[3] : a[2];
+  int64_t flags = at ? static_cast<int64_t>(a[4]) : 0;
+  std::string p;
+  if (!readString(t.tid, pathArg, p, 1 << 16)) {
+    resume(t);  // EFAULT: it will fail
+    return;
+  }
+  ResolvedPath r;
+  if (p.empty() && (flags & AT_EMPTY_PATH)) {
+    std::string target;
+    fdTarget(t.tid, static_cast<int>(dirfd), target);
+    r = resolvePath(t.tid, t.tgid, "/", target, true);
+  } else {
+    std::string base;
+    if (p[0] != '/' && !baseDir(t, dirfd, base)) {
+      resume(t);
+      return;
+    }
+    r = resolvePath(t.tid, t.tgid, base, p, !(flags & AT_SYMLINK_NOFOLLOW));
+  }
+  bool willRun = r.type == 'f' && access(r.path.c_str(), X_OK) == 0;
+  if (!willRun) {
+    Event& e = emit(EventKind::Fs, t.tid);
+    e.op = "execve-probe";
+    e.path = r.path;
+    e.type = r.type;
+    e.links = r.links;
+    e.hasResult = true;
+    e.result = r.type == '-' ? -ENOENT : -EACCES;
+    t.wantExitStop = false;
+    resume(t);
+    return;
+  }
+  flush();  // every event before the request reaches JS first
+  ExecRequest* req = &batch_->exec;
+  req->token = nextToken_++;
+  req->pid = t.tid;
+  req->tgid = t.tgid;
+  req->path = r.path;
+  req->links = r.links;
+  readStringArray(t.tid, argvArg, req->argv);
+  readStringArray(t.tid, envArg, req->env);
+  readCwd(t.tid, req->cwd);
+  req->umask = readUmask(t.tid);
+  req->fds = fdSnapshot(t.tid);
+  req->time = nowMs();
+  batch_->hasExec = true;
+  t.pending = Task::Pending::ExecDecision;
+  t.token = req->token;
+  tokens_[req->token] = t.tid;
+  localStats_["exec_requests"]++;
+  flush();
+}
+
+void Tracer::handleSockAddr(Task& t, const SyscallSpec& s, const uint64_t* a) {
+  uint64_t addr = 0, len = 0;
+  if (s.nr == __NR_connect || s.nr == __NR_bind) {
+    addr = a[1];
+    len = a[2];
+  } else if (s.nr == __NR_sendto) {
+    addr = a[4];
+    len = a[5];
+  } else {  // sendmsg/sendmmsg: msghdr.msg_name
+    msghdr mh;
+    if (!readBytes(t.tid, a[1], &mh, sizeof mh)) return;
+    addr = reinterpret_cast<uint64_t>(mh.msg_name);
+    len = mh.msg_namelen;
+  }
+  if (addr == 0) return;  // a connected socket: its connect() was already seen
+  std::string raw;
+  if (len > 128) len = 128;
+  if (!readBytes(t.tid, addr, static_cast<size_t>(len), raw)) return;
+  Event& e = emit(EventKind::Net, t.tid);
+  e.netOp = s.nr == __NR_connect ? "connect" : s.nr == __NR_bind ? "bind" : "sendto";
+  e.address = formatSockaddr(raw, e.family);
+}
+
+void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
+  t.ioNr = nr;
+  t.ioFd = static_cast<int>(a[0]);
+  t.ioArg1 = a[1];
+  t.ioArg2 = a[2];
+  fdTarget(t.tid, t.ioFd, t.ioTarget);
+  t.pending = Task::Pending::WriteExit;
+  t.wantExitStop = true;  // the bytes are known only once the kernel says how many went out
+}
+
+void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
+  int outFd = -1, inFd = -1;
+  uint64_t inOffPtr = 0;
+  switch (s.nr) {
+    case __NR_sendfile: outFd = static_cast<int>(a[0]); inFd = static_cast<int>(a[1]); inOffPtr = a[2]; break;
+    case __NR_splice:
+    case __NR_copy_file_range:
+      inFd = static_cast<int>(a[0]); inOffPtr = a[1]; outFd = static_cast<int>(a[2]); break;
+    case __NR_tee: inFd = static_cast<int>(a[0]); outFd = static_cast<int>(a[1]); break;
+    case __NR_vmsplice: outFd = static_cast<int>(a[0]); break;
+  }
+  if (inFd == 0) {
+    Event& e = emit(EventKind::Io, t.tid);
+    e.fd = 0;
+    e.dir = 'r';
+    fdTarget(t.tid, 0, e.target);
+    e.fdKind = classifyTarget(e.target);
+    e.syscall = s.name;
+  }
+  if (outFd != 1 && outFd != 2) return;
+  std::string inTarget;
+  bool fileSource = (s.nr == __NR_sendfile || s.nr == __NR_copy_file_range) && inFd >= 0 &&
+                    fdTarget(t.tid, inFd, inTarget) && strcmp(classifyTarget(inTarget), "file") == 0;
+  if (fileSource) {
+    // The bytes come from a regular file: read the same range ourselves at syscall exit.
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/fd/%d", t.tid, inFd);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int64_t off = 0, fl = 0;
+    bool haveOff = inOffPtr ? readBytes(t.tid, inOffPtr, &off, sizeof off) : fdInfo(t.tid, inFd, off, fl);
+    if (fd >= 0 && haveOff) {
+      if (t.copySrcFd >= 0) close(t.copySrcFd);
+      t.copySrcFd = fd;
+      t.copyOffset = off;
+      t.ioNr = s.nr;
+      t.ioFd = outFd;
+      fdTarget(t.tid, outFd, t.ioTarget);
+      t.pending = Task::Pending::CopyExit;
+      t.wantExitStop = true;
+      return;
+    }
+    if (fd >= 0) close(fd);
+  }
+  Event& e = emit(EventKind::Io, t.tid);
+  e.fd = outFd;
+  e.dir = 'w';
+  fdTarget(t.tid, outFd, e.target);
+  e.fdKind = classifyTarget(e.target);
+  e.uncapturable = true;
+  e.syscall = s.name;
+}
+
+void Tracer::handleSyscallExit(Task& t) {
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return;
+  int64_t ret = static_cast<int64_t>(regs.rax);
+  Task::Pending p = t.pending;
+  t.pending = Task::Pending::None;
+  t.wantExitStop = false;
+  switch (p) {
+    case Task::Pending::ExecRunning:
+      if (ret < 0) {
+        // The exec failed after JS said run (bad interpreter, ENOEXEC ...).
+        Event& e = emit(EventKind::Fs, t.tid);
+        e.op = "execve-probe";
+        e.hasResult = true;
+        e.result = ret;
+        e.token = t.token;
+      }
+      break;
+    case Task::Pending::WriteExit:
+      if (ret > 0) {
+        Event& e = emit(EventKind::Io, t.tid);
+        e.fd = t.ioFd;
+        e.dir = 'w';
+        e.target = std::move(t.ioTarget);
+        e.fdKind = classifyTarget(e.target);
+        e.count = ret;
+        e.syscall = syscallName(t.ioNr);
+        e.hasData = true;
+        size_t want = static_cast<size_t>(ret);
+        if (t.ioNr == __NR_write || t.ioNr == __NR_pwrite64) {
+          if (!readBytes(t.tid, t.ioArg1, want, e.data)) e.uncapturable = true;
+        } else {
+          // writev family: gather from the iovecs until `ret` bytes.
+          size_t cnt = std::min<uint64_t>(t.ioArg2, 1024);
+          std::vector<iovec> iov(cnt);
+          if (cnt && !readBytes(t.tid, t.ioArg1, iov.data(), cnt * sizeof(iovec))) {
+            e.uncapturable = true;
+          } else {
+            for (size_t i = 0; i < cnt && e.data.size() < want; i++) {
+              size_t n = std::min(iov[i].iov_len, want - e.data.size());
+              std::string part;
+              if (!readBytes(t.tid, reinterpret_cast<uint64_t>(iov[i].iov_base), n, part)) {
+                e.uncapturable = true;
+                break;
+              }
+              e.data += part;
+            }
+          }
+        }
+      }
+      break;
+    case Task::Pending::CopyExit:
+      if (ret > 0) {
+        Event& e = emit(EventKind::Io, t.tid);
+        e.fd = t.ioFd;
+        e.dir = 'w';
+        e.target = std::move(t.ioTarget);
+        e.fdKind = classifyTarget(e.target);
+        e.count = ret;
+        e.syscall = syscallName(t.ioNr);
+        e.hasData = true;
+        e.data.resize(static_cast<size_t>(ret));
+        ssize_t got = pread(t.copySrcFd, &e.data[0], static_cast<size_t>(ret), t.copyOffset);
+        if (got != ret) e.uncapturable = true;
+      }
+      if (t.copySrcFd >= 0) close(t.copySrcFd);
+      t.copySrcFd = -1;
+      break;
+    default:
+      break;
+  }
+  resume(t);
+}
+
+}  // namespace pcache
