@@ -269,7 +269,10 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
     case 'link': {
       const dst = ev.path2 ?? '';
       const td = ev.type2 ?? '-';
-      if (!exists(t)) effects.push(effect(p, t, 'absent'));
+      // linkat of an O_TMPFILE file through /proc/self/fd/N: the source is an unnamed inode
+      // ("/dir/#123 (deleted)"), nothing anyone else could observe.
+      if (p.endsWith(' (deleted)')) effects.push(effect(dst, td, probe(td), exists(td) ? null : { k: 'content', how: 'created' }));
+      else if (!exists(t)) effects.push(effect(p, t, 'absent'));
       else if (exists(td) || t === 'd') effects.push(effect(p, t, 'metadata'), effect(dst, td, probe(td)));
       // The new name shares the source's bytes; link() fails on an existing name, so absence was observed.
       else effects.push(effect(p, t, t === 'f' ? 'content' : 'metadata'), effect(dst, td, 'absent', { k: 'content', how: 'created' }));
@@ -301,14 +304,15 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       if (t === 'f') effects.push(effect(p, t, 'content', { k: 'content', how: 'truncated' }));
       else effects.push(effect(p, t, probe(t)));
       break;
+    // These succeed only on an existing path (ENOENT otherwise): existence was observed.
     case 'chmod':
-      effects.push(exists(t) ? effect(p, t, null, { k: 'mode' }) : effect(p, t, 'absent'));
+      effects.push(exists(t) ? effect(p, t, 'metadata', { k: 'mode' }) : effect(p, t, 'absent'));
       break;
     case 'chown':
-      effects.push(exists(t) ? effect(p, t, null, { k: 'owner' }) : effect(p, t, 'absent'));
+      effects.push(exists(t) ? effect(p, t, 'metadata', { k: 'owner' }) : effect(p, t, 'absent'));
       break;
     case 'utimes':
-      effects.push(exists(t) ? effect(p, t, null, { k: 'times' }) : effect(p, t, 'absent'));
+      effects.push(exists(t) ? effect(p, t, 'metadata', { k: 'times' }) : effect(p, t, 'absent'));
       break;
     case 'xattr-write':
       if (exists(t)) reasons.push({ text: `set an extended attribute on ${p}`, propagate: true });

@@ -190,6 +190,11 @@ export interface ExitRequest {
 }
 
 export interface TraceOptions {
+  /**
+   * OPTIONAL (policy side): the file to execve, already searched along PATH by
+   * the CLI; argv[0] is passed unchanged as the program sees it. Default: argv[0].
+   */
+  file?: string;
   argv: string[];
   /** "NAME=value" strings */
   env: string[];

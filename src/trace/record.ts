@@ -51,10 +51,10 @@ export interface StdStream {
   bytes?: number;
   /** stdin only: the file offset at the start (a shared offset is part of what was read) */
   pos?: number;
-  /** `pcache trace --json` only: the captured bytes, as UTF-8 text when valid, else base64 */
-  text?: string;
-  base64?: string;
 }
+
+/** Captured stdout/stderr bytes: UTF-8 text when valid, else base64. */
+export type CapturedBytes = { text: string } | { base64: string };
 
 export interface ExecutionRecord {
   id: number;
@@ -76,6 +76,8 @@ export interface ExecutionRecord {
   stdout: StdStream;
   stderr: StdStream;
   uncacheable: string[];
+  /** `pcache trace --json` only: what the subtree wrote to the stdout/stderr it started with */
+  captured?: { stdout: CapturedBytes; stderr: CapturedBytes };
 }
 
 export interface TraceRecord {

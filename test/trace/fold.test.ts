@@ -410,8 +410,41 @@ describe('inputs and outputs of one execution', () => {
         s.file('/owned');
       },
     );
+    expect(r.inputs).toEqual([
+      { path: '/owned', kind: 'metadata' },
+      { path: '/stamp', kind: 'metadata' },
+    ]);
     expect(r.outputs).toEqual([{ path: '/stamp', kind: 'content', how: 'written', mode: 0o644 }]);
     expect(r.uncacheable).toEqual(['changed the owner of /owned']);
+  });
+
+  test('chmod succeeds only on an existing path: a metadata input besides the mode output', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'chmod', '/f', 'f', { mode: 0o600 });
+        s.file('/f', 'f', 0o600);
+        s.fs(10, 'chmod', '/missing', '-', { mode: 0o600 });
+      },
+      (s) => s.file('/f'),
+    );
+    expect(r.inputs).toEqual([
+      { path: '/f', kind: 'metadata' },
+      { path: '/missing', kind: 'absent' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/f', kind: 'mode', mode: 0o600 }]);
+  });
+
+  test('O_TMPFILE then linkat through /proc/self/fd: only the new name, absent before, is recorded', () => {
+    const r = single((s) => {
+      s.open(10, '/d', 'd', O_WRONLY | 0o20000000 | O_DIRECTORY);
+      s.fs(10, 'link', '/d/#1234 (deleted)', 'f', { path2: '/d/tl', type2: '-', links: ['/proc/self/fd/3'] });
+      s.file('/d/tl');
+    });
+    expect(r.inputs).toEqual([
+      { path: '/d', kind: 'metadata' },
+      { path: '/d/tl', kind: 'absent' },
+    ]);
+    expect(r.outputs).toEqual([{ path: '/d/tl', kind: 'content', how: 'created', mode: 0o644 }]);
   });
 
   test('a final state that cannot be read makes the execution uncacheable', () => {

@@ -1,0 +1,138 @@
+// `pcache trace [--json FILE] -- CMD ARGS...`: run CMD traced, print the
+// execution tree on stderr, write the full record as JSON.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { CliError, UsageError } from '../errors';
+import { defaultCacheDir, runTraced, type SessionResult } from '../../trace/session';
+import { formatTree } from '../../trace/tree';
+import type { CapturedBytes, TraceRecord } from '../../trace/record';
+
+/** Where the exit status of a command handler goes (main.ts owns the process). */
+export interface CommandContext {
+  exitCode: number;
+}
+
+interface TraceArgs {
+  json?: string;
+  cmd?: string[];
+  '--'?: string[];
+}
+
+/**
+ * Finds CMD the way a shell would before running it: a name with a slash is a
+ * path (relative to cwd), anything else is searched along PATH (an empty entry
+ * means the current directory). Returns the absolute file, or null when there is
+ * no executable regular file.
+ */
+export function findCommand(cmd: string, pathEnv: string | undefined, cwd: string): string | null {
+  const executable = (p: string): boolean => {
+    try {
+      if (!fs.statSync(p).isFile()) return false;
+      fs.accessSync(p, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (cmd === '') return null;
+  if (cmd.includes('/')) {
+    const p = path.resolve(cwd, cmd);
+    return executable(p) ? p : null;
+  }
+  // glibc's execvp default when PATH is unset
+  for (const dir of (pathEnv ?? '/bin:/usr/bin').split(':')) {
+    const p = path.resolve(cwd, dir === '' ? '.' : dir, cmd);
+    if (executable(p)) return p;
+  }
+  return null;
+}
+
+function captured(bytes: Buffer): CapturedBytes {
+  const text = bytes.toString('utf8');
+  // Round-trip check: invalid UTF-8 would be silently replaced by U+FFFD.
+  return Buffer.from(text, 'utf8').equals(bytes) ? { text } : { base64: bytes.toString('base64') };
+}
+
+/** The record as written by --json: each execution with what it wrote to stdout/stderr. */
+export function jsonRecord(result: SessionResult): TraceRecord {
+  const { record, folder } = result;
+  return {
+    ...record,
+    executions: record.executions.map((e) => ({
+      ...e,
+      captured: { stdout: captured(folder.captured(e.id, 'stdout')), stderr: captured(folder.captured(e.id, 'stderr')) },
+    })),
+  };
+}
+
+/** Temp file + rename, so a reader never sees half a record. */
+function writeAtomically(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new CliError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+}
+
+export interface TraceRun {
+  cmd: string[];
+  json?: string;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stderr: (text: string) => void;
+}
+
+/** Runs the command; resolves with pcache's exit status (the command's, 128+N for signal N). */
+export async function trace(run: TraceRun): Promise<number> {
+  if (run.cmd.length === 0) throw new UsageError('trace: no command given (usage: pcache trace [--json FILE] -- CMD ARGS...)');
+  const file = findCommand(run.cmd[0], run.env.PATH, run.cwd);
+  if (file === null) throw new CliError(`${run.cmd[0]}: command not found`, 127);
+  let jsonPath: string | undefined;
+  if (run.json !== undefined) {
+    jsonPath = path.resolve(run.cwd, run.json);
+    // Checked before running, so a long command's record is not lost to a typo.
+    const dir = path.dirname(jsonPath);
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--json ${run.json}: no such directory ${dir}`);
+  }
+  const env = Object.entries(run.env)
+    .filter((kv): kv is [string, string] => kv[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const result = await runTraced({
+    argv: run.cmd,
+    file,
+    env,
+    cwd: run.cwd,
+    ignoreDirs: [defaultCacheDir(run.env)],
+  });
+  run.stderr(formatTree(result.record));
+  if (jsonPath !== undefined) writeAtomically(jsonPath, JSON.stringify(jsonRecord(result), null, 2) + '\n');
+  if (result.exitCode !== null) return result.exitCode;
+  if (result.signal !== null) return 128 + result.signal;
+  return 1;
+}
+
+export function traceCommand(ctx: CommandContext): CommandModule<object, TraceArgs> {
+  return {
+    command: 'trace [cmd..]',
+    describe: 'Run CMD traced: print the execution tree on stderr, optionally write the record as JSON',
+    builder: (y: Argv<object>) =>
+      y
+        .usage('$0 trace [--json FILE] -- CMD ARGS...')
+        .positional('cmd', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
+        .option('json', { type: 'string', requiresArg: true, describe: 'write the trace record to FILE' }) as Argv<TraceArgs>,
+    handler: async (args) => {
+      ctx.exitCode = await trace({
+        cmd: [...(args.cmd ?? []), ...(args['--'] ?? [])].map(String),
+        json: args.json,
+        env: process.env,
+        cwd: process.cwd(),
+        stderr: (t) => process.stderr.write(t),
+      });
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// CLI entry (bin/pcache). Parses arguments and calls the commands; the one
+// error policy lives here: `pcache: <one-line message>` on stderr, exit 2 for
+// usage errors, the error's own status for CliErrors, 1 otherwise. Never a
+// stack trace.
+
+import yargs from 'yargs';
+import { CliError, UsageError } from './errors';
+import { traceCommand, type CommandContext } from './commands/trace';
+// Issue 3 (cache store): add `import { storeCommands } from './commands/store';` and the `.command(storeCommands)` line below.
+
+const VERSION = '0.1.0';
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Runs the CLI and resolves with the exit status (does not exit; main() does). */
+export async function run(argv: string[], stderr: (text: string) => void = (t) => process.stderr.write(t)): Promise<number> {
+  const ctx: CommandContext = { exitCode: 0 };
+  try {
+    await yargs(argv)
+      .scriptName('pcache')
+      .parserConfiguration({
+        // arguments after `--` belong to the traced command and must stay exact strings
+        'parse-positional-numbers': false,
+        'populate--': true,
+      })
+      .command(traceCommand(ctx))
+      // .command(storeCommands)
+      .demandCommand(1, 'no command given (see pcache --help)')
+      .strict()
+      .help()
+      .version(VERSION)
+      .exitProcess(false)
+      .fail((msg: string | null, err: Error | undefined) => {
+        // yargs reports its own validation failures as YError; anything else came from a handler.
+        if (err && err.name !== 'YError') throw err;
+        throw new UsageError(msg ?? err?.message ?? 'invalid arguments');
+      })
+      .parseAsync();
+    return ctx.exitCode;
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    stderr(`pcache: ${oneLine(err.message)}\n`);
+    return err instanceof CliError ? err.exitCode : 1;
+  }
+}
+
+export function main(argv: string[]): void {
+  run(argv).then(
+    (code) => process.exit(code),
+    () => process.exit(1),
+  );
+}

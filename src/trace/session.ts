@@ -1,0 +1,110 @@
+// Runs one command under the native tracer and folds what it reports into a
+// TraceRecord. The exec decision is an injectable async function so the cache
+// (issue 4) can answer "skip" without this file knowing about it.
+
+import * as os from 'os';
+import * as path from 'path';
+import { TraceFolder } from './fold';
+import { loadNative, type ExecDecision, type ExecRequest, type NativeTracer } from './native';
+import type { ExecutionRecord, TraceRecord } from './record';
+
+export type DecideExec = (req: ExecRequest) => Promise<ExecDecision>;
+
+/** Until the cache exists every exec runs. */
+export const alwaysRun: DecideExec = async () => ({ action: 'run' });
+
+export interface SessionOptions {
+  /** the program exactly as it should see its argv */
+  argv: string[];
+  /** the file to execve (argv[0] already searched along PATH) */
+  file: string;
+  /** "NAME=value" strings */
+  env: string[];
+  cwd: string;
+  decideExec?: DecideExec;
+  /** never recorded as inputs/outputs (pcache's cache directory) */
+  ignoreDirs?: string[];
+  onExecutionEnd?: (record: ExecutionRecord) => void;
+  /** injectable for tests; default: the built addon */
+  native?: ReturnType<typeof loadNative>;
+}
+
+export interface SessionResult {
+  record: TraceRecord;
+  /** the root process's exit code, null when it died of a signal */
+  exitCode: number | null;
+  signal: number | null;
+  /** captured bytes per execution are available from here */
+  folder: TraceFolder;
+}
+
+/** Signals pcache passes on to the traced command instead of dying of them. */
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** `${PCACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/pcache}` (DESIGN.md, "What the store promises"). */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PCACHE_DIR) return path.resolve(env.PCACHE_DIR);
+  const base = env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache');
+  return path.join(base, 'pcache');
+}
+
+export function runTraced(opts: SessionOptions): Promise<SessionResult> {
+  const native = opts.native ?? loadNative();
+  const decide = opts.decideExec ?? alwaysRun;
+  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd });
+
+  return new Promise<SessionResult>((resolve, reject) => {
+    let tracer: NativeTracer | undefined;
+    // Callbacks run on the JS thread, so none can fire before start() returns; the queue
+    // only guards against a native implementation that calls back synchronously.
+    const early: Array<(t: NativeTracer) => void> = [];
+    const withTracer = (f: (t: NativeTracer) => void): void => {
+      if (tracer) f(tracer);
+      else early.push(f);
+    };
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    const stopForwarding = (): void => {
+      for (const [sig, h] of handlers) process.removeListener(sig, h);
+      handlers.clear();
+    };
+    for (const sig of FORWARDED) {
+      const h = (): void => withTracer((t) => t.signal(os.constants.signals[sig]));
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
+
+    try {
+      tracer = native.start({
+        file: opts.file,
+        argv: opts.argv,
+        env: opts.env,
+        cwd: opts.cwd,
+        onEvents: (events) => folder.events(events),
+        onExec: (req) => {
+          folder.execRequest(req);
+          decide(req).then(
+            (d) => withTracer((t) => t.resolveExec(req.token, d)),
+            // A broken decision must not hang the tracee: running is always correct.
+            () => withTracer((t) => t.resolveExec(req.token, { action: 'run' })),
+          );
+        },
+        onExit: (req) => withTracer((t) => t.resolveExit(req.token)),
+        onDone: (result) => {
+          stopForwarding();
+          if (result.error !== undefined && result.error !== '') {
+            reject(new Error(result.error));
+            return;
+          }
+          const record = folder.finish({ code: result.code, signal: result.signal });
+          resolve({ record, exitCode: result.code, signal: result.signal, folder });
+        },
+      });
+    } catch (e) {
+      stopForwarding();
+      reject(e);
+      return;
+    }
+    const t = tracer;
+    for (const f of early.splice(0)) f(t);
+  });
+}

@@ -1,0 +1,124 @@
+// The CLI's error policy and exit statuses, through the real entry point (bin/pcache).
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const PCACHE = path.join(REPO, 'bin', 'pcache');
+
+function pcache(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(process.execPath, [PCACHE, ...args], {
+    cwd: opts.cwd ?? REPO,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60000,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-cli-')));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('usage errors: exit 2 and exactly one line on stderr', () => {
+  test.each([
+    [['trace', '--bogus', '--', 'true'], 'pcache: Unknown argument: bogus\n'],
+    [['bogus'], 'pcache: Unknown argument: bogus\n'],
+    [['trace'], 'pcache: trace: no command given (usage: pcache trace [--json FILE] -- CMD ARGS...)\n'],
+    [['trace', '--json'], 'pcache: Not enough arguments following: json\n'],
+    [[], 'pcache: no command given (see pcache --help)\n'],
+  ])('pcache %j', (args, stderr) => {
+    const r = pcache(args);
+    expect({ status: r.status, stderr: r.stderr, stdout: r.stdout }).toEqual({ status: 2, stderr, stdout: '' });
+  });
+
+  test('a --json directory that does not exist is refused before running anything', () => {
+    const marker = path.join(dir, 'ran');
+    const r = pcache(['trace', '--json', path.join(dir, 'no/such/x.json'), '--', '/bin/sh', '-c', `touch ${marker}`]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`pcache: --json ${path.join(dir, 'no/such/x.json')}: no such directory ${path.join(dir, 'no/such')}\n`);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
+
+describe('command lookup: 127 like a shell', () => {
+  test('a name not found along PATH', () => {
+    const r = pcache(['trace', '--', 'pcache-no-such-command-xyz', 'arg']);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 127, stderr: 'pcache: pcache-no-such-command-xyz: command not found\n' });
+  });
+
+  test('a path that is not executable, and a directory', () => {
+    fs.writeFileSync(path.join(dir, 'plain'), 'echo hi\n', { mode: 0o644 });
+    for (const cmd of ['./plain', '/']) {
+      const r = pcache(['trace', '--', cmd], { cwd: dir });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 127, stderr: `pcache: ${cmd}: command not found\n` });
+    }
+  });
+});
+
+describe('help and version', () => {
+  test('--version prints the version and exits 0', () => {
+    const r = pcache(['--version']);
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: '0.1.0\n', stderr: '' });
+  });
+
+  test('trace --help shows the usage line', () => {
+    const r = pcache(['trace', '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('pcache trace [--json FILE] -- CMD ARGS...');
+  });
+});
+
+describe('running a command traced', () => {
+  test('arguments after -- reach the command as exact strings; its exit status is pcache\'s', () => {
+    const json = path.join(dir, 'args.json');
+    const r = pcache(['trace', '--json', json, '--', '/bin/sh', '-c', 'echo "$@"; exit 3', 'sh', '007', '1e3', '--x', '-0']);
+    expect(r.stdout).toBe('007 1e3 --x -0\n');
+    expect(r.status).toBe(3);
+    const rec = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(rec.version).toBe(1);
+    expect(rec.exitCode).toBe(3);
+    expect(rec.executions[0].argv).toEqual(['/bin/sh', '-c', 'echo "$@"; exit 3', 'sh', '007', '1e3', '--x', '-0']);
+    expect(rec.executions[0].captured).toEqual({ stdout: { text: '007 1e3 --x -0\n' }, stderr: { text: '' } });
+    // the tree on stderr: one line for the one execution
+    expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^#1 \/bin\/sh -c 'echo "\$@"; exit 3' sh 007 1e3 --x -0  exit 3  \d+(ms|\.\ds)  in \d+ out 0$/)]);
+  });
+
+  test('death by a signal: 128+N', () => {
+    const r = pcache(['trace', '--', '/bin/sh', '-c', 'kill -TERM $$']);
+    expect(r.status).toBe(128 + 15);
+    expect(r.stderr).toMatch(/^#1 .*signal 15 .*uncacheable: killed by signal 15\n$/);
+  });
+
+  test('SIGTERM sent to pcache reaches the traced command', () => {
+    const ready = path.join(dir, 'ready');
+    const script = `trap 'echo got-term; exit 7' TERM; touch ${ready}; while :; do sleep 0.05; done`;
+    const child = require('child_process').spawn(process.execPath, [PCACHE, 'trace', '--', '/bin/sh', '-c', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    return new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (fs.existsSync(ready)) {
+          clearInterval(poll);
+          child.kill('SIGTERM');
+        }
+      }, 20);
+      child.on('exit', (code: number | null, signal: string | null) => {
+        clearInterval(poll);
+        try {
+          expect({ code, signal, out }).toEqual({ code: 7, signal: null, out: 'got-term\n' });
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  });
+});

@@ -1,0 +1,121 @@
+import type { ExecDecision, ExecRequest, NativeTracer, TraceOptions } from '../../src/trace/native';
+import { defaultCacheDir, runTraced } from '../../src/trace/session';
+
+/** A stand-in for the addon: records what pcache tells it and plays a script of callbacks. */
+class FakeTracer implements NativeTracer {
+  decisions: Array<[number, ExecDecision]> = [];
+  exits: number[] = [];
+  signals: number[] = [];
+  onDecision: () => void = () => undefined;
+  resolveExec(token: number, decision: ExecDecision): void {
+    this.decisions.push([token, decision]);
+    this.onDecision();
+  }
+  resolveExit(token: number): void {
+    this.exits.push(token);
+  }
+  signal(sig: number): void {
+    this.signals.push(sig);
+  }
+  stats(): Record<string, number> {
+    return {};
+  }
+}
+
+function fakeNative(play: (o: TraceOptions, t: FakeTracer) => void) {
+  const tracer = new FakeTracer();
+  let options: TraceOptions | undefined;
+  return {
+    tracer,
+    options: () => options,
+    native: {
+      eventVersion: 1,
+      start(o: TraceOptions): NativeTracer {
+        options = o;
+        setImmediate(() => play(o, tracer));
+        return tracer;
+      },
+    },
+  };
+}
+
+const req = (token: number): ExecRequest => ({
+  token,
+  pid: 7,
+  tgid: 7,
+  path: '/bin/tool',
+  links: [],
+  argv: ['tool'],
+  env: ['A=1'],
+  cwd: '/w',
+  umask: 0o22,
+  fds: [],
+  time: 10,
+});
+
+const base = { argv: ['tool', 'x'], file: '/bin/tool', env: ['A=1'], cwd: '/w', ignoreDirs: [] };
+
+test('passes argv/file/env/cwd, answers each exec with the decision, folds the events', async () => {
+  const f = fakeNative((o, t) => {
+    o.onExec(req(1));
+    t.onDecision = () => {
+      o.onEvents([
+        { k: 'exec', pid: 7, formerTid: 7, token: 1 },
+        { k: 'exit', pid: 7, tgid: 7, processExit: true, code: 5, signal: null, time: 20 },
+      ]);
+      o.onExit({ token: 9, pid: 7, code: 5, signal: null });
+      o.onDone({ code: 5, signal: null });
+    };
+  });
+  const seen: ExecRequest[] = [];
+  const r = await runTraced({
+    ...base,
+    native: f.native,
+    decideExec: async (q) => {
+      seen.push(q);
+      return { action: 'run', holdExit: true };
+    },
+  });
+  expect(f.options()).toEqual(expect.objectContaining({ argv: ['tool', 'x'], file: '/bin/tool', env: ['A=1'], cwd: '/w' }));
+  expect(seen.map((q) => q.token)).toEqual([1]);
+  expect(f.tracer.decisions).toEqual([[1, { action: 'run', holdExit: true }]]);
+  expect(f.tracer.exits).toEqual([9]);
+  expect([r.exitCode, r.signal, r.record.exitCode]).toEqual([5, null, 5]);
+  expect(r.record.executions.map((e) => [e.id, e.exe, e.exitCode, e.start, e.end])).toEqual([[1, '/bin/tool', 5, 10, 20]]);
+});
+
+test('a failing decision still lets the exec run', async () => {
+  const f = fakeNative((o, t) => {
+    o.onExec(req(3));
+    t.onDecision = () => o.onDone({ code: 0, signal: null });
+  });
+  await runTraced({ ...base, native: f.native, decideExec: async () => Promise.reject(new Error('cache broken')) });
+  expect(f.tracer.decisions).toEqual([[3, { action: 'run' }]]);
+});
+
+test('SIGINT, SIGTERM and SIGHUP are forwarded while the command runs, and only then', async () => {
+  const before = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s));
+  const f = fakeNative((o) => {
+    process.emit('SIGTERM', 'SIGTERM');
+    process.emit('SIGINT', 'SIGINT');
+    process.emit('SIGHUP', 'SIGHUP');
+    o.onDone({ code: null, signal: 15 });
+  });
+  const r = await runTraced({ ...base, native: f.native });
+  expect(f.tracer.signals).toEqual([15, 2, 1]);
+  expect([r.exitCode, r.signal]).toEqual([null, 15]);
+  expect(['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s))).toEqual(before);
+});
+
+test('a tracer error rejects and stops forwarding', async () => {
+  const before = process.listenerCount('SIGTERM');
+  const f = fakeNative((o) => o.onDone({ code: null, signal: null, error: 'fork failed: EAGAIN' }));
+  await expect(runTraced({ ...base, native: f.native })).rejects.toThrow('fork failed: EAGAIN');
+  expect(process.listenerCount('SIGTERM')).toBe(before);
+});
+
+test('defaultCacheDir: PCACHE_DIR, then XDG_CACHE_HOME, then ~/.cache', () => {
+  expect(defaultCacheDir({ PCACHE_DIR: '/c/p', XDG_CACHE_HOME: '/x' })).toBe('/c/p');
+  expect(defaultCacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/pcache');
+  expect(defaultCacheDir({})).toMatch(/\/\.cache\/pcache$/);
+});
