@@ -35,6 +35,20 @@ Napi::Value nullable(Napi::Env env, bool has, int v) {
   return has ? Napi::Number::New(env, v) : env.Null();
 }
 
+Napi::Array fdsToJs(Napi::Env env, const std::vector<FdSnapshot>& v) {
+  Napi::Array fds = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("fd", v[i].fd);
+    f.Set("target", v[i].target);
+    f.Set("kind", v[i].kind);
+    f.Set("pos", Napi::Number::New(env, static_cast<double>(v[i].pos)));
+    f.Set("flags", Napi::Number::New(env, static_cast<double>(v[i].flags)));
+    fds.Set(static_cast<uint32_t>(i), f);
+  }
+  return fds;
+}
+
 Napi::Object eventToJs(Napi::Env env, const Event& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("pid", e.pid);
@@ -63,6 +77,7 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
     case EventKind::Exec:
       o.Set("k", "exec");
       o.Set("formerTid", e.formerTid);
+      o.Set("fds", fdsToJs(env, e.fds));
       o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
       break;
     case EventKind::Exit:
@@ -112,17 +127,7 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("env", strings(env, r.env));
   o.Set("cwd", r.cwd);
   o.Set("umask", r.umask);
-  Napi::Array fds = Napi::Array::New(env, r.fds.size());
-  for (size_t i = 0; i < r.fds.size(); i++) {
-    Napi::Object f = Napi::Object::New(env);
-    f.Set("fd", r.fds[i].fd);
-    f.Set("target", r.fds[i].target);
-    f.Set("kind", r.fds[i].kind);
-    f.Set("pos", Napi::Number::New(env, static_cast<double>(r.fds[i].pos)));
-    f.Set("flags", Napi::Number::New(env, static_cast<double>(r.fds[i].flags)));
-    fds.Set(static_cast<uint32_t>(i), f);
-  }
-  o.Set("fds", fds);
+  o.Set("fds", fdsToJs(env, r.fds));
   o.Set("time", r.time);
   return o;
 }

@@ -12,6 +12,14 @@ constexpr int kNativeEventVersion = 1;
 
 enum class EventKind : uint8_t { Fs, Spawn, Exec, Exit, Io, Net, Unknown };
 
+struct FdSnapshot {
+  int fd;
+  std::string target;
+  const char* kind;
+  int64_t pos;
+  int64_t flags;
+};
+
 // One record for every kind; unused fields stay empty. Plain data so a batch can
 // be filled on the tracer thread and read on the JS thread without locking.
 struct Event {
@@ -32,8 +40,9 @@ struct Event {
   int parent = 0;
   bool thread = false;
   int tgid = 0;
-  // exec
+  // exec: the fds the new program really has (close-on-exec ones are gone)
   int formerTid = 0;
+  std::vector<FdSnapshot> fds;
   // exit
   bool processExit = false;
   bool hasCode = false, hasSignal = false;
@@ -59,13 +68,6 @@ struct Event {
   std::string detail;
 };
 
-struct FdSnapshot {
-  int fd;
-  std::string target;
-  const char* kind;
-  int64_t pos;
-  int64_t flags;
-};
 
 struct ExecRequest {
   int64_t token;

@@ -67,6 +67,30 @@ bool fdInfo(pid_t tid, int fd, int64_t& pos, int64_t& flags) {
   return true;
 }
 
+namespace {
+// Fills kind from the target text, refined by stat for paths outside /dev.
+bool describeFd(pid_t tid, int fd, FdSnapshot& s, bool withInfo) {
+  s.fd = fd;
+  s.pos = 0;
+  s.flags = 0;
+  if (!fdTarget(tid, fd, s.target)) return false;
+  s.kind = classifyTarget(s.target);
+  if (strcmp(s.kind, "file") == 0) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/fd/%d", tid, fd);
+    struct stat st;
+    if (stat(p, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) s.kind = "dir";
+      else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) s.kind = "dev";
+      else if (S_ISFIFO(st.st_mode)) s.kind = "pipe";
+      else if (S_ISSOCK(st.st_mode)) s.kind = "socket";
+    }
+    if (withInfo && strcmp(s.kind, "file") == 0) fdInfo(tid, fd, s.pos, s.flags);
+  }
+  return true;
+}
+}  // namespace
+
 std::vector<FdSnapshot> fdSnapshot(pid_t tid) {
   std::vector<FdSnapshot> out;
   char dirPath[64];
@@ -82,22 +106,16 @@ std::vector<FdSnapshot> fdSnapshot(pid_t tid) {
   std::sort(fds.begin(), fds.end());
   for (int fd : fds) {
     FdSnapshot s{fd, "", "other", 0, 0};
-    if (!fdTarget(tid, fd, s.target)) continue;
-    if (!fdInfo(tid, fd, s.pos, s.flags)) continue;
-    if (s.flags & O_CLOEXEC) continue;  // closed by the exec itself
-    s.kind = classifyTarget(s.target);
-    if (strcmp(s.kind, "file") == 0) {
-      char p[64];
-      snprintf(p, sizeof p, "/proc/%d/fd/%d", tid, fd);
-      struct stat st;
-      if (stat(p, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) s.kind = "dir";
-        else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) s.kind = "dev";
-        else if (S_ISFIFO(st.st_mode)) s.kind = "pipe";
-        else if (S_ISSOCK(st.st_mode)) s.kind = "socket";
-      }
-    }
-    out.push_back(std::move(s));
+    if (describeFd(tid, fd, s, true)) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<FdSnapshot> stdioSnapshot(pid_t tid) {
+  std::vector<FdSnapshot> out;
+  for (int fd = 0; fd <= 2; fd++) {
+    FdSnapshot s{fd, "", "other", 0, 0};
+    if (describeFd(tid, fd, s, fd == 0)) out.push_back(std::move(s));
   }
   return out;
 }

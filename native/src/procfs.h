@@ -18,8 +18,11 @@ bool fdTarget(pid_t tid, int fd, std::string& out);
 // 'file' | 'dir' | 'pipe' | 'tty' | 'null' | 'socket' | 'dev' | 'other', from the target text
 // (cheap; used on the hot path of stdio writes).
 const char* classifyTarget(const std::string& target);
-// The fds that survive exec (no O_CLOEXEC), with kind, position and flags.
+// Every open fd with kind (and, for regular files, position and flags). Called
+// right after an exec, when close-on-exec fds are already gone.
 std::vector<FdSnapshot> fdSnapshot(pid_t tid);
+// fds 0-2 only, without fdinfo (position/flags): what the exec decision needs, cheaply.
+std::vector<FdSnapshot> stdioSnapshot(pid_t tid);
 bool readCwd(pid_t tid, std::string& out);
 int readUmask(pid_t tid);  // -1 if unknown
 // Reads fdinfo "pos:" and "flags:"; false if the fd is not open.

@@ -55,7 +55,12 @@ std::vector<sock_filter> buildSeccompFilter() {
 
   for (const SyscallSpec& s : syscallTable()) {
     std::vector<sock_filter> block;
-    if (s.filter == FdFilter::None) {
+    if (s.skipFlagMask) {
+      block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.skipFlagArg)));
+      block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, s.skipFlagMask, 0, 1));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+    } else if (s.filter == FdFilter::None) {
       block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
     } else {
       emitFdCheck(block, s.filter, s.filterArg);

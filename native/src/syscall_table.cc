@@ -1,5 +1,6 @@
 #include "syscall_table.h"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 #include <unordered_map>
@@ -70,8 +71,16 @@ std::vector<SyscallSpec> build() {
   // probes
   t.push_back(P(__NR_stat, "stat", "stat", -1, 0, F_::Always));
   t.push_back(P(__NR_lstat, "lstat", "stat", -1, 0, F_::Never));
-  t.push_back(P(__NR_newfstatat, "newfstatat", "stat", 0, 1, F_::UnlessNoFollow, 3));
-  t.push_back(P(__NR_statx, "statx", "stat", 0, 1, F_::UnlessNoFollow, 2));
+  {
+    SyscallSpec s = P(__NR_newfstatat, "newfstatat", "stat", 0, 1, F_::UnlessNoFollow, 3);
+    s.skipFlagMask = AT_EMPTY_PATH;
+    s.skipFlagArg = 3;
+    t.push_back(s);
+    s = P(__NR_statx, "statx", "stat", 0, 1, F_::UnlessNoFollow, 2);
+    s.skipFlagMask = AT_EMPTY_PATH;
+    s.skipFlagArg = 2;
+    t.push_back(s);
+  }
   t.push_back(P(__NR_statfs, "statfs", "stat", -1, 0, F_::Always));
   t.push_back(P(__NR_access, "access", "access", -1, 0, F_::Always, -1, 1));
   t.push_back(P(__NR_faccessat, "faccessat", "access", 0, 1, F_::Always, -1, 2));
@@ -138,6 +147,7 @@ std::vector<SyscallSpec> build() {
   t.push_back(H(__NR_sendmsg, "sendmsg", Handling::SendMsg));
   t.push_back(H(__NR_sendmmsg, "sendmmsg", Handling::SendMsg));
   t.push_back(H(__NR_listen, "listen", Handling::Listen));
+  t.push_back(H(__NR_umask, "umask", Handling::Umask));
   // stdio traffic: only fds 0/1/2 stop (the filter compares the fd argument)
   t.push_back(H(__NR_read, "read", Handling::ReadStdin, FdFilter::Is0, 0));
   t.push_back(H(__NR_readv, "readv", Handling::ReadStdin, FdFilter::Is0, 0));

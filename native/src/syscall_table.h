@@ -18,6 +18,7 @@ enum class Handling : uint8_t {
   SockAddr,   // connect/bind/sendto: a sockaddr argument
   SendMsg,    // sendmsg: msghdr.msg_name
   Listen,     // listen/accept: a server inside the execution
+  Umask,      // umask: part of every later exec's key
   ReadStdin,  // read family on fd 0 (filtered in BPF)
   WriteStd,   // write family on fd 1/2 (filtered in BPF): captured at syscall exit
   MoveData,   // sendfile/splice/tee/copy_file_range/vmsplice touching fd 0/1/2
@@ -51,6 +52,11 @@ struct SyscallSpec {
   // A second filter on another argument (splice/copy_file_range: in or out fd).
   FdFilter filter2 = FdFilter::None;
   int8_t filterArg2 = 0;
+  // Do not stop when (arg[skipFlagArg] & skipFlagMask) != 0. Used to let fstat()
+  // through: glibc implements it as fstatat(fd, "", AT_EMPTY_PATH), and the
+  // metadata of an fd adds nothing to what its open() already told us.
+  uint32_t skipFlagMask = 0;
+  int8_t skipFlagArg = 0;
 };
 
 const std::vector<SyscallSpec>& syscallTable();

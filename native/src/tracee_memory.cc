@@ -2,6 +2,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace pcache {
@@ -58,22 +59,55 @@ bool readString(pid_t tid, uint64_t addr, std::string& out, size_t maxLen) {
 bool readStringArray(pid_t tid, uint64_t addr, std::vector<std::string>& out, size_t maxItems) {
   out.clear();
   if (addr == 0) return true;  // Linux accepts a NULL argv/envp as empty
-  uint64_t ptrs[64];
-  while (out.size() < maxItems) {
-    size_t chunk = std::min<uint64_t>(64, (kPage - (addr % kPage)) / 8);
-    if (chunk == 0) chunk = 1;
-    ssize_t n = readSome(tid, addr, ptrs, chunk * 8);
-    if (n < 8) return false;
-    size_t count = static_cast<size_t>(n) / 8;
-    for (size_t i = 0; i < count; i++) {
-      if (ptrs[i] == 0) return true;
-      std::string s;
-      if (!readString(tid, ptrs[i], s, 1 << 20)) return false;
-      out.push_back(std::move(s));
+  std::vector<uint64_t> ptrs;
+  uint64_t chunk[64];
+  for (bool end = false; !end;) {
+    size_t n = std::min<uint64_t>(64, (kPage - (addr % kPage)) / 8);
+    if (n == 0) n = 1;
+    ssize_t got = readSome(tid, addr, chunk, n * 8);
+    if (got < 8) return false;
+    for (size_t i = 0; i < static_cast<size_t>(got) / 8; i++) {
+      if (chunk[i] == 0) {
+        end = true;
+        break;
+      }
+      ptrs.push_back(chunk[i]);
+      if (ptrs.size() > maxItems) return false;
     }
-    addr += count * 8;
+    addr += static_cast<uint64_t>(got / 8 * 8);
   }
-  return false;
+  // One process_vm_readv for many strings: each remote piece stops at its
+  // page end (a fault ends the whole read), most strings fit in the first piece.
+  constexpr size_t kBatch = 256;
+  constexpr size_t kPiece = 256;
+  out.resize(ptrs.size());
+  std::vector<char> buf(kBatch * kPiece);
+  for (size_t base = 0; base < ptrs.size(); base += kBatch) {
+    size_t count = std::min(kBatch, ptrs.size() - base);
+    iovec local[kBatch], remote[kBatch];
+    for (size_t i = 0; i < count; i++) {
+      uint64_t p = ptrs[base + i];
+      size_t len = std::min<uint64_t>(kPiece, kPage - (p % kPage));
+      local[i] = {&buf[i * kPiece], len};
+      remote[i] = {reinterpret_cast<void*>(p), len};
+    }
+    ssize_t got = process_vm_readv(tid, local, count, remote, count, 0);
+    size_t consumed = 0;
+    for (size_t i = 0; i < count; i++) {
+      std::string& s = out[base + i];
+      size_t len = local[i].iov_len;
+      bool have = got > 0 && consumed + len <= static_cast<size_t>(got);
+      consumed += len;
+      const char* piece = &buf[i * kPiece];
+      const void* nul = have ? memchr(piece, 0, len) : nullptr;
+      if (nul) {
+        s.assign(piece, static_cast<const char*>(nul) - piece);
+      } else if (!readString(tid, ptrs[base + i], s, 1 << 20)) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace pcache

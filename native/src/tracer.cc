@@ -42,6 +42,10 @@ namespace {
 
 // Wakes the tracer thread out of waitpid when JS answers or a batch is due.
 const int kWakeSignal = SIGRTMIN + 7;
+// PTRACE_O_TRACEEXIT is added per task, only where JS asked to hold the exit:
+// an exit stop for every task would cost a context switch pair each.
+constexpr long kOptions = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+                          PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD;
 constexpr size_t kBatchMax = 512;
 constexpr long kFlushMicros = 5000;      // events reach JS within this
 constexpr long kBackstopMicros = 2000;   // a lost wake costs at most this
@@ -237,15 +241,15 @@ bool Tracer::spawnRoot(std::string& error) {
     error = "the command's process did not start";
     return false;
   }
-  long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
-              PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD;
-  if (ptrace(PTRACE_SEIZE, pid, 0, opts) != 0) {
+  if (ptrace(PTRACE_SEIZE, pid, 0, kOptions) != 0) {
     error = std::string("ptrace(PTRACE_SEIZE) failed: ") + strerror(errno);
     kill(pid, SIGKILL);
     waitpid(pid, &status, __WALL);
     return false;
   }
   root_ = pid;
+  int um = readUmask(getpid());
+  processes_[pid].umask = um >= 0 ? um : 022;
   Task& t = tasks_[pid];
   t.tid = pid;
   t.tgid = pid;
@@ -295,7 +299,9 @@ void Tracer::loop() {
       if (errno == EINTR) continue;
       break;  // ECHILD: nothing left to wait for
     }
+    uint64_t h0 = monotonicMicros();
     handleStatus(tid, status);
+    localStats_["tracer_busy_us"] += monotonicMicros() - h0;
     if (batch_->events.size() >= kBatchMax) flush();
   }
   if (timerArmed_) armTimer(0);
@@ -356,7 +362,9 @@ void Tracer::drainDecisions() {
     } else {
       t.pending = Task::Pending::ExecRunning;
       t.pendingHoldExit = d.holdExit;
-      t.wantExitStop = true;  // to learn whether the exec failed after all
+      // Children forked later inherit these options with the task.
+      ptrace(PTRACE_SETOPTIONS, tid, 0, kOptions | (d.holdExit ? PTRACE_O_TRACEEXIT : 0));
+      t.wantExitStop = false;  // a failure shows as the task's next stop not being EVENT_EXEC
     }
     resume(t);
   }
@@ -393,6 +401,7 @@ void Tracer::handleStatus(pid_t tid, int status) {
   Task& t = it->second;
   int sig = WSTOPSIG(status);
   int event = (status >> 16) & 0xff;
+  if (t.pending == Task::Pending::ExecRunning && event != PTRACE_EVENT_EXEC) noteExecFailed(t);
   if (sig == (SIGTRAP | 0x80)) {
     localStats_["stops_syscall_exit"]++;
     handleSyscallExit(t);
@@ -458,8 +467,9 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
         proc.holdExit = false;
         emitUnknown(*task, __NR_execve, "execve", "an exec expected to fail succeeded");
       }
-      task->pending = Task::Pending::ExecRunning;  // still expect the syscall exit
-      task->wantExitStop = true;
+      e.fds = fdSnapshot(pid);
+      task->pending = Task::Pending::None;
+      task->wantExitStop = false;
       resume(*task);
       return;
     }
@@ -532,6 +542,13 @@ void Tracer::handleNewTask(Task& parentRef, int event) {
   Task& c = tasks_[child];
   c.tid = child;
   c.tgid = thread ? parent.tgid : child;
+  if (!thread) {
+    Process& from = processes_[parent.tgid];
+    Process& to = processes_[child];
+    to.umask = from.umask;
+    to.cwd = from.cwd;
+    to.cwdValid = from.cwdValid;
+  }
   processes_[c.tgid].tasks.insert(child);
   Event& e = emit(EventKind::Spawn, child);
   e.parent = parent.tid;
@@ -565,6 +582,7 @@ void Tracer::handleTaskGone(pid_t tid, int status) {
     return;
   }
   Task& t = it->second;
+  if (t.pending == Task::Pending::ExecRunning) noteExecFailed(t);
   if (t.copySrcFd >= 0) close(t.copySrcFd);
   if (t.pending == Task::Pending::ExecDecision || t.pending == Task::Pending::ExitHold) tokens_.erase(t.token);
   pid_t tgid = t.tgid;
@@ -582,8 +600,29 @@ void Tracer::handleTaskGone(pid_t tid, int status) {
   if (proc.tasks.empty()) processes_.erase(tgid);
 }
 
+bool Tracer::cwdOf(Task& t, std::string& out) {
+  Process& proc = processes_[t.tgid];
+  if (!proc.cwdValid) {
+    if (!readCwd(t.tid, proc.cwd)) return false;
+    proc.cwdValid = true;
+  }
+  out = proc.cwd;
+  return true;
+}
+
+void Tracer::noteExecFailed(Task& t) {
+  // The exec JS let run never reached PTRACE_EVENT_EXEC: it failed (bad
+  // interpreter, ENOEXEC ...), and this is the task's first stop after it.
+  Event& e = emit(EventKind::Fs, t.tid);
+  e.op = "execve-probe";
+  e.hasResult = true;
+  e.result = -ENOEXEC;
+  e.token = t.token;
+  t.pending = Task::Pending::None;
+}
+
 bool Tracer::baseDir(Task& t, int64_t dirfd, std::string& out) {
-  if (static_cast<int>(dirfd) == AT_FDCWD) return readCwd(t.tid, out);
+  if (static_cast<int>(dirfd) == AT_FDCWD) return cwdOf(t, out);
   return fdTarget(t.tid, static_cast<int>(dirfd), out);
 }
 
@@ -618,6 +657,10 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::Openat2:
     case Handling::Symlink:
       handlePathOp(t, *s, a);
+      if (s->nr == __NR_chdir || s->nr == __NR_fchdir) {
+        t.pending = Task::Pending::ChdirExit;  // the cached cwd is stale once it completes
+        t.wantExitStop = true;
+      }
       break;
     case Handling::Exec:
       handleExecEntry(t, *s, a);
@@ -632,6 +675,9 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::SockAddr:
     case Handling::SendMsg:
       handleSockAddr(t, *s, a);
+      break;
+    case Handling::Umask:
+      processes_[t.tgid].umask = static_cast<int>(a[0] & 0777);
       break;
     case Handling::Listen: {
       Event& e = emit(EventKind::Net, t.tid);
@@ -807,9 +853,9 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   req->links = r.links;
   readStringArray(t.tid, argvArg, req->argv);
   readStringArray(t.tid, envArg, req->env);
-  readCwd(t.tid, req->cwd);
-  req->umask = readUmask(t.tid);
-  req->fds = fdSnapshot(t.tid);
+  cwdOf(t, req->cwd);
+  req->umask = processes_[t.tgid].umask;
+  req->fds = stdioSnapshot(t.tid);
   req->time = nowMs();
   batch_->hasExec = true;
   t.pending = Task::Pending::ExecDecision;
@@ -912,15 +958,8 @@ void Tracer::handleSyscallExit(Task& t) {
   t.pending = Task::Pending::None;
   t.wantExitStop = false;
   switch (p) {
-    case Task::Pending::ExecRunning:
-      if (ret < 0) {
-        // The exec failed after JS said run (bad interpreter, ENOEXEC ...).
-        Event& e = emit(EventKind::Fs, t.tid);
-        e.op = "execve-probe";
-        e.hasResult = true;
-        e.result = ret;
-        e.token = t.token;
-      }
+    case Task::Pending::ChdirExit:
+      processes_[t.tgid].cwdValid = false;
       break;
     case Task::Pending::WriteExit:
       if (ret > 0) {

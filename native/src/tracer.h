@@ -50,7 +50,7 @@ class Tracer {
     pid_t tgid = 0;
     bool awaitingInitialStop = false;
     bool wantExitStop = false;  // resume with PTRACE_SYSCALL
-    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ExitHold } pending =
+    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, ExitHold } pending =
         Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;
@@ -65,6 +65,9 @@ class Tracer {
   struct Process {
     std::set<pid_t> tasks;
     bool holdExit = false;
+    int umask = 022;        // tracked through umask(2): /proc/PID/status is slow to read
+    std::string cwd;        // cached readlink(/proc/PID/cwd); dropped when a chdir completes
+    bool cwdValid = false;
   };
 
   void threadMain();
@@ -87,6 +90,8 @@ class Tracer {
   Event& emit(EventKind k, pid_t pid);
   void flush();
   bool baseDir(Task& t, int64_t dirfd, std::string& out);
+  bool cwdOf(Task& t, std::string& out);
+  void noteExecFailed(Task& t);
   void armTimer(long micros);
 
   std::string file_;

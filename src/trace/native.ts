@@ -42,7 +42,7 @@ export type FsOp =
   | 'chdir' // chdir/fchdir
   | 'rename' // path -> path2 (renameat2 flags in `flags`; RENAME_EXCHANGE = 2)
   | 'link' // hard link: existing path -> new path2
-  | 'symlink' // path2 = link location created; linkTarget = contents
+  | 'symlink' // path and path2 both = the link location created; linkTarget = contents
   | 'unlink'
   | 'rmdir'
   | 'mkdir'
@@ -76,6 +76,8 @@ export interface FsEvent {
   links: string[];
   /** syscall result when known (-errno on failure); null when only the entry was seen */
   result: number | null;
+  /** OPTIONAL (sent by the tracer): execve-probe of a failed exec: the token of its request */
+  token?: number;
 }
 
 /** A task (process or thread) was created by fork/vfork/clone/clone3. */
@@ -94,6 +96,11 @@ export interface ExecEvent {
   formerTid: number; // tid that called execve (differs when a non-leader thread exec'd)
   /** the token of the matching exec request, so fold can join them */
   token: number;
+  /**
+   * OPTIONAL (sent by the tracer): the whole fd table right after the exec, close-on-exec
+   * fds gone; fold prefers it to the request's snapshot taken before the exec.
+   */
+  fds?: FdSnapshot[];
 }
 
 /** A task ended. For the last thread of a group, `processExit` is true. */
@@ -173,6 +180,7 @@ export interface ExecRequest {
   env: string[];
   cwd: string;
   umask: number;
+  /** fds 0-2 only (kept cheap: this is on the path of every exec); pos/flags only for fd 0 on a file */
   fds: FdSnapshot[];
   time: number;
 }
