@@ -64,10 +64,10 @@ describe('the exec itself', () => {
     expect(inputKinds(root, '/etc/ld.so.cache')).toContain('content');
     expect(inputKinds(root, systemPath('/lib/x86_64-linux-gnu/libc.so.6'))).toContain('content');
     expect(inputKinds(root, systemPath('/lib64/ld-linux-x86-64.so.2'))).toContain('content');
-    // stdin was /dev/null, stdout and stderr the pipes spawnSync made
+    // stdin was /dev/null; stdout and stderr are what node's spawnSync makes for 'pipe': socketpairs
     expect(root.stdin.kind).toBe('null');
-    expect(root.stdout.kind).toBe('pipe');
-    expect(root.stderr.kind).toBe('pipe');
+    expect(root.stdout.kind).toBe('socket');
+    expect(root.stderr.kind).toBe('socket');
   });
 });
 
@@ -282,7 +282,7 @@ describe('probes', () => {
     expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(['.', '..', 'n1', 'n2']);
     expect(inputsIn(root, dir)).toEqual({ dd: 'dirlist' });
     expect(outputsIn(root, dir)).toEqual({});
-    expect(root.stdout.kind).toBe('pipe');
+    expect(root.stdout.kind).toBe('socket');
     expect(root.stdout.bytes).toBe(Buffer.byteLength(run.stdout));
   });
 });
@@ -430,7 +430,7 @@ describe('processes and executions', () => {
     const [child] = childrenOf(run.record, root);
     expect(child.exe).toBe(echo);
     expect(child.argv).toEqual([echo, 'hi']);
-    expect(root.stdout.kind).toBe('pipe');
+    expect(root.stdout.kind).toBe('socket');
     expect(child.stdout).toEqual({ kind: 'file', target: path.join(dir, 'du'), bytes: 3 });
     expect(dropCreateProbe(inputsIn(root, dir), 'du', false)).toEqual({});
     expect(outputsIn(root, dir)).toEqual({ du: 'content' });

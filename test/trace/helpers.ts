@@ -51,7 +51,7 @@ export interface TraceRunOptions {
   env?: Record<string, string>;
   /** replaces process.env as the base environment */
   baseEnv?: NodeJS.ProcessEnv;
-  /** bytes for the command's stdin; without it stdin is /dev/null */
+  /** bytes for the command's stdin, fed through a pipe; without it stdin is /dev/null */
   input?: string;
   timeoutMs?: number;
 }
@@ -75,11 +75,19 @@ export function traceRun(cmd: string[], opts: TraceRunOptions = {}): TraceRun {
   const jsonDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-json-')));
   const jsonPath = path.join(jsonDir, 'trace.json');
   try {
-    const r = spawnSync(process.execPath, [PCACHE, 'trace', '--json', jsonPath, '--', ...cmd], {
+    let argv = [process.execPath, PCACHE, 'trace', '--json', jsonPath, '--', ...cmd];
+    if (opts.input !== undefined) {
+      // a real pipe on stdin, the way `producer | pcache ...` gives one (node's own
+      // 'pipe' stdio is a socketpair)
+      const inputPath = path.join(jsonDir, 'stdin');
+      fs.writeFileSync(inputPath, opts.input);
+      argv = ['/bin/sh', '-c', 'cat "$0" | "$@"', inputPath, ...argv];
+    }
+    const r = spawnSync(argv[0], argv.slice(1), {
       cwd: opts.cwd ?? REPO,
       env: { ...(opts.baseEnv ?? process.env), ...(opts.env ?? {}) },
-      input: opts.input,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      // stdout/stderr: node's 'pipe' stdio, which is a unix socketpair (kind 'socket')
+      stdio: ['ignore', 'pipe', 'pipe'],
       encoding: 'utf8',
       timeout: opts.timeoutMs ?? 60000,
       maxBuffer: 64 * 1024 * 1024,

@@ -240,7 +240,7 @@ describe('sh and coreutils', () => {
     for (const e of [sh, env, cat]) {
       expect(e.exitCode).toBe(0);
       expect(e.uncacheable).toEqual([]);
-      expect(e.stdout.kind).toBe('pipe');
+      expect(e.stdout.kind).toBe('socket');
       expect(e.stdout.bytes).toBe(8);
     }
   });
