@@ -1,0 +1,332 @@
+// Content-addressed blob directory.
+//
+// Layout (BLOB_LAYOUT_VERSION 1):
+//   <cache>/blobs/<first 2 hex>/<remaining 62 hex>   one file per BLAKE3 digest, mode 0444
+//   <cache>/tmp/<pid>-<random>.tmp                    blobs being written; renamed into place
+//
+// A blob file is only ever created by rename(2) of a complete, fsynced temp file, so a
+// blob name that exists always names a whole file. The index (index-db.ts) decides which
+// blobs are referenced; this module knows nothing about entries.
+//
+// History:
+//   1 - first version.
+
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CHUNK_SIZE, digestBytes, digestFdSync, digestFileAsync, isDigest, newHasher } from './digest';
+import { StoreError, errnoCode, shortMessage } from './errors';
+
+export const BLOB_LAYOUT_VERSION = 1;
+const BLOB_MODE = 0o444;
+/** While writing a large blob, start flushing it to disk every this many bytes. */
+const EARLY_FLUSH_BYTES = 64 * 1024 * 1024;
+
+export interface StoredBlob {
+  hash: string;
+  size: number;
+}
+
+/** What the source file looked like while it was stored (see StoredFile.stable). */
+export interface StoredFile extends StoredBlob {
+  /** stat of the source taken before its first byte was read */
+  stat: fs.BigIntStats;
+  /** wall clock (ns) just before the first byte was read */
+  readStartNs: bigint;
+  /** false if the source changed while it was read: the digest must not be cached */
+  stable: boolean;
+}
+
+export type BlobState = 'ok' | 'missing' | 'corrupt';
+
+export interface BlobDirOptions {
+  /** fsync blobs before they are renamed into place (default true) */
+  durable?: boolean;
+}
+
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+export function tempName(dir: string, base = ''): string {
+  return path.join(dir, `${base}${process.pid}-${crypto.randomBytes(6).toString('hex')}.tmp`);
+}
+
+export class BlobDir {
+  readonly blobsDir: string;
+  readonly tmpDir: string;
+  private readonly durable: boolean;
+
+  constructor(cacheDir: string, options: BlobDirOptions = {}) {
+    this.blobsDir = path.join(cacheDir, 'blobs');
+    this.tmpDir = path.join(cacheDir, 'tmp');
+    this.durable = options.durable ?? true;
+  }
+
+  /** Creates blobs/ and tmp/; throws CACHE_DIR_UNWRITABLE when it cannot. */
+  init(): void {
+    for (const dir of [this.blobsDir, this.tmpDir]) {
+      try {
+        fs.mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${dir}: ${shortMessage(e)}`, { cause: e });
+      }
+    }
+  }
+
+  pathOf(hash: string): string {
+    if (!isDigest(hash)) throw new StoreError('INVALID_ARGUMENT', `not a blob digest: '${hash}'`);
+    return path.join(this.blobsDir, hash.slice(0, 2), hash.slice(2));
+  }
+
+  /** Size of the blob file, or undefined when it is not present. */
+  sizeOf(hash: string): number | undefined {
+    const st = fs.statSync(this.pathOf(hash), { throwIfNoEntry: false });
+    return st?.isFile() ? st.size : undefined;
+  }
+
+  has(hash: string): boolean {
+    return this.sizeOf(hash) !== undefined;
+  }
+
+  /** Stores bytes held in memory (stdout/stderr captures, small files). */
+  storeBytes(bytes: Uint8Array): StoredBlob {
+    const hash = digestBytes(bytes);
+    if (this.sizeOf(hash) === bytes.length) {
+      this.touch(hash);
+      return { hash, size: bytes.length };
+    }
+    const tmp = tempName(this.tmpDir);
+    const fd = this.openTemp(tmp);
+    try {
+      let off = 0;
+      while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+      if (this.durable) fs.fdatasyncSync(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw new StoreError('IO_ERROR', `cannot write blob: ${shortMessage(e)}`, { cause: e });
+    }
+    fs.closeSync(fd);
+    this.commitTemp(tmp, hash);
+    return { hash, size: bytes.length };
+  }
+
+  /**
+   * One pass over a file: each chunk is read once, hashed and written to a temp file,
+   * with the next read, the hashing and the previous write overlapping. The temp file
+   * is fsynced and renamed to its digest. Memory use is three chunks, whatever the size.
+   */
+  async storeFile(source: string): Promise<StoredFile> {
+    let input: fs.promises.FileHandle;
+    try {
+      input = await fs.promises.open(source, 'r');
+    } catch (e) {
+      throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
+    }
+    const tmp = tempName(this.tmpDir);
+    let output: fs.promises.FileHandle | undefined;
+    try {
+      const readStartNs = nowNs();
+      const before = await input.stat({ bigint: true });
+      if (!before.isFile()) throw new StoreError('INVALID_ARGUMENT', `not a regular file: ${source}`);
+      output = await this.openTempAsync(tmp);
+      const hasher = newHasher();
+      const chunk = CHUNK_SIZE * 4;
+      const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
+      let position = 0;
+      let i = 0;
+      let reading = input.read(buffers[0], 0, chunk, 0);
+      let writing: Promise<unknown> = Promise.resolve();
+      let flushing: Promise<void> | undefined;
+      let flushedAt = 0;
+      for (;;) {
+        const { bytesRead } = await reading;
+        if (bytesRead === 0) break;
+        const current = buffers[i % 3];
+        position += bytesRead;
+        i++;
+        // buffers[i % 3] was last used by the write two iterations back, awaited below.
+        reading = input.read(buffers[i % 3], 0, chunk, position);
+        hasher.update(current.subarray(0, bytesRead));
+        await writing;
+        writing = writeFully(output, current, bytesRead);
+        // Start writeback early so the final fsync only has the tail left to flush.
+        if (this.durable && !flushing && position - flushedAt >= EARLY_FLUSH_BYTES) {
+          flushedAt = position;
+          const out = output;
+          flushing = writing.then(() => out.datasync()).finally(() => (flushing = undefined));
+        }
+      }
+      await writing;
+      await flushing;
+      if (this.durable) await output.datasync();
+      await output.close();
+      output = undefined;
+      const after = await input.stat({ bigint: true });
+      const stable =
+        after.size === before.size &&
+        after.mtimeNs === before.mtimeNs &&
+        after.ctimeNs === before.ctimeNs &&
+        BigInt(position) === before.size;
+      const hash = hasher.digest('hex');
+      this.commitTemp(tmp, hash);
+      return { hash, size: position, stat: before, readStartNs, stable };
+    } catch (e) {
+      await output?.close().catch(() => undefined);
+      fs.rmSync(tmp, { force: true });
+      if (e instanceof StoreError) throw e;
+      throw new StoreError('IO_ERROR', `cannot store ${source}: ${shortMessage(e)}`, { cause: e });
+    } finally {
+      await input.close().catch(() => undefined);
+    }
+  }
+
+  /** Re-hashes the blob file and compares with its name. */
+  checkSync(hash: string): BlobState {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.pathOf(hash), 'r');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 'missing';
+      throw new StoreError('IO_ERROR', `cannot read blob ${hash}: ${shortMessage(e)}`, { cause: e });
+    }
+    try {
+      return digestFdSync(fd).hash === hash ? 'ok' : 'corrupt';
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  async check(hash: string): Promise<BlobState> {
+    try {
+      const { hash: actual } = await digestFileAsync(this.pathOf(hash));
+      return actual === hash ? 'ok' : 'corrupt';
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 'missing';
+      throw new StoreError('IO_ERROR', `cannot read blob ${hash}: ${shortMessage(e)}`, { cause: e });
+    }
+  }
+
+  /** The blob's bytes, verified; for small blobs such as captured stdout. */
+  readVerified(hash: string): Buffer | 'missing' | 'corrupt' {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.pathOf(hash));
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 'missing';
+      throw new StoreError('IO_ERROR', `cannot read blob ${hash}: ${shortMessage(e)}`, { cause: e });
+    }
+    return digestBytes(bytes) === hash ? bytes : 'corrupt';
+  }
+
+  remove(hash: string): void {
+    fs.rmSync(this.pathOf(hash), { force: true });
+  }
+
+  /** Every blob file on disk (name-valid ones), with its size and mtime. */
+  *list(): Generator<{ hash: string; size: number; mtimeMs: number }> {
+    let shards: string[];
+    try {
+      shards = fs.readdirSync(this.blobsDir);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return;
+      throw e;
+    }
+    for (const shard of shards) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      const dir = path.join(this.blobsDir, shard);
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const hash = shard + name;
+        if (!isDigest(hash)) continue;
+        const st = fs.statSync(path.join(dir, name), { throwIfNoEntry: false });
+        if (st?.isFile()) yield { hash, size: st.size, mtimeMs: st.mtimeMs };
+      }
+    }
+  }
+
+  /** Removes temp files left by killed writers, older than `olderThanMs`. */
+  sweepTemp(olderThanMs: number): number {
+    let removed = 0;
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.tmpDir);
+    } catch {
+      return 0;
+    }
+    const limit = Date.now() - olderThanMs;
+    for (const name of names) {
+      const file = path.join(this.tmpDir, name);
+      const st = fs.statSync(file, { throwIfNoEntry: false });
+      if (st && st.mtimeMs <= limit) {
+        fs.rmSync(file, { force: true, recursive: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Refresh mtime so that orphan sweeping (which goes by age) spares a reused blob. */
+  touch(hash: string): void {
+    const now = new Date();
+    try {
+      fs.utimesSync(this.pathOf(hash), now, now);
+    } catch {
+      // Gone meanwhile: publication checks presence under the index lock anyway.
+    }
+  }
+
+  private openTemp(tmp: string): number {
+    try {
+      return fs.openSync(tmp, 'wx', BLOB_MODE);
+    } catch (e) {
+      throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${tmp}: ${shortMessage(e)}`, { cause: e });
+    }
+  }
+
+  private async openTempAsync(tmp: string): Promise<fs.promises.FileHandle> {
+    try {
+      return await fs.promises.open(tmp, 'wx', BLOB_MODE);
+    } catch (e) {
+      throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${tmp}: ${shortMessage(e)}`, { cause: e });
+    }
+  }
+
+  /**
+   * Renames a complete temp file to its digest. If the blob already exists it is
+   * replaced, which is harmless (same bytes) and heals a blob that had rotted.
+   */
+  private commitTemp(tmp: string, hash: string): void {
+    const dest = this.pathOf(hash);
+    try {
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') {
+        fs.rmSync(tmp, { force: true });
+        throw new StoreError('IO_ERROR', `cannot publish blob ${hash}: ${shortMessage(e)}`, { cause: e });
+      }
+      // Shard directory not created yet (or removed by `clear`): create and retry once.
+      try {
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        fs.renameSync(tmp, dest);
+      } catch (e2) {
+        fs.rmSync(tmp, { force: true });
+        throw new StoreError('IO_ERROR', `cannot publish blob ${hash}: ${shortMessage(e2)}`, { cause: e2 });
+      }
+    }
+  }
+}
+
+async function writeFully(fh: fs.promises.FileHandle, buffer: Buffer, length: number): Promise<void> {
+  let off = 0;
+  while (off < length) {
+    const { bytesWritten } = await fh.write(buffer, off, length - off);
+    off += bytesWritten;
+  }
+}

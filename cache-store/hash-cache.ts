@@ -1,0 +1,162 @@
+// Stat-keyed hash cache: (path, dev, ino, size, mtime_ns, ctime_ns) -> BLAKE3 digest,
+// so a file that did not change is never read twice.
+//
+// Racy-file guard: file systems stamp mtime/ctime with a coarse clock (a jiffy on ext4,
+// 1-2 s on others), so a file modified shortly before or while it was hashed can be
+// modified again without its stamp changing. A digest is only trusted from the cache if
+// both mtime and ctime are more than RACY_WINDOW_NS older than the moment hashing began.
+// Digests of racy files are not stored at all; the file is simply hashed again next time.
+
+import * as fs from 'fs';
+import { nowNs } from './blobs';
+import { digestFdSync } from './digest';
+import { StoreError, errnoCode, shortMessage } from './errors';
+import { Db, Statement, toInt64 } from './index-db';
+
+/** Covers 2 s timestamp granularity (FAT, some network file systems) with margin to spare. */
+export const RACY_WINDOW_NS = 2_000_000_000n;
+
+/** The identity-and-change fields of a stat; equal stamps mean "unchanged file". */
+export interface FileStamp {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+export function stampOf(st: fs.BigIntStats): FileStamp {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+}
+
+export function sameStamp(a: FileStamp, b: FileStamp): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/** True if a digest taken at `hashedAtNs` of a file with this stamp may be reused later. */
+export function isSettled(stamp: FileStamp, hashedAtNs: bigint): boolean {
+  const limit = hashedAtNs - RACY_WINDOW_NS;
+  return stamp.mtimeNs < limit && stamp.ctimeNs < limit;
+}
+
+export interface HashedFile {
+  hash: string;
+  /** stat of the file the digest belongs to (taken on the open fd, before reading) */
+  stat: fs.BigIntStats;
+  /** when the relation stat -> hash was established (ns); feeds the racy guard */
+  hashedAtNs: bigint;
+  /** read from the cache, not from the file */
+  cached: boolean;
+}
+
+interface HashCacheRow {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtime_ns: bigint;
+  ctime_ns: bigint;
+  hash: string;
+  hashed_at_ns: bigint;
+}
+
+export class HashCache {
+  private readonly select: Statement;
+  private readonly upsert: Statement;
+  private readonly remove: Statement;
+  private readonly buffer = Buffer.allocUnsafe(1 << 20);
+
+  constructor(db: Db) {
+    this.select = db
+      .prepare(`SELECT dev, ino, size, mtime_ns, ctime_ns, hash, hashed_at_ns FROM hash_cache WHERE path = ?`)
+      .safeIntegers(true);
+    this.upsert = db.prepare(
+      `INSERT INTO hash_cache (path, dev, ino, size, mtime_ns, ctime_ns, hash, hashed_at_ns)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (path) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, size = excluded.size,
+         mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, hash = excluded.hash,
+         hashed_at_ns = excluded.hashed_at_ns`,
+    );
+    this.remove = db.prepare(`DELETE FROM hash_cache WHERE path = ?`);
+  }
+
+  /** The cached digest of `path` if its current stamp is the cached one and was settled. */
+  lookup(path: string, stamp: FileStamp): { hash: string; hashedAtNs: bigint } | undefined {
+    const row = this.select.get(path) as HashCacheRow | undefined;
+    if (!row) return undefined;
+    const cached: FileStamp = { dev: row.dev, ino: row.ino, size: row.size, mtimeNs: row.mtime_ns, ctimeNs: row.ctime_ns };
+    const current: FileStamp = {
+      dev: toInt64(stamp.dev),
+      ino: toInt64(stamp.ino),
+      size: stamp.size,
+      mtimeNs: stamp.mtimeNs,
+      ctimeNs: stamp.ctimeNs,
+    };
+    if (!sameStamp(cached, current) || !isSettled(cached, row.hashed_at_ns)) return undefined;
+    return { hash: row.hash, hashedAtNs: row.hashed_at_ns };
+  }
+
+  /** Remembers a digest, unless the file was too fresh for its stamp to be trusted. */
+  record(path: string, stamp: FileStamp, hash: string, hashedAtNs: bigint): boolean {
+    if (!isSettled(stamp, hashedAtNs)) {
+      this.remove.run(path);
+      return false;
+    }
+    this.upsert.run(path, toInt64(stamp.dev), toInt64(stamp.ino), stamp.size, stamp.mtimeNs, stamp.ctimeNs, hash, hashedAtNs);
+    return true;
+  }
+
+  forget(path: string): void {
+    this.remove.run(path);
+  }
+
+  /**
+   * Digest of a regular file: from the cache when its stamp allows, else read and hashed
+   * (and cached if settled). Returns undefined if the path is not a regular file.
+   */
+  hashFile(path: string, known?: fs.BigIntStats): HashedFile | undefined {
+    const st = known ?? statOrUndefined(path);
+    if (!st || !st.isFile()) return undefined;
+    const hit = this.lookup(path, st);
+    if (hit !== undefined) return { hash: hit.hash, stat: st, hashedAtNs: hit.hashedAtNs, cached: true };
+
+    const hashedAtNs = nowNs();
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
+      throw new StoreError('IO_ERROR', `cannot read ${path}: ${shortMessage(e)}`, { cause: e });
+    }
+    try {
+      const before = fs.fstatSync(fd, { bigint: true });
+      if (!before.isFile()) return undefined;
+      const { hash, size } = digestFdSync(fd, this.buffer);
+      const after = fs.fstatSync(fd, { bigint: true });
+      // A file that changed under us gets an answer for this call but no cache row.
+      const stable = sameStamp(stampOf(before), stampOf(after)) && BigInt(size) === before.size;
+      if (stable) this.record(path, before, hash, hashedAtNs);
+      else this.forget(path);
+      return { hash, stat: before, hashedAtNs: stable ? hashedAtNs : 0n, cached: false };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+export function statOrUndefined(path: string): fs.BigIntStats | undefined {
+  try {
+    return fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch (e) {
+    if (errnoCode(e) === 'ENOTDIR' || errnoCode(e) === 'ELOOP' || errnoCode(e) === 'ENAMETOOLONG') return undefined;
+    throw new StoreError('IO_ERROR', `cannot stat ${path}: ${shortMessage(e)}`, { cause: e });
+  }
+}
+
+export function lstatOrUndefined(path: string): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  } catch (e) {
+    if (errnoCode(e) === 'ENOTDIR' || errnoCode(e) === 'ENAMETOOLONG') return undefined;
+    throw new StoreError('IO_ERROR', `cannot stat ${path}: ${shortMessage(e)}`, { cause: e });
+  }
+}

@@ -1,0 +1,957 @@
+// The store: the one interface src/ uses. Knows entries, blobs and runs; knows nothing
+// about processes.
+//
+// Cache directory layout:
+//   CACHEDIR.TAG   written once the index exists; from then on a missing/empty index is
+//                  damage and is refused (never silently replaced by an empty cache)
+//   index.db       SQLite index (index-db.ts), with -wal/-shm beside it
+//   blobs/, tmp/   content-addressed blobs (blobs.ts)
+//
+// Publication order: blobs are stored (fsynced, renamed into place) first; then one
+// IMMEDIATE transaction checks every referenced blob is present and writes all rows of
+// the entry. A crash at any point leaves either no entry or a complete one.
+//
+// Removal order (gc, clear, drop of a corrupt blob): rows first, committed; blob files
+// are unlinked afterwards while holding the write lock and only if still unreferenced.
+// Publishers check blob presence under that same lock, so an entry can never commit
+// pointing to a blob that is being removed.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { BlobDir, BlobDirOptions, BLOB_LAYOUT_VERSION, StoredBlob, StoredFile } from './blobs';
+import { DIGEST_ALGORITHM, digestBytes, isDigest } from './digest';
+import {
+  BlobSource,
+  Entry,
+  EntrySummary,
+  FileType,
+  InputKind,
+  InputRecord,
+  INPUT_KINDS,
+  NewEntry,
+  OutputKind,
+  OutputRecord,
+  OUTPUT_KINDS,
+  RunEnd,
+  RunExecution,
+  RunStart,
+  RunSummary,
+  InputMismatch,
+} from './entry';
+import { StoreError, errnoCode, shortMessage } from './errors';
+import { HashCache } from './hash-cache';
+import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
+import { InputChecker, snapshotInput } from './input-check';
+import { RestoreOutcome, restoreBlob } from './restore';
+
+/** Candidates kept per command key; older (least recently used) ones are dropped. */
+export const DEFAULT_MAX_CANDIDATES = 16;
+/** Blob and temp files younger than this are never swept as orphans: a writer may be about to publish them. */
+export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
+
+const CACHEDIR_TAG =
+  'Signature: 8a477f597d28d172789f06886806bc55\n' +
+  '# This file is a cache directory tag created by pcache.\n' +
+  '# For information about cache directory tags see https://bford.info/cachedir/\n';
+
+export interface StoreOptions {
+  /** fsync blobs before publishing them (default true) */
+  durable?: boolean;
+  maxCandidates?: number;
+  /** receives problems found while reading (corrupt or missing blobs); default: a warning on stderr */
+  onProblem?: (problem: StoreProblem) => void;
+}
+
+export interface StoreProblem {
+  code: 'BLOB_CORRUPT' | 'BLOB_MISSING';
+  hash: string;
+  /** entries removed because they needed the blob */
+  entriesDropped: number;
+  message: string;
+}
+
+export interface PublishedEntry {
+  id: number;
+  stdoutHash: string | null;
+  stderrHash: string | null;
+  outputs: OutputRecord[];
+}
+
+export interface LookupResult {
+  /** the newest candidate whose inputs all match, with its outputs */
+  hit: Entry | null;
+  /** candidates tried and why each did not match, newest first */
+  rejected: Array<{ entryId: number; mismatch: InputMismatch }>;
+}
+
+export interface StoreStats {
+  cacheDir: string;
+  entries: number;
+  commandKeys: number;
+  blobs: number;
+  blobBytes: number;
+  indexBytes: number;
+  totalBytes: number;
+  hashCacheRows: number;
+  runs: number;
+  hits: number;
+  misses: number;
+  uncacheable: number;
+  /** hits / (hits + misses); null before the first cacheable execution */
+  hitRate: number | null;
+  timeSavedMs: number;
+}
+
+export interface GcOptions {
+  maxBytes: number;
+  dryRun?: boolean;
+  /** orphan files younger than this are kept (default ORPHAN_GRACE_MS) */
+  orphanGraceMs?: number;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  maxBytes: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  entriesEvicted: number;
+  blobsRemoved: number;
+  blobBytesFreed: number;
+  orphanFilesRemoved: number;
+  tempFilesRemoved: number;
+}
+
+export interface VerifyReport {
+  blobsChecked: number;
+  bytesChecked: number;
+  corrupt: string[];
+  missing: string[];
+  entriesDropped: number;
+  /** blob files no entry refers to (gc removes them) */
+  orphanFiles: number;
+  /** PRAGMA quick_check lines other than "ok" */
+  indexProblems: string[];
+}
+
+export interface ClearReport {
+  entriesRemoved: number;
+  blobsRemoved: number;
+  bytesRemoved: number;
+}
+
+interface EntryRow {
+  id: number;
+  command_key: string;
+  exit_status: number;
+  stdout_hash: string | null;
+  stderr_hash: string | null;
+  duration_ms: number;
+  created_ms: number;
+  last_used_ms: number;
+  input_count: number;
+  output_count: number;
+}
+
+interface InputRow {
+  path: string;
+  kind: string;
+  type: string | null;
+  dev: bigint | null;
+  ino: bigint | null;
+  size: bigint | null;
+  mtime_ns: bigint | null;
+  ctime_ns: bigint | null;
+  mode: bigint | null;
+  hash: string | null;
+  verified_at_ns: bigint | null;
+}
+
+interface OutputRow {
+  path: string;
+  kind: string;
+  hash: string | null;
+  mode: number | null;
+  link_target: string | null;
+}
+
+
+const ENTRY_COLUMNS = `id, command_key, exit_status, stdout_hash, stderr_hash, duration_ms, created_ms, last_used_ms, input_count, output_count`;
+
+/** SQL: the entries that reference blob ?1 (as an output, stdout or stderr). */
+const ENTRIES_USING_BLOB = `
+  SELECT entry_id AS id FROM outputs WHERE hash = @hash
+  UNION SELECT id FROM entries WHERE stdout_hash = @hash
+  UNION SELECT id FROM entries WHERE stderr_hash = @hash`;
+
+const BLOB_IS_REFERENCED = `
+  EXISTS (SELECT 1 FROM outputs WHERE hash = @hash)
+  OR EXISTS (SELECT 1 FROM entries WHERE stdout_hash = @hash)
+  OR EXISTS (SELECT 1 FROM entries WHERE stderr_hash = @hash)`;
+
+export class Store {
+  readonly dir: string;
+  readonly indexPath: string;
+  readonly blobs: BlobDir;
+  readonly hashCache: HashCache;
+  private db: Db | undefined;
+  private readonly maxCandidates: number;
+  private readonly onProblem: (problem: StoreProblem) => void;
+  private readonly sql: Record<string, Statement>;
+
+  /** Opens (creating if needed) the cache at `cacheDir`. Throws StoreError on bad input. */
+  static open(cacheDir: string, options: StoreOptions = {}): Store {
+    return new Store(path.resolve(cacheDir), options);
+  }
+
+  private constructor(dir: string, options: StoreOptions) {
+    this.dir = dir;
+    this.indexPath = path.join(dir, 'index.db');
+    this.maxCandidates = options.maxCandidates ?? DEFAULT_MAX_CANDIDATES;
+    this.onProblem = options.onProblem ?? ((p) => process.stderr.write(`pcache: warning: ${p.message}\n`));
+    ensureCacheDir(dir);
+    const tagPath = path.join(dir, 'CACHEDIR.TAG');
+    const initialised = fs.existsSync(tagPath);
+    const blobOptions: BlobDirOptions = { durable: options.durable ?? true };
+    this.blobs = new BlobDir(dir, blobOptions);
+    const db = openIndex(this.indexPath, initialised);
+    this.db = db;
+    try {
+      this.checkMeta();
+      this.blobs.init();
+      if (!initialised) writeFileAtomic(tagPath, CACHEDIR_TAG);
+      this.hashCache = new HashCache(db);
+      this.sql = this.prepareStatements(db);
+    } catch (e) {
+      db.close();
+      this.db = undefined;
+      throw indexError(e, this.indexPath, 'cannot open');
+    }
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  // ---------------------------------------------------------------- blobs
+
+  /** Stores a file in one pass and remembers its digest in the hash cache. */
+  async storeFile(file: string): Promise<StoredFile> {
+    this.live();
+    const stored = await this.blobs.storeFile(file);
+    if (stored.stable) this.hashCache.record(file, stored.stat, stored.hash, stored.readStartNs);
+    return stored;
+  }
+
+  storeBytes(bytes: Uint8Array): StoredBlob {
+    this.live();
+    return this.blobs.storeBytes(bytes);
+  }
+
+  /**
+   * The verified bytes of a blob (stdout/stderr replay), or null if it is missing or
+   * corrupt. A bad blob is reported, removed, and the entries needing it dropped.
+   */
+  readBlob(hash: string): Buffer | null {
+    this.live();
+    const result = this.blobs.readVerified(hash);
+    if (typeof result !== 'string') return result;
+    this.dropBadBlob(hash, result === 'corrupt' ? 'BLOB_CORRUPT' : 'BLOB_MISSING');
+    return null;
+  }
+
+  /**
+   * Writes blob `hash` to `destination` with permission bits `mode`, atomically. If the
+   * destination already holds exactly that content (by the hash cache), only its mode is
+   * fixed. 'missing'/'corrupt' means nothing was written: the caller must treat the entry
+   * as a miss (the blob has already been reported and removed).
+   */
+  async restoreBlob(hash: string, destination: string, mode: number): Promise<RestoreOutcome | 'unchanged'> {
+    this.live();
+    const existing = this.hashCache.hashFile(destination);
+    if (existing && existing.hash === hash) {
+      if (Number(existing.stat.mode & 0o7777n) !== (mode & 0o7777)) fs.chmodSync(destination, mode & 0o7777);
+      return 'unchanged';
+    }
+    const outcome = await restoreBlob(this.blobs, hash, destination, mode);
+    if (outcome !== 'restored') this.dropBadBlob(hash, outcome === 'corrupt' ? 'BLOB_CORRUPT' : 'BLOB_MISSING');
+    return outcome;
+  }
+
+  // ---------------------------------------------------------------- entries
+
+  /**
+   * Stores the entry's blobs (content outputs without a hash are read from their source,
+   * by default their path), then writes all rows in one transaction. An older entry of
+   * the same command with identical inputs is replaced. Throws BLOB_MISSING if a blob
+   * given by hash is not (or no longer) in the store.
+   */
+  async publishEntry(entry: NewEntry): Promise<PublishedEntry> {
+    this.live();
+    validateEntry(entry);
+    const stdoutHash = entry.stdout ? await this.resolveBlob(entry.stdout) : null;
+    const stderrHash = entry.stderr ? await this.resolveBlob(entry.stderr) : null;
+    const outputs: OutputRecord[] = [];
+    for (const output of entry.outputs) {
+      const { source, ...record } = output;
+      if (record.kind === 'content' && !record.hash) {
+        const src: BlobSource = source ?? { file: record.path };
+        record.hash = await this.resolveBlob(src);
+        if (record.mode == null && 'file' in src) record.mode = fs.statSync(src.file).mode & 0o7777;
+      }
+      outputs.push(record);
+    }
+    const referenced = new Set<string>();
+    for (const h of [stdoutHash, stderrHash, ...outputs.map((o) => (o.kind === 'content' ? o.hash : null))]) {
+      if (h) referenced.add(h);
+    }
+    const inputsDigest = digestInputs(entry.inputs);
+    const now = Date.now();
+    const id = this.write(() => {
+      for (const hash of referenced) {
+        const size = this.blobs.sizeOf(hash);
+        if (size === undefined) throw new StoreError('BLOB_MISSING', `blob ${hash} is not in the store (removed by a concurrent gc or clear?)`);
+        this.sql.insertBlob.run(hash, size, now);
+      }
+      this.sql.deleteSameInputs.run(entry.commandKey, inputsDigest);
+      const result = this.sql.insertEntry.run(
+        entry.commandKey,
+        inputsDigest,
+        entry.exitStatus,
+        stdoutHash,
+        stderrHash,
+        entry.durationMs,
+        now,
+        now,
+        entry.inputs.length,
+        outputs.length,
+      );
+      const entryId = Number(result.lastInsertRowid);
+      entry.inputs.forEach((input, seq) => {
+        this.sql.insertInput.run(
+          entryId,
+          seq,
+          input.path,
+          input.kind,
+          input.type ?? null,
+          input.dev == null ? null : toInt64(input.dev),
+          input.ino == null ? null : toInt64(input.ino),
+          input.size ?? null,
+          input.mtimeNs ?? null,
+          input.ctimeNs ?? null,
+          input.mode ?? null,
+          input.hash ?? null,
+          input.verifiedAtNs ?? null,
+        );
+      });
+      outputs.forEach((output, seq) => {
+        this.sql.insertOutput.run(entryId, seq, output.path, output.kind, output.hash ?? null, output.mode ?? null, output.linkTarget ?? null);
+      });
+      this.sql.dropExcessCandidates.run({ key: entry.commandKey, keep: this.maxCandidates });
+      return entryId;
+    });
+    return { id, stdoutHash, stderrHash, outputs };
+  }
+
+  /** Candidate entries of a command, newest first (at most maxCandidates). */
+  candidates(commandKey: string): EntrySummary[] {
+    this.live();
+    return (this.sql.candidates.all(commandKey, this.maxCandidates) as EntryRow[]).map(entrySummary);
+  }
+
+  getEntry(id: number): Entry | undefined {
+    this.live();
+    const row = this.sql.entryById.get(id) as EntryRow | undefined;
+    if (!row) return undefined;
+    return { ...entrySummary(row), inputs: this.entryInputs(id), outputs: this.entryOutputs(id) };
+  }
+
+  entryInputs(id: number): InputRecord[] {
+    this.live();
+    return (this.sql.inputsOf.all(id) as InputRow[]).map((r) => ({
+      path: r.path,
+      kind: r.kind as InputKind,
+      type: r.type as FileType | null,
+      dev: r.dev,
+      ino: r.ino,
+      size: r.size,
+      mtimeNs: r.mtime_ns,
+      ctimeNs: r.ctime_ns,
+      mode: r.mode == null ? null : Number(r.mode),
+      hash: r.hash,
+      verifiedAtNs: r.verified_at_ns,
+    }));
+  }
+
+  entryOutputs(id: number): OutputRecord[] {
+    this.live();
+    return (this.sql.outputsOf.all(id) as OutputRow[]).map((r) => ({
+      path: r.path,
+      kind: r.kind as OutputKind,
+      hash: r.hash,
+      mode: r.mode,
+      linkTarget: r.link_target,
+    }));
+  }
+
+  /** A checker for one lookup: memoises stats and digests across candidates. */
+  newInputChecker(): InputChecker {
+    this.live();
+    return new InputChecker(this.hashCache);
+  }
+
+  /** Records an input as the file system shows it now (see input-check.ts). */
+  snapshotInput(file: string, kind: InputKind): InputRecord | undefined {
+    this.live();
+    return snapshotInput(this.hashCache, file, kind);
+  }
+
+  /** Finds the newest candidate whose inputs still match and marks it used. */
+  lookup(commandKey: string, checker: InputChecker = this.newInputChecker()): LookupResult {
+    const rejected: LookupResult['rejected'] = [];
+    for (const candidate of this.candidates(commandKey)) {
+      const mismatch = checker.check(this.entryInputs(candidate.id));
+      if (mismatch) {
+        rejected.push({ entryId: candidate.id, mismatch });
+        continue;
+      }
+      this.markUsed(candidate.id);
+      const hit: Entry = {
+        ...candidate,
+        inputs: this.entryInputs(candidate.id),
+        outputs: this.entryOutputs(candidate.id),
+      };
+      return { hit, rejected };
+    }
+    return { hit: null, rejected };
+  }
+
+  /** Bumps an entry's last-used time (LRU order for gc). */
+  markUsed(id: number, whenMs = Date.now()): void {
+    this.live();
+    this.write(() => this.sql.touchEntry.run(whenMs, id));
+  }
+
+  /** Removes an entry (e.g. its outputs could not be restored). Its blobs go at the next gc. */
+  deleteEntry(id: number): boolean {
+    this.live();
+    return this.write(() => this.sql.deleteEntry.run(id).changes > 0);
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  /** Starts the record of one pcache invocation; returns its id. */
+  recordRun(run: RunStart): number {
+    this.live();
+    return this.write(() => Number(this.sql.insertRun.run(run.command, run.cwd, run.startedMs ?? Date.now()).lastInsertRowid));
+  }
+
+  /** Records what happened to one execution in a run. */
+  recordRunExecution(runId: number, execution: RunExecution): void {
+    this.live();
+    this.write(() => {
+      this.sql.insertRunExecution.run(
+        runId,
+        runId,
+        execution.commandKey ?? null,
+        execution.entryId ?? null,
+        execution.label ?? null,
+        execution.outcome,
+        execution.reason ?? null,
+        execution.durationMs ?? null,
+        execution.savedMs ?? 0,
+      );
+    });
+  }
+
+  /** Closes a run: stores end, exit status and the counts of its executions. */
+  finishRun(runId: number, end: RunEnd): RunSummary {
+    this.live();
+    this.write(() => this.sql.finishRun.run({ ended: end.endedMs ?? Date.now(), exit: end.exitStatus, run: runId }));
+    const run = this.getRun(runId);
+    if (!run) throw new StoreError('INVALID_ARGUMENT', `no run with id ${runId}`);
+    return run;
+  }
+
+  getRun(runId: number): RunSummary | undefined {
+    this.live();
+    const r = this.sql.runById.get(runId) as Record<string, number | string | null> | undefined;
+    if (!r) return undefined;
+    return {
+      id: r.id as number,
+      command: r.command as string,
+      cwd: r.cwd as string,
+      startedMs: r.started_ms as number,
+      endedMs: r.ended_ms as number | null,
+      exitStatus: r.exit_status as number | null,
+      executions: r.executions as number,
+      hits: r.hits as number,
+      misses: r.misses as number,
+      uncacheable: r.uncacheable as number,
+      timeSavedMs: r.time_saved_ms as number,
+    };
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  stats(): StoreStats {
+    const db = this.live();
+    const one = (sql: string) => db.prepare(sql).get() as Record<string, number | null>;
+    const entries = one(`SELECT count(*) AS n, count(DISTINCT command_key) AS keys FROM entries`);
+    const blobs = one(`SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM blobs`);
+    const runs = one(`SELECT count(*) AS n FROM runs`);
+    const outcomes = one(
+      `SELECT coalesce(sum(outcome = 'hit'), 0) AS hits, coalesce(sum(outcome = 'miss'), 0) AS misses,
+              coalesce(sum(outcome = 'uncacheable'), 0) AS uncacheable, coalesce(sum(saved_ms), 0) AS saved
+       FROM run_executions`,
+    );
+    const hashRows = one(`SELECT count(*) AS n FROM hash_cache`);
+    const indexBytes = this.indexBytes();
+    const hits = outcomes.hits ?? 0;
+    const misses = outcomes.misses ?? 0;
+    return {
+      cacheDir: this.dir,
+      entries: entries.n ?? 0,
+      commandKeys: entries.keys ?? 0,
+      blobs: blobs.n ?? 0,
+      blobBytes: blobs.bytes ?? 0,
+      indexBytes,
+      totalBytes: (blobs.bytes ?? 0) + indexBytes,
+      hashCacheRows: hashRows.n ?? 0,
+      runs: runs.n ?? 0,
+      hits,
+      misses,
+      uncacheable: outcomes.uncacheable ?? 0,
+      hitRate: hits + misses > 0 ? hits / (hits + misses) : null,
+      timeSavedMs: outcomes.saved ?? 0,
+    };
+  }
+
+  /**
+   * Brings the cache under `maxBytes` (blob bytes + index file) by evicting least
+   * recently used entries, then removes blobs no entry needs and orphaned files.
+   */
+  gc(options: GcOptions): GcReport {
+    const db = this.live();
+    if (!(options.maxBytes >= 0)) throw new StoreError('INVALID_ARGUMENT', `invalid size limit ${options.maxBytes}`);
+    const dryRun = options.dryRun ?? false;
+    const grace = options.orphanGraceMs ?? ORPHAN_GRACE_MS;
+    const indexBytesBefore = this.indexBytes();
+    let freedHashes: string[] = [];
+    let report: GcReport | undefined;
+
+    // Phase 1: decide and delete rows under the write lock. A dry run rolls back.
+    const plan = () => {
+      const entryCount = (db.prepare(`SELECT count(*) AS n FROM entries`).get() as { n: number }).n;
+      let blobBytes = (db.prepare(`SELECT coalesce(sum(size), 0) AS b FROM blobs`).get() as { b: number }).b;
+      const bytesBefore = blobBytes + indexBytesBefore;
+      // The index shrinks roughly in proportion to the entries removed.
+      const indexBytesPerEntry = entryCount > 0 ? indexBytesBefore / entryCount : 0;
+      let indexBytes = indexBytesBefore;
+      const freed: string[] = [];
+      let freedBytes = 0;
+      const freeBlob = (hash: string, size: number) => {
+        this.sql.deleteBlobRow.run(hash);
+        freed.push(hash);
+        freedBytes += size;
+        blobBytes -= size;
+      };
+      for (const b of db.prepare(`SELECT hash, size FROM blobs b WHERE NOT (${BLOB_IS_REFERENCED.replace(/@hash/g, 'b.hash')})`).all() as Array<{ hash: string; size: number }>) {
+        freeBlob(b.hash, b.size);
+      }
+      let evicted = 0;
+      if (blobBytes + indexBytes > options.maxBytes) {
+        // In batches: a statement cannot stay open while others run on the connection.
+        let batch: Array<{ id: number; stdout_hash: string | null; stderr_hash: string | null }>;
+        while (blobBytes + indexBytes > options.maxBytes && (batch = this.sql.entriesByLru.all() as typeof batch).length > 0)
+        for (const e of batch) {
+          if (blobBytes + indexBytes <= options.maxBytes) break;
+          const hashes = new Set<string>();
+          if (e.stdout_hash) hashes.add(e.stdout_hash);
+          if (e.stderr_hash) hashes.add(e.stderr_hash);
+          for (const o of this.sql.outputHashesOf.all(e.id) as Array<{ hash: string }>) hashes.add(o.hash);
+          this.sql.deleteEntry.run(e.id);
+          evicted++;
+          indexBytes -= indexBytesPerEntry;
+          for (const hash of hashes) {
+            if (this.sql.blobReferenced.get({ hash })) continue;
+            const row = this.sql.blobRow.get(hash) as { size: number } | undefined;
+            if (row) freeBlob(hash, row.size);
+          }
+        }
+      }
+      report = {
+        dryRun,
+        maxBytes: options.maxBytes,
+        bytesBefore,
+        bytesAfter: Math.max(0, Math.round(blobBytes + indexBytes)),
+        entriesEvicted: evicted,
+        blobsRemoved: freed.length,
+        blobBytesFreed: freedBytes,
+        orphanFilesRemoved: 0,
+        tempFilesRemoved: 0,
+      };
+      freedHashes = freed;
+      if (dryRun) throw ROLLBACK;
+    };
+    try {
+      this.write(plan);
+    } catch (e) {
+      if (e !== ROLLBACK) throw e;
+    }
+    const result = report as unknown as GcReport;
+
+    // Orphans: blob files with no row (a writer killed before publishing, a crash
+    // between phase 1 and 2 of an earlier gc). Listed without the lock, removed under it.
+    const known = db.prepare(`SELECT 1 FROM blobs WHERE hash = ?`).pluck();
+    const cutoff = Date.now() - grace;
+    const orphans: string[] = [];
+    for (const file of this.blobs.list()) {
+      if (file.mtimeMs <= cutoff && !known.get(file.hash) && !freedHashes.includes(file.hash)) orphans.push(file.hash);
+    }
+    if (dryRun) {
+      result.orphanFilesRemoved = orphans.length;
+      return result;
+    }
+
+    // Phase 2: unlink under the write lock, re-checking that nobody published a
+    // reference to the blob in between.
+    this.write(() => {
+      for (const hash of freedHashes) if (!known.get(hash)) this.blobs.remove(hash);
+      for (const hash of orphans) {
+        if (!known.get(hash)) {
+          this.blobs.remove(hash);
+          result.orphanFilesRemoved++;
+        }
+      }
+    });
+    result.tempFilesRemoved = this.blobs.sweepTemp(grace);
+    try {
+      db.pragma('incremental_vacuum');
+    } catch {
+      // Only reclaims space; a busy database just keeps its free pages for now.
+    }
+    result.bytesAfter = (db.prepare(`SELECT coalesce(sum(size), 0) AS b FROM blobs`).get() as { b: number }).b + this.indexBytes();
+    return result;
+  }
+
+  /** Re-hashes every blob; drops corrupt or missing ones and the entries that need them. */
+  async verify(): Promise<VerifyReport> {
+    const db = this.live();
+    const indexProblems = (db.pragma('quick_check') as Array<{ quick_check: string }>)
+      .map((r) => r.quick_check)
+      .filter((line) => line !== 'ok');
+    const rows = db.prepare(`SELECT hash, size FROM blobs ORDER BY hash`).all() as Array<{ hash: string; size: number }>;
+    // Referenced digests without a row would be a bug; verify treats them as missing blobs.
+    const unlisted = db
+      .prepare(
+        `SELECT hash FROM (SELECT hash FROM outputs WHERE hash IS NOT NULL
+                            UNION SELECT stdout_hash FROM entries WHERE stdout_hash IS NOT NULL
+                            UNION SELECT stderr_hash FROM entries WHERE stderr_hash IS NOT NULL)
+         WHERE hash NOT IN (SELECT hash FROM blobs)`,
+      )
+      .pluck()
+      .all() as string[];
+    const report: VerifyReport = {
+      blobsChecked: 0,
+      bytesChecked: 0,
+      corrupt: [],
+      missing: [...unlisted],
+      entriesDropped: 0,
+      orphanFiles: 0,
+      indexProblems,
+    };
+    for (const row of rows) {
+      const state = await this.blobs.check(row.hash);
+      report.blobsChecked++;
+      if (state === 'ok') report.bytesChecked += row.size;
+      else if (state === 'corrupt') report.corrupt.push(row.hash);
+      else report.missing.push(row.hash);
+    }
+    for (const hash of report.corrupt) report.entriesDropped += this.dropBadBlob(hash, 'BLOB_CORRUPT', false);
+    for (const hash of report.missing) report.entriesDropped += this.dropBadBlob(hash, 'BLOB_MISSING', false);
+    const known = db.prepare(`SELECT 1 FROM blobs WHERE hash = ?`).pluck();
+    for (const file of this.blobs.list()) if (!known.get(file.hash)) report.orphanFiles++;
+    return report;
+  }
+
+  /** Empties the cache: entries, blobs, hash cache and run history. */
+  clear(): ClearReport {
+    const db = this.live();
+    const report = this.write(() => {
+      const counts = db.prepare(`SELECT (SELECT count(*) FROM entries) AS e, (SELECT count(*) FROM blobs) AS b, (SELECT coalesce(sum(size), 0) FROM blobs) AS bytes`).get() as {
+        e: number;
+        b: number;
+        bytes: number;
+      };
+      db.exec(`DELETE FROM run_executions; DELETE FROM runs; DELETE FROM outputs; DELETE FROM inputs;
+               DELETE FROM entries; DELETE FROM blobs; DELETE FROM hash_cache;`);
+      return { entriesRemoved: counts.e, blobsRemoved: counts.b, bytesRemoved: counts.bytes };
+    });
+    // Under the lock, move the blob directory away if nothing was published since;
+    // otherwise remove unreferenced files one by one.
+    const trash = path.join(this.blobs.tmpDir, `clear-${process.pid}-${Date.now()}`);
+    let moved = false;
+    this.write(() => {
+      const remaining = (db.prepare(`SELECT count(*) AS n FROM blobs`).get() as { n: number }).n;
+      if (remaining === 0) {
+        try {
+          fs.renameSync(this.blobs.blobsDir, trash);
+          fs.mkdirSync(this.blobs.blobsDir, { recursive: true });
+          moved = true;
+        } catch (e) {
+          if (errnoCode(e) !== 'ENOENT') throw new StoreError('IO_ERROR', `cannot clear ${this.blobs.blobsDir}: ${shortMessage(e)}`, { cause: e });
+        }
+      } else {
+        const known = db.prepare(`SELECT 1 FROM blobs WHERE hash = ?`).pluck();
+        for (const file of this.blobs.list()) if (!known.get(file.hash)) this.blobs.remove(file.hash);
+      }
+    });
+    if (moved) fs.rmSync(trash, { recursive: true, force: true });
+    this.blobs.sweepTemp(ORPHAN_GRACE_MS);
+    try {
+      db.exec('VACUUM');
+    } catch {
+      // Another process holds a read transaction; space is reclaimed at a later gc.
+    }
+    return report;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private live(): Db {
+    if (!this.db) throw new StoreError('STORE_CLOSED', 'the cache store is closed');
+    return this.db;
+  }
+
+  /** Runs `fn` in an IMMEDIATE transaction (takes the write lock up front, so it waits
+   *  on the busy timeout instead of failing on a read-to-write upgrade). */
+  private write<T>(fn: () => T): T {
+    const db = this.live();
+    try {
+      return db.transaction(fn).immediate();
+    } catch (e) {
+      if (e === ROLLBACK) throw e;
+      throw indexError(e, this.indexPath, 'cannot write');
+    }
+  }
+
+  private async resolveBlob(source: BlobSource): Promise<string> {
+    if ('hash' in source) {
+      if (!isDigest(source.hash)) throw new StoreError('INVALID_ARGUMENT', `not a blob digest: '${source.hash}'`);
+      return source.hash;
+    }
+    if ('file' in source) return (await this.storeFile(source.file)).hash;
+    return this.blobs.storeBytes(source.bytes).hash;
+  }
+
+  /**
+   * Reports a corrupt or missing blob, drops every entry that needs it and removes the
+   * file. Returns the number of entries dropped.
+   */
+  private dropBadBlob(hash: string, code: StoreProblem['code'], report = true): number {
+    const before = this.blobs.sizeOf(hash) !== undefined ? fs.statSync(this.blobs.pathOf(hash)).ino : undefined;
+    const dropped = this.write(() => {
+      const ids = this.sql.entriesUsingBlob.pluck().all({ hash }) as number[];
+      for (const id of ids) this.sql.deleteEntry.run(id);
+      this.sql.deleteBlobRow.run(hash);
+      // Only the file we judged: a writer may have just renamed a fresh copy over it.
+      const now = fs.statSync(this.blobs.pathOf(hash), { throwIfNoEntry: false });
+      if (now && now.ino === before) this.blobs.remove(hash);
+      return ids.length;
+    });
+    const what = code === 'BLOB_CORRUPT' ? 'is corrupt (content does not match its digest)' : 'is missing';
+    const problem: StoreProblem = {
+      code,
+      hash,
+      entriesDropped: dropped,
+      message: `blob ${hash} ${what}; removed it and ${dropped} cache ${dropped === 1 ? 'entry' : 'entries'} that needed it`,
+    };
+    if (report) this.onProblem(problem);
+    return dropped;
+  }
+
+  private indexBytes(): number {
+    // The -wal file is left out: it is transient and bounded by the autocheckpoint.
+    return fs.statSync(this.indexPath, { throwIfNoEntry: false })?.size ?? 0;
+  }
+
+  private checkMeta(): void {
+    const db = this.live();
+    const rows = db.prepare(`SELECT key, value FROM meta`).all() as Array<{ key: string; value: string }>;
+    const meta = new Map(rows.map((r) => [r.key, r.value]));
+    if (meta.size === 0) {
+      db.transaction(() => {
+        const insert = db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)`);
+        insert.run('blob_layout', String(BLOB_LAYOUT_VERSION));
+        insert.run('digest', DIGEST_ALGORITHM);
+      }).immediate();
+      return;
+    }
+    if (meta.get('blob_layout') !== String(BLOB_LAYOUT_VERSION) || meta.get('digest') !== DIGEST_ALGORITHM) {
+      throw new StoreError(
+        'INDEX_TOO_NEW',
+        `${this.indexPath} uses blob layout ${meta.get('blob_layout')} / ${meta.get('digest')}, this pcache knows ${BLOB_LAYOUT_VERSION} / ${DIGEST_ALGORITHM}`,
+      );
+    }
+  }
+
+  private prepareStatements(db: Db): Record<string, Statement> {
+    return {
+      insertBlob: db.prepare(`INSERT INTO blobs (hash, size, created_ms) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
+      blobRow: db.prepare(`SELECT size FROM blobs WHERE hash = ?`),
+      deleteBlobRow: db.prepare(`DELETE FROM blobs WHERE hash = ?`),
+      blobReferenced: db.prepare(`SELECT ${BLOB_IS_REFERENCED}`).pluck(),
+      entriesUsingBlob: db.prepare(ENTRIES_USING_BLOB),
+      deleteSameInputs: db.prepare(`DELETE FROM entries WHERE command_key = ? AND inputs_digest = ?`),
+      insertEntry: db.prepare(
+        `INSERT INTO entries (command_key, inputs_digest, exit_status, stdout_hash, stderr_hash, duration_ms,
+                              created_ms, last_used_ms, input_count, output_count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertInput: db.prepare(
+        `INSERT INTO inputs (entry_id, seq, path, kind, type, dev, ino, size, mtime_ns, ctime_ns, mode, hash, verified_at_ns)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertOutput: db.prepare(
+        `INSERT INTO outputs (entry_id, seq, path, kind, hash, mode, link_target) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      // Keeps the maxCandidates most recently used entries of a key.
+      dropExcessCandidates: db.prepare(
+        `DELETE FROM entries WHERE id IN (
+           SELECT id FROM entries WHERE command_key = @key ORDER BY last_used_ms DESC, id DESC LIMIT -1 OFFSET @keep)`,
+      ),
+      candidates: db.prepare(
+        `SELECT ${ENTRY_COLUMNS} FROM entries WHERE command_key = ? ORDER BY created_ms DESC, id DESC LIMIT ?`,
+      ),
+      entryById: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`),
+      inputsOf: db
+        .prepare(
+          `SELECT path, kind, type, dev, ino, size, mtime_ns, ctime_ns, mode, hash, verified_at_ns
+           FROM inputs WHERE entry_id = ? ORDER BY seq`,
+        )
+        .safeIntegers(true),
+      outputsOf: db.prepare(`SELECT path, kind, hash, mode, link_target FROM outputs WHERE entry_id = ? ORDER BY seq`),
+      outputHashesOf: db.prepare(`SELECT DISTINCT hash FROM outputs WHERE entry_id = ? AND hash IS NOT NULL`),
+      touchEntry: db.prepare(`UPDATE entries SET last_used_ms = max(last_used_ms, ?) WHERE id = ?`),
+      deleteEntry: db.prepare(`DELETE FROM entries WHERE id = ?`),
+      entriesByLru: db.prepare(`SELECT id, stdout_hash, stderr_hash FROM entries ORDER BY last_used_ms, id LIMIT 256`),
+      insertRun: db.prepare(`INSERT INTO runs (command, cwd, started_ms) VALUES (?, ?, ?)`),
+      insertRunExecution: db.prepare(
+        `INSERT INTO run_executions (run_id, seq, command_key, entry_id, label, outcome, reason, duration_ms, saved_ms)
+         VALUES (?, (SELECT coalesce(max(seq), -1) + 1 FROM run_executions WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      finishRun: db.prepare(
+        `UPDATE runs SET ended_ms = @ended, exit_status = @exit,
+           executions = (SELECT count(*) FROM run_executions WHERE run_id = @run),
+           hits = (SELECT count(*) FROM run_executions WHERE run_id = @run AND outcome = 'hit'),
+           misses = (SELECT count(*) FROM run_executions WHERE run_id = @run AND outcome = 'miss'),
+           uncacheable = (SELECT count(*) FROM run_executions WHERE run_id = @run AND outcome = 'uncacheable'),
+           time_saved_ms = (SELECT coalesce(sum(saved_ms), 0) FROM run_executions WHERE run_id = @run)
+         WHERE id = @run`,
+      ),
+      runById: db.prepare(`SELECT * FROM runs WHERE id = ?`),
+    };
+  }
+}
+
+const ROLLBACK = Symbol('rollback');
+
+/**
+ * Removes a cache directory whose index cannot be opened (damaged, or from a newer
+ * pcache), as `pcache clear` does when the store refuses to open. Only touches the
+ * files the store creates.
+ */
+export function destroyCacheDir(cacheDir: string): void {
+  const dir = path.resolve(cacheDir);
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!st) return;
+  if (!st.isDirectory()) throw new StoreError('CACHE_DIR_NOT_DIRECTORY', `cache path ${dir} is not a directory`);
+  try {
+    for (const name of ['blobs', 'tmp']) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    for (const name of ['index.db-wal', 'index.db-shm', 'index.db', 'CACHEDIR.TAG']) fs.rmSync(path.join(dir, name), { force: true });
+  } catch (e) {
+    throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot clear ${dir}: ${shortMessage(e)}`, { cause: e });
+  }
+}
+
+function ensureCacheDir(dir: string): void {
+  let st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new StoreError('CACHE_DIR_NOT_DIRECTORY', `cache path ${dir} exists and is not a directory`);
+  if (!st) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'ENOTDIR' || code === 'EEXIST') {
+        throw new StoreError('CACHE_DIR_NOT_DIRECTORY', `cannot create cache directory ${dir}: a parent is not a directory`, { cause: e });
+      }
+      throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create cache directory ${dir}: ${shortMessage(e)}`, { cause: e });
+    }
+    st = fs.statSync(dir);
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw new StoreError('CACHE_DIR_UNWRITABLE', `cache directory ${dir} is not writable (${errnoCode(e) ?? shortMessage(e)})`, { cause: e });
+  }
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot write ${file}: ${shortMessage(e)}`, { cause: e });
+  }
+}
+
+function entrySummary(r: EntryRow): EntrySummary {
+  return {
+    id: r.id,
+    commandKey: r.command_key,
+    exitStatus: r.exit_status,
+    stdoutHash: r.stdout_hash,
+    stderrHash: r.stderr_hash,
+    durationMs: r.duration_ms,
+    createdMs: r.created_ms,
+    lastUsedMs: r.last_used_ms,
+    inputCount: r.input_count,
+    outputCount: r.output_count,
+  };
+}
+
+/** Format of digestInputs; bump when its encoding changes. */
+const INPUTS_DIGEST_FORMAT = 'pcache-inputs-v1';
+
+/** Identifies the state of the world an entry was recorded in (what was observed, not when). */
+function digestInputs(inputs: readonly InputRecord[]): string {
+  const fields: unknown[] = [INPUTS_DIGEST_FORMAT];
+  for (const i of inputs) {
+    const observed = i.kind === 'metadata' ? [i.type, i.mode, i.type === 'file' ? String(i.size) : null] : [];
+    fields.push([i.kind, i.path, i.hash ?? null, ...observed]);
+  }
+  return digestBytes(JSON.stringify(fields));
+}
+
+function validateEntry(entry: NewEntry): void {
+  const bad = (what: string) => new StoreError('INVALID_ARGUMENT', `invalid cache entry: ${what}`);
+  if (typeof entry.commandKey !== 'string' || entry.commandKey === '') throw bad('empty command key');
+  if (!Number.isInteger(entry.exitStatus)) throw bad(`exit status ${entry.exitStatus}`);
+  if (!(entry.durationMs >= 0)) throw bad(`duration ${entry.durationMs}`);
+  for (const input of entry.inputs) {
+    if (!INPUT_KINDS.includes(input.kind)) throw bad(`input kind '${input.kind}'`);
+    if (!input.path) throw bad('input without a path');
+    if ((input.kind === 'content' || input.kind === 'dirlist') && !input.hash) throw bad(`${input.kind} input ${input.path} without a hash`);
+    if (input.kind === 'metadata' && !input.type) throw bad(`metadata input ${input.path} without a type`);
+  }
+  for (const output of entry.outputs) {
+    if (!OUTPUT_KINDS.includes(output.kind)) throw bad(`output kind '${output.kind}'`);
+    if (!output.path) throw bad('output without a path');
+    if (output.kind === 'symlink' && output.linkTarget == null) throw bad(`symlink output ${output.path} without a target`);
+    if (output.kind === 'mode' && output.mode == null) throw bad(`mode output ${output.path} without a mode`);
+    if (output.kind !== 'content' && output.hash) throw bad(`${output.kind} output ${output.path} with a hash`);
+  }
+}
