@@ -8,6 +8,11 @@
 
 #include <napi.h>
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
 
 #include "events.h"
@@ -18,7 +23,7 @@ namespace pcache {
 namespace {
 
 struct Context {
-  Napi::FunctionReference onEvents, onExec, onExit, onDone;
+  Napi::FunctionReference onEvents, onExec, onExit, onPreimage, onDone;
   std::shared_ptr<Tracer> tracer;
 };
 
@@ -156,6 +161,14 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
     ctx->onExit.Call({o});
     if (env.IsExceptionPending()) return;
   }
+  if (b->hasPreimage) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("token", Napi::Number::New(env, static_cast<double>(b->preimage.token)));
+    o.Set("pid", b->preimage.pid);
+    o.Set("path", b->preimage.path);
+    ctx->onPreimage.Call({o});
+    if (env.IsExceptionPending()) return;
+  }
   if (b->done) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("code", nullable(env, b->doneNotice.hasCode, b->doneNotice.code));
@@ -173,6 +186,7 @@ class TracerHandle : public Napi::ObjectWrap<TracerHandle> {
     Napi::Function f = DefineClass(env, "NativeTracer",
                                    {InstanceMethod("resolveExec", &TracerHandle::ResolveExec),
                                     InstanceMethod("resolveExit", &TracerHandle::ResolveExit),
+                                    InstanceMethod("resolvePreimage", &TracerHandle::ResolvePreimage),
                                     InstanceMethod("signal", &TracerHandle::Signal),
                                     InstanceMethod("stats", &TracerHandle::Stats)});
     ctor = Napi::Persistent(f);
@@ -202,6 +216,11 @@ class TracerHandle : public Napi::ObjectWrap<TracerHandle> {
   }
   Napi::Value ResolveExit(const Napi::CallbackInfo& info) {
     if (tracer && info.Length() > 0 && info[0].IsNumber()) tracer->resolveExit(info[0].As<Napi::Number>().Int64Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value ResolvePreimage(const Napi::CallbackInfo& info) {
+    if (tracer && info.Length() > 0 && info[0].IsNumber())
+      tracer->resolvePreimage(info[0].As<Napi::Number>().Int64Value());
     return info.Env().Undefined();
   }
   Napi::Value Signal(const Napi::CallbackInfo& info) {
@@ -234,7 +253,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Object o = info[0].As<Napi::Object>();
-  const char* callbacks[] = {"onEvents", "onExec", "onExit", "onDone"};
+  const char* callbacks[] = {"onEvents", "onExec", "onExit", "onPreimage", "onDone"};
   for (const char* c : callbacks) {
     if (!o.Get(c).IsFunction()) {
       Napi::TypeError::New(env, std::string("start: ") + c + " must be a function").ThrowAsJavaScriptException();
@@ -254,6 +273,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   ctx->onEvents = Napi::Persistent(o.Get("onEvents").As<Napi::Function>());
   ctx->onExec = Napi::Persistent(o.Get("onExec").As<Napi::Function>());
   ctx->onExit = Napi::Persistent(o.Get("onExit").As<Napi::Function>());
+  ctx->onPreimage = Napi::Persistent(o.Get("onPreimage").As<Napi::Function>());
   ctx->onDone = Napi::Persistent(o.Get("onDone").As<Napi::Function>());
 
   auto tsfn = std::make_shared<Tsfn>();
@@ -272,12 +292,34 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return handle;
 }
 
+// JS thread. A duplicate of another process's fd (pidfd_getfd): it shares that
+// process's open file description, so writing through it advances the same
+// offset, exactly as the process's own write would. Returns -errno on failure.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "dupFd(pid, fd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return Napi::Number::New(env, -errno);
+  int got = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  int err = errno;
+  close(pidfd);
+  if (got < 0) return Napi::Number::New(env, -err);
+  fcntl(got, F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(env, got);
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TracerHandle::Init(env);
   exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));
   exports.Set("start", Napi::Function::New(env, Start));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd));
   return exports;
 }
 

@@ -87,6 +87,15 @@ struct ExitRequest {
   int code, signal;
 };
 
+// Sent before a tracee changes a regular file that some tracee read (or that it
+// opens for update): JS records the file's state before the change, because an
+// input must be keyed on what was read, not on what the file became.
+struct PreimageRequest {
+  int64_t token;
+  int pid;
+  std::string path;
+};
+
 struct DoneNotice {
   bool hasCode = false, hasSignal = false;
   int code = 0, signal = 0;
@@ -101,6 +110,8 @@ struct Batch {
   ExecRequest exec;
   bool hasExit = false;
   ExitRequest exit;
+  bool hasPreimage = false;
+  PreimageRequest preimage;
   bool done = false;
   DoneNotice doneNotice;
 };

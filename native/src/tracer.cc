@@ -130,6 +130,14 @@ void Tracer::resolveExit(int64_t token) {
   if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
 }
 
+void Tracer::resolvePreimage(int64_t token) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    preimageDecisions_.push_back(token);
+  }
+  if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+}
+
 void Tracer::signalRoot(int sig) {
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -338,6 +346,8 @@ void Tracer::drainDecisions() {
     std::lock_guard<std::mutex> g(mu_);
     execs.swap(execDecisions_);
     exits.swap(exitDecisions_);
+    for (int64_t tk : preimageDecisions_) exits.push_back(tk);  // same release: resume the task
+    preimageDecisions_.clear();
     sigs.swap(signals_);
   }
   for (auto& [token, d] : execs) {
@@ -584,7 +594,9 @@ void Tracer::handleTaskGone(pid_t tid, int status) {
   Task& t = it->second;
   if (t.pending == Task::Pending::ExecRunning) noteExecFailed(t);
   if (t.copySrcFd >= 0) close(t.copySrcFd);
-  if (t.pending == Task::Pending::ExecDecision || t.pending == Task::Pending::ExitHold) tokens_.erase(t.token);
+  if (t.pending == Task::Pending::ExecDecision || t.pending == Task::Pending::ExitHold ||
+      t.pending == Task::Pending::Preimage)
+    tokens_.erase(t.token);
   pid_t tgid = t.tgid;
   tasks_.erase(it);
   Process& proc = processes_[tgid];
@@ -657,6 +669,7 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::Openat2:
     case Handling::Symlink:
       handlePathOp(t, *s, a);
+      if (t.pending == Task::Pending::Preimage) return;  // held until JS has read the old state
       if (s->nr == __NR_chdir || s->nr == __NR_fchdir) {
         t.pending = Task::Pending::ChdirExit;  // the cached cwd is stale once it completes
         t.wantExitStop = true;
@@ -804,6 +817,38 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
   }
   if (batch_->events.empty()) batchStart_ = monotonicMicros();
   batch_->events.push_back(std::move(e));
+  requestPreimageIfNeeded(t, batch_->events.back());
+}
+
+bool Tracer::requestPreimageIfNeeded(Task& t, const Event& e) {
+  std::string op = e.op;
+  const std::string* target = nullptr;
+  if (op == "open" && e.type == 'f') {
+    int acc = static_cast<int>(e.flags) & O_ACCMODE;
+    if (acc == O_RDONLY && !(e.flags & O_TRUNC)) {
+      readFiles_.insert(e.path);
+      return false;
+    }
+    // Opened for update (its old bytes shape the result) or truncating a file read before.
+    if (!(e.flags & O_TRUNC) || readFiles_.count(e.path)) target = &e.path;
+  } else if ((op == "unlink" || op == "truncate") && e.type == 'f' && readFiles_.count(e.path)) {
+    target = &e.path;
+  } else if (op == "rename" && e.type2 == 'f' && readFiles_.count(e.path2)) {
+    target = &e.path2;
+  }
+  if (!target) return false;
+  std::string path = *target;
+  readFiles_.erase(path);  // the next read of the new content is a new story
+  flush();
+  int64_t token = nextToken_++;
+  tokens_[token] = t.tid;
+  t.pending = Task::Pending::Preimage;
+  t.token = token;
+  batch_->hasPreimage = true;
+  batch_->preimage = PreimageRequest{token, t.tid, path};
+  localStats_["preimage_requests"]++;
+  flush();
+  return true;
 }
 
 void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "events.h"
@@ -41,6 +42,7 @@ class Tracer {
   void join();
   void resolveExec(int64_t token, const ExecDecision& d);
   void resolveExit(int64_t token);
+  void resolvePreimage(int64_t token);
   void signalRoot(int sig);
   std::map<std::string, uint64_t> stats();
 
@@ -50,7 +52,7 @@ class Tracer {
     pid_t tgid = 0;
     bool awaitingInitialStop = false;
     bool wantExitStop = false;  // resume with PTRACE_SYSCALL
-    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, ExitHold } pending =
+    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, ExitHold, Preimage } pending =
         Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;
@@ -85,6 +87,8 @@ class Tracer {
   void handleWriteEntry(Task& t, int nr, const uint64_t* a);
   void handleMoveData(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void drainDecisions();
+  // True when the tracee was left stopped waiting for JS.
+  bool requestPreimageIfNeeded(Task& t, const Event& e);
   void resume(Task& t, int sig = 0);
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
   Event& emit(EventKind k, pid_t pid);
@@ -121,6 +125,8 @@ class Tracer {
   std::mutex mu_;
   std::vector<std::pair<int64_t, ExecDecision>> execDecisions_;
   std::vector<int64_t> exitDecisions_;
+  std::vector<int64_t> preimageDecisions_;
+  std::unordered_set<std::string> readFiles_;  // regular files some tracee opened for reading
   std::vector<int> signals_;
   std::map<std::string, uint64_t> stats_;
   std::mutex statsMu_;

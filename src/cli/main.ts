@@ -6,7 +6,8 @@
 import yargs from 'yargs';
 import { CliError, UsageError } from './errors';
 import { traceCommand, type CommandContext } from './commands/trace';
-// Issue 3 (cache store): add `import { storeCommands } from './commands/store';` and the `.command(storeCommands)` line below.
+import { runCommand } from './commands/run';
+import { storeCommands } from './commands/store';
 
 const VERSION = '0.1.0';
 
@@ -25,8 +26,9 @@ export async function run(argv: string[], stderr: (text: string) => void = (t) =
         'parse-positional-numbers': false,
         'populate--': true,
       })
+      .command(runCommand(ctx))
       .command(traceCommand(ctx))
-      // .command(storeCommands)
+      .command(storeCommands)
       .demandCommand(1, 'no command given (see pcache --help)')
       .strict()
       .help()

@@ -197,11 +197,19 @@ export interface ExitRequest {
   signal: number | null;
 }
 
+/**
+ * Sent before a tracee changes a regular file that some tracee read (or opens one
+ * for update): the tracee waits until resolvePreimage(token), so the file's state
+ * before the change can be recorded (an input is what was read, not what it became).
+ */
+export interface PreimageRequest {
+  token: number;
+  pid: number;
+  path: string;
+}
+
 export interface TraceOptions {
-  /**
-   * OPTIONAL (policy side): the file to execve, already searched along PATH by
-   * the CLI; argv[0] is passed unchanged as the program sees it. Default: argv[0].
-   */
+  /** the file to execve (argv[0] already searched along PATH); default argv[0] */
   file?: string;
   argv: string[];
   /** "NAME=value" strings */
@@ -213,6 +221,8 @@ export interface TraceOptions {
   onExec: (req: ExecRequest) => void;
   /** called on the JS thread; must eventually call tracer.resolveExit(token) */
   onExit: (req: ExitRequest) => void;
+  /** called on the JS thread; must eventually call tracer.resolvePreimage(token) */
+  onPreimage: (req: PreimageRequest) => void;
   /** called once, after every tracee is gone and all events were delivered */
   onDone: (result: { code: number | null; signal: number | null; error?: string }) => void;
 }
@@ -222,6 +232,8 @@ export interface NativeTracer {
   resolveExec(token: number, decision: ExecDecision): void;
   /** JS thread: let a held exit go. */
   resolveExit(token: number): void;
+  /** JS thread: the old state of a file about to change is recorded; let the tracee go on. */
+  resolvePreimage(token: number): void;
   /** JS thread: deliver a signal to the root tracee (SIGINT/SIGTERM forwarding). */
   signal(sig: number): void;
   /** counters for benchmarks: stops by kind */
@@ -231,6 +243,8 @@ export interface NativeTracer {
 interface NativeModule {
   eventVersion: number;
   start(opts: TraceOptions): NativeTracer;
+  /** pidfd_getfd: a duplicate of fd `fd` of process `pid` (same open file description), or -errno */
+  dupFd(pid: number, fd: number): number;
 }
 
 let loaded: NativeModule | undefined;

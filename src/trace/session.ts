@@ -5,7 +5,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { TraceFolder } from './fold';
-import { loadNative, type ExecDecision, type ExecRequest, type NativeTracer } from './native';
+import { loadNative, type ExecDecision, type ExecRequest, type ExitRequest, type NativeTracer, type PreimageRequest } from './native';
 import type { ExecutionRecord, TraceRecord } from './record';
 
 export type DecideExec = (req: ExecRequest) => Promise<ExecDecision>;
@@ -25,6 +25,16 @@ export interface SessionOptions {
   /** never recorded as inputs/outputs (pcache's cache directory) */
   ignoreDirs?: string[];
   onExecutionEnd?: (record: ExecutionRecord) => void;
+  /**
+   * A process whose exec decision asked for holdExit is exiting; it stays stopped until the
+   * promise settles (the cache stores the ended executions' outputs meanwhile). The folder has
+   * already been told of the exit when this runs.
+   */
+  onExitRequest?: (req: ExitRequest, folder: TraceFolder) => Promise<void>;
+  /** A file some tracee read is about to change: record its old state before the promise settles. */
+  onPreimage?: (req: PreimageRequest) => Promise<void>;
+  /** called with the folder before the command starts (the cache feeds it skipped executions) */
+  onFolder?: (folder: TraceFolder) => void;
   /** injectable for tests; default: the built addon */
   native?: ReturnType<typeof loadNative>;
 }
@@ -52,6 +62,7 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
   const native = opts.native ?? loadNative();
   const decide = opts.decideExec ?? alwaysRun;
   const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd });
+  opts.onFolder?.(folder);
 
   return new Promise<SessionResult>((resolve, reject) => {
     let tracer: NativeTracer | undefined;
@@ -88,7 +99,27 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
             () => withTracer((t) => t.resolveExec(req.token, { action: 'run' })),
           );
         },
-        onExit: (req) => withTracer((t) => t.resolveExit(req.token)),
+        onExit: (req) => {
+          // The process is gone for every purpose but its parent's wait: fold it as exited now,
+          // so its executions end (and can be stored) before the parent may look at their outputs.
+          folder.event({
+            k: 'exit',
+            pid: req.pid,
+            tgid: req.pid,
+            processExit: true,
+            code: req.code,
+            signal: req.signal,
+            time: Date.now(),
+          });
+          const release = (): void => withTracer((t) => t.resolveExit(req.token));
+          if (!opts.onExitRequest) return release();
+          opts.onExitRequest(req, folder).then(release, release);
+        },
+        onPreimage: (req) => {
+          const release = (): void => withTracer((t) => t.resolvePreimage(req.token));
+          if (!opts.onPreimage) return release();
+          opts.onPreimage(req).then(release, release);
+        },
         onDone: (result) => {
           stopForwarding();
           if (result.error !== undefined && result.error !== '') {

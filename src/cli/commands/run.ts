@@ -1,0 +1,112 @@
+// `pcache [run] [--cache-dir DIR] [--summary-json FILE] [--no-skip] [--quiet] -- CMD ARGS...`:
+// run CMD with every unchanged execution skipped and replayed from the cache.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { resolveCacheDir } from '../../../cache-store/config';
+import { Store } from '../../../cache-store/store';
+import { CachedRun, type CachedRunSummary } from '../../core/cached-run';
+import { CliError, UsageError } from '../errors';
+import { findCommand, type CommandContext } from './trace';
+
+interface RunArgs {
+  cmd?: string[];
+  '--'?: string[];
+  'cache-dir'?: string;
+  'summary-json'?: string;
+  'no-skip'?: boolean;
+  skip?: boolean;
+  quiet?: boolean;
+}
+
+export interface RunInvocation {
+  cmd: string[];
+  cacheDir?: string;
+  summaryJson?: string;
+  noSkip: boolean;
+  quiet: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stderr: (text: string) => void;
+}
+
+function seconds(s: number): string {
+  return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
+}
+
+export function summaryLine(s: CachedRunSummary): string {
+  const plural = s.total === 1 ? 'execution' : 'executions';
+  return (
+    `pcache: ${s.total} ${plural}: ${s.ran} ran, ${s.skipped} skipped, ${s.uncacheable} uncacheable; ` +
+    `saved ${seconds(s.savedSeconds)} (wall ${seconds(s.wallSeconds)})\n`
+  );
+}
+
+export function summaryJson(s: CachedRunSummary, exitCode: number): object {
+  return {
+    exitCode,
+    executions: { total: s.total, ran: s.ran, skipped: s.skipped, uncacheable: s.uncacheable },
+    wallSeconds: s.wallSeconds,
+    savedSeconds: s.savedSeconds,
+  };
+}
+
+export async function runCached(inv: RunInvocation): Promise<number> {
+  if (inv.cmd.length === 0) throw new UsageError('no command given (usage: pcache [run] [options] -- CMD ARGS...)');
+  let summaryPath: string | undefined;
+  if (inv.summaryJson !== undefined) {
+    summaryPath = path.resolve(inv.cwd, inv.summaryJson);
+    const dir = path.dirname(summaryPath);
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+      throw new UsageError(`--summary-json ${inv.summaryJson}: no such directory ${dir}`);
+    }
+  }
+  const file = findCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
+  if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
+  const store = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }));
+  let summary: CachedRunSummary;
+  try {
+    summary = await new CachedRun({
+      argv: inv.cmd,
+      file,
+      env: inv.env,
+      cwd: inv.cwd,
+      store,
+      noSkip: inv.noSkip,
+    }).run();
+  } finally {
+    store.close();
+  }
+  const exitCode = summary.exitCode ?? (summary.signal !== null ? 128 + summary.signal : 1);
+  if (!inv.quiet) inv.stderr(summaryLine(summary));
+  if (summaryPath !== undefined) fs.writeFileSync(summaryPath, JSON.stringify(summaryJson(summary, exitCode)) + '\n');
+  return exitCode;
+}
+
+export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> {
+  return {
+    command: ['run [cmd..]', '$0 [cmd..]'],
+    describe: 'Run CMD, skipping every execution whose inputs did not change',
+    builder: (y: Argv<object>) =>
+      y
+        .usage('$0 [run] [--cache-dir DIR] [--summary-json FILE] [--no-skip] [--quiet] -- CMD ARGS...')
+        .positional('cmd', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
+        .option('cache-dir', { type: 'string', requiresArg: true, describe: 'cache directory (default: $PCACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/pcache)' })
+        .option('summary-json', { type: 'string', requiresArg: true, describe: 'write counts and times as JSON to FILE' })
+        .option('skip', { type: 'boolean', default: true, describe: 'skip unchanged executions (--no-skip: trace and record only)' })
+        .option('quiet', { type: 'boolean', default: false, describe: 'no summary line' }) as Argv<RunArgs>,
+    handler: async (args) => {
+      ctx.exitCode = await runCached({
+        cmd: [...(args.cmd ?? []), ...(args['--'] ?? [])].map(String),
+        cacheDir: args['cache-dir'],
+        summaryJson: args['summary-json'],
+        noSkip: args.skip === false,
+        quiet: args.quiet === true,
+        env: process.env,
+        cwd: process.cwd(),
+        stderr: (t) => process.stderr.write(t),
+      });
+    },
+  };
+}

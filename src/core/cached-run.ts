@@ -1,0 +1,274 @@
+// One `pcache run`: the command traced, every exec looked up in the store, hits
+// replayed instead of run, misses recorded when they end (before their exit is
+// let go, so a parent never sees outputs that are not stored yet).
+
+import type { Entry, InputRecord, NewEntry, NewOutput } from '../../cache-store/entry';
+import type { Store } from '../../cache-store/store';
+import type { ExecDecision, ExecRequest, ExitRequest, PreimageRequest } from '../trace/native';
+import { loadNative } from '../trace/native';
+import type { ExecutionRecord } from '../trace/record';
+import { runTraced, type SessionResult } from '../trace/session';
+import type { TraceFolder } from '../trace/fold';
+import { commandKey, ignoredEnv, keyParts } from './key';
+import { applyOutputs, eventsForHit, writeStdio, type StdioBytes } from './replay';
+
+export type Outcome = 'hit' | 'miss' | 'uncacheable';
+
+export interface ExecutionOutcome {
+  outcome: Outcome;
+  argv: string[];
+  pid: number;
+  reason?: string;
+  durationMs: number;
+  savedMs: number;
+}
+
+export interface CachedRunSummary {
+  exitCode: number | null;
+  signal: number | null;
+  total: number;
+  ran: number;
+  skipped: number;
+  uncacheable: number;
+  wallSeconds: number;
+  savedSeconds: number;
+  executions: ExecutionOutcome[];
+  session: SessionResult;
+}
+
+export interface CachedRunOptions {
+  argv: string[];
+  file: string;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  store: Store;
+  /** trace and record, never skip */
+  noSkip?: boolean;
+  /** called whenever counts change (live progress) */
+  onProgress?: (counts: { running: number; ran: number; skipped: number; savedMs: number }) => void;
+}
+
+interface Preimage {
+  timeMs: number;
+  record: InputRecord | undefined;
+}
+
+function label(argv: readonly string[]): string {
+  return argv.slice(0, 4).join(' ');
+}
+
+export class CachedRun {
+  private readonly opts: CachedRunOptions;
+  private readonly store: Store;
+  private readonly ignored: Set<string>;
+  private readonly native = loadNative();
+  private folder: TraceFolder | undefined;
+  /** `${tgid}:${request time}` -> command key of the exec that started there */
+  private readonly keys = new Map<string, string>();
+  private readonly preimages = new Map<string, Preimage[]>();
+  private readonly ended: ExecutionRecord[] = [];
+  private readonly outcomes: ExecutionOutcome[] = [];
+  private storing: Promise<void> = Promise.resolve();
+  private running = 0;
+  private ran = 0;
+  private skipped = 0;
+  private savedMs = 0;
+  private runId = 0;
+
+  constructor(opts: CachedRunOptions) {
+    this.opts = opts;
+    this.store = opts.store;
+    this.ignored = ignoredEnv(opts.env);
+  }
+
+  async run(): Promise<CachedRunSummary> {
+    const started = Date.now();
+    this.runId = this.store.recordRun({ command: this.opts.argv.join(' '), cwd: this.opts.cwd, startedMs: started });
+    const env = Object.entries(this.opts.env)
+      .filter((kv): kv is [string, string] => kv[1] !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    const session = await runTraced({
+      argv: this.opts.argv,
+      file: this.opts.file,
+      env,
+      cwd: this.opts.cwd,
+      ignoreDirs: [this.store.dir],
+      decideExec: (req) => this.decideExec(req),
+      onExecutionEnd: (rec) => {
+        this.running = Math.max(0, this.running - 1);
+        this.ended.push(rec);
+      },
+      onExitRequest: (req) => this.onExitRequest(req),
+      onPreimage: (req) => this.onPreimage(req),
+      onFolder: (f) => {
+        this.folder = f;
+      },
+    });
+    // Executions that ended without a held exit (a process left running, a signal death ...).
+    await this.storeEnded();
+    await this.storing;
+    const wallSeconds = (Date.now() - started) / 1000;
+    const uncacheable = this.outcomes.filter((o) => o.outcome === 'uncacheable').length;
+    this.store.finishRun(this.runId, {
+      endedMs: Date.now(),
+      exitStatus: session.exitCode ?? (session.signal !== null ? 128 + session.signal : null),
+    });
+    return {
+      exitCode: session.exitCode,
+      signal: session.signal,
+      total: this.ran + this.skipped,
+      ran: this.ran,
+      skipped: this.skipped,
+      uncacheable,
+      wallSeconds,
+      savedSeconds: this.savedMs / 1000,
+      executions: this.outcomes,
+      session,
+    };
+  }
+
+  private progress(): void {
+    this.opts.onProgress?.({ running: this.running, ran: this.ran, skipped: this.skipped, savedMs: this.savedMs });
+  }
+
+  private async decideExec(req: ExecRequest): Promise<ExecDecision> {
+    const key = commandKey(keyParts(req, this.ignored));
+    this.keys.set(`${req.tgid}:${req.time}`, key);
+    const run: ExecDecision = { action: 'run', holdExit: true };
+    if (!this.opts.noSkip) {
+      const { hit } = this.store.lookup(key);
+      if (hit) {
+        const replayed = await this.replay(req, hit);
+        if (replayed) {
+          this.skipped++;
+          this.savedMs += hit.durationMs;
+          const outcome: ExecutionOutcome = {
+            outcome: 'hit',
+            argv: req.argv,
+            pid: req.tgid,
+            durationMs: 0,
+            savedMs: hit.durationMs,
+          };
+          this.outcomes.push(outcome);
+          this.store.recordRunExecution(this.runId, {
+            commandKey: key,
+            entryId: hit.id,
+            label: label(req.argv),
+            outcome: 'hit',
+            durationMs: 0,
+            savedMs: hit.durationMs,
+          });
+          this.progress();
+          return { action: 'skip', exitCode: hit.exitStatus };
+        }
+      }
+    }
+    this.ran++;
+    this.running++;
+    this.progress();
+    return run;
+  }
+
+  /** Restores a hit; false when it cannot be replayed (the execution then runs). */
+  private async replay(req: ExecRequest, entry: Entry): Promise<boolean> {
+    const stdout = entry.stdoutHash ? this.store.readBlob(entry.stdoutHash) : Buffer.alloc(0);
+    const stderr = entry.stderrHash ? this.store.readBlob(entry.stderrHash) : Buffer.alloc(0);
+    if (stdout === null || stderr === null) return false;
+    const applied = await applyOutputs(this.store, entry);
+    if (applied === null) return false;
+    const bytes: StdioBytes = { stdout, stderr };
+    await writeStdio((pid, fd) => this.native.dupFd(pid, fd), req, bytes);
+    this.folder?.events(eventsForHit(req, entry, applied, bytes));
+    return true;
+  }
+
+  private async onPreimage(req: PreimageRequest): Promise<void> {
+    // The tracee is stopped before its change: the file is still what was read.
+    const record = this.store.snapshotInput(req.path, 'content');
+    let list = this.preimages.get(req.path);
+    if (!list) {
+      list = [];
+      this.preimages.set(req.path, list);
+    }
+    list.push({ timeMs: Date.now(), record });
+  }
+
+  private async onExitRequest(_req: ExitRequest): Promise<void> {
+    await this.storeEnded();
+  }
+
+  /** Stores every execution that ended since the last call, in order. */
+  private storeEnded(): Promise<void> {
+    const batch = this.ended.splice(0);
+    this.storing = this.storing.then(async () => {
+      for (const rec of batch) await this.storeOne(rec);
+    });
+    return this.storing;
+  }
+
+  private uncacheable(rec: ExecutionRecord, reason: string): void {
+    this.outcomes.push({
+      outcome: 'uncacheable',
+      argv: rec.argv,
+      pid: rec.pid,
+      reason,
+      durationMs: (rec.end ?? rec.start) - rec.start,
+      savedMs: 0,
+    });
+    this.store.recordRunExecution(this.runId, {
+      label: label(rec.argv),
+      outcome: 'uncacheable',
+      reason,
+      durationMs: (rec.end ?? rec.start) - rec.start,
+    });
+  }
+
+  /** The input as the execution saw it: the file's state before the first change made after it started. */
+  private inputRecord(rec: ExecutionRecord, path: string, kind: InputRecord['kind']): InputRecord | undefined {
+    if (kind === 'content') {
+      const pre = this.preimages.get(path)?.find((p) => p.timeMs >= rec.start);
+      if (pre) return pre.record;
+    }
+    return this.store.snapshotInput(path, kind);
+  }
+
+  private async storeOne(rec: ExecutionRecord): Promise<void> {
+    const durationMs = (rec.end ?? rec.start) - rec.start;
+    if (rec.uncacheable.length > 0) return this.uncacheable(rec, rec.uncacheable[0]);
+    if (rec.exitCode === null) return this.uncacheable(rec, rec.signal !== null ? `killed by signal ${rec.signal}` : 'no exit status');
+    const key = this.keys.get(`${rec.pid}:${rec.start}`);
+    if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
+    const inputs: InputRecord[] = [];
+    for (const i of rec.inputs) {
+      const r = this.inputRecord(rec, i.path, i.kind);
+      if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
+      inputs.push(r);
+    }
+    const outputs: NewOutput[] = rec.outputs.map((o) => ({
+      path: o.path,
+      kind: o.kind,
+      mode: o.mode ?? null,
+      linkTarget: o.linkTarget ?? null,
+    }));
+    const stdout = this.folder?.captured(rec.id, 'stdout') ?? Buffer.alloc(0);
+    const stderr = this.folder?.captured(rec.id, 'stderr') ?? Buffer.alloc(0);
+    const entry: NewEntry = {
+      commandKey: key,
+      exitStatus: rec.exitCode,
+      stdout: stdout.length > 0 ? { bytes: stdout } : null,
+      stderr: stderr.length > 0 ? { bytes: stderr } : null,
+      durationMs,
+      inputs,
+      outputs,
+    };
+    let entryId: number | null = null;
+    try {
+      entryId = (await this.store.publishEntry(entry)).id;
+    } catch (e) {
+      // An output that vanished before it could be stored (a racing writer): nothing to replay.
+      return this.uncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
+    }
+    this.outcomes.push({ outcome: 'miss', argv: rec.argv, pid: rec.pid, durationMs, savedMs: 0 });
+    this.store.recordRunExecution(this.runId, { commandKey: key, entryId, label: label(rec.argv), outcome: 'miss', durationMs });
+  }
+}

@@ -1,0 +1,102 @@
+// The command key: everything that identifies an execution before it runs,
+// apart from the file contents it will read (those are the entry's inputs,
+// checked per candidate). Built from delimited, typed fields behind a version
+// prefix; bump KEY_VERSION whenever a field is added or changes meaning.
+//
+// History:
+//   1 - exe, argv, cwd, env (minus ignored), umask, standard streams.
+
+import { digestBytes } from '../../cache-store/digest';
+import type { ExecRequest, FdSnapshot } from '../trace/native';
+
+export const KEY_VERSION = 1;
+
+/**
+ * Environment variables that differ between otherwise identical invocations and
+ * that programs do not act on: shells set `_` to the last command, SHLVL counts
+ * nesting, OLDPWD remembers the previous directory; the rest name a terminal
+ * session. Users extend the list with PCACHE_IGNORE_ENV=NAME,NAME.
+ */
+export const DEFAULT_IGNORED_ENV: readonly string[] = [
+  '_',
+  'OLDPWD',
+  'SHLVL',
+  'SSH_CLIENT',
+  'SSH_CONNECTION',
+  'SSH_TTY',
+  'WINDOWID',
+  'XDG_SESSION_ID',
+  'TERM_SESSION_ID',
+  'TMUX_PANE',
+];
+
+export function ignoredEnv(env: NodeJS.ProcessEnv = process.env): Set<string> {
+  const extra = (env.PCACHE_IGNORE_ENV ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  return new Set([...DEFAULT_IGNORED_ENV, ...extra]);
+}
+
+/** What a standard stream contributes: its kind (isatty changes output), for stdin also what it reads. */
+function streamField(f: FdSnapshot | undefined, fd: number): string {
+  if (!f) return 'closed';
+  if (fd === 0 && f.kind === 'file') return `file:${f.target}@${f.pos}`;
+  return f.kind;
+}
+
+/** True when stdout and stderr are one stream (2>&1): their bytes are kept as one, in order. */
+export function mergedStdio(fds: readonly FdSnapshot[]): boolean {
+  const out = fds.find((f) => f.fd === 1);
+  const err = fds.find((f) => f.fd === 2);
+  return out !== undefined && err !== undefined && out.target === err.target;
+}
+
+export interface KeyParts {
+  version: number;
+  exe: string;
+  argv: string[];
+  cwd: string;
+  env: string[];
+  umask: number;
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  merged: boolean;
+}
+
+export function keyParts(req: ExecRequest, ignored: ReadonlySet<string>): KeyParts {
+  const env = req.env.filter((kv) => !ignored.has(kv.slice(0, Math.max(0, kv.indexOf('=')))) ).sort();
+  const fd = (n: number): FdSnapshot | undefined => req.fds.find((f) => f.fd === n);
+  return {
+    version: KEY_VERSION,
+    exe: req.path,
+    argv: req.argv,
+    cwd: req.cwd,
+    env,
+    umask: req.umask,
+    stdin: streamField(fd(0), 0),
+    stdout: streamField(fd(1), 1),
+    stderr: streamField(fd(2), 2),
+    merged: mergedStdio(req.fds),
+  };
+}
+
+/** Each field is length-prefixed, so no value can be confused with a delimiter. */
+export function commandKey(parts: KeyParts): string {
+  const fields: string[] = [
+    `pcache-key-v${parts.version}`,
+    `exe=${parts.exe}`,
+    `argc=${parts.argv.length}`,
+    ...parts.argv.map((a, i) => `argv[${i}]=${a}`),
+    `cwd=${parts.cwd}`,
+    `envc=${parts.env.length}`,
+    ...parts.env.map((e) => `env=${e}`),
+    `umask=${parts.umask}`,
+    `stdin=${parts.stdin}`,
+    `stdout=${parts.stdout}`,
+    `stderr=${parts.stderr}`,
+    `merged=${parts.merged ? 1 : 0}`,
+  ];
+  return digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'));
+}

@@ -1,0 +1,240 @@
+// Replaying a hit: put the recorded outputs in place, write the recorded
+// stdout/stderr into the streams the skipped process was given, and tell the
+// folder what the skipped execution did, so the running parent's record stays
+// complete (DESIGN.md: "a skipped child's cached inputs and outputs are merged
+// into the running parent's record").
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
+import type { Store } from '../../cache-store/store';
+import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
+import { mergedStdio } from './key';
+
+const O_WRONLY = 1;
+const O_CREAT = fs.constants.O_CREAT;
+const O_TRUNC = fs.constants.O_TRUNC;
+
+export function lstatType(p: string): FileType {
+  try {
+    const st = fs.lstatSync(p);
+    if (st.isFile()) return 'f';
+    if (st.isDirectory()) return 'd';
+    if (st.isSymbolicLink()) return 'l';
+    if (st.isFIFO()) return 'p';
+    if (st.isSocket()) return 's';
+    if (st.isCharacterDevice()) return 'c';
+    return 'b';
+  } catch {
+    return '-';
+  }
+}
+
+function storeTypeToNative(t: StoreFileType | null | undefined): FileType {
+  switch (t) {
+    case 'file':
+      return 'f';
+    case 'dir':
+      return 'd';
+    case 'symlink':
+      return 'l';
+    case 'fifo':
+      return 'p';
+    case 'socket':
+      return 's';
+    case 'char':
+      return 'c';
+    case 'block':
+      return 'b';
+    default:
+      return 'f';
+  }
+}
+
+/** Order that makes every output applicable: parents before children, removals deepest first. */
+function applyOrder(outputs: readonly OutputRecord[]): OutputRecord[] {
+  const rank = (o: OutputRecord): number => (o.kind === 'mkdir' ? 0 : o.kind === 'deleted' ? 3 : o.kind === 'mode' ? 2 : 1);
+  return [...outputs].sort((a, b) => {
+    const r = rank(a) - rank(b);
+    if (r !== 0) return r;
+    const depth = a.path.split('/').length - b.path.split('/').length;
+    return a.kind === 'deleted' ? -depth : depth;
+  });
+}
+
+export interface AppliedOutput {
+  output: OutputRecord;
+  /** type of the path before it was applied */
+  before: FileType;
+}
+
+/**
+ * Makes the file system hold the entry's outputs. Returns null when a blob is
+ * missing or corrupt (the store has reported and dropped it): the caller runs
+ * the execution instead, which rewrites whatever was already put in place.
+ */
+export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedOutput[] | null> {
+  const applied: AppliedOutput[] = [];
+  for (const o of applyOrder(entry.outputs)) {
+    const before = lstatType(o.path);
+    switch (o.kind) {
+      case 'content': {
+        if (!o.hash) return null;
+        if (before === 'd') fs.rmSync(o.path, { recursive: true, force: true });
+        else if (before === 'l') fs.rmSync(o.path, { force: true });
+        fs.mkdirSync(path.dirname(o.path), { recursive: true });
+        const outcome = await store.restoreBlob(o.hash, o.path, o.mode ?? 0o644);
+        if (outcome === 'missing' || outcome === 'corrupt') return null;
+        break;
+      }
+      case 'deleted':
+        if (before !== '-') fs.rmSync(o.path, { recursive: true, force: true });
+        break;
+      case 'mkdir':
+        if (before !== 'd') {
+          if (before !== '-') fs.rmSync(o.path, { force: true });
+          fs.mkdirSync(o.path, { recursive: true });
+        }
+        if (o.mode != null) fs.chmodSync(o.path, o.mode & 0o7777);
+        break;
+      case 'symlink': {
+        const target = o.linkTarget ?? '';
+        let same = false;
+        if (before === 'l') {
+          try {
+            same = fs.readlinkSync(o.path) === target;
+          } catch {
+            same = false;
+          }
+        }
+        if (!same) {
+          if (before !== '-') fs.rmSync(o.path, { recursive: true, force: true });
+          fs.mkdirSync(path.dirname(o.path), { recursive: true });
+          fs.symlinkSync(target, o.path);
+        }
+        break;
+      }
+      case 'mode':
+        if (o.mode != null && before !== '-') fs.chmodSync(o.path, o.mode & 0o7777);
+        break;
+    }
+    applied.push({ output: o, before });
+  }
+  return applied;
+}
+
+/** Writes all of `bytes` to fd, waiting for pipes and terminals as a writer would. */
+function writeAll(fd: number, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let off = 0;
+    const step = (): void => {
+      if (off >= bytes.length) return resolve();
+      fs.write(fd, bytes, off, bytes.length - off, null, (err, n) => {
+        if (err) {
+          // A reader that went away: the real program would have died of SIGPIPE or seen EPIPE;
+          // nothing more can be delivered either way.
+          if ((err as NodeJS.ErrnoException).code === 'EPIPE') return resolve();
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return setTimeout(step, 1);
+          return reject(err);
+        }
+        off += n;
+        step();
+      });
+    };
+    step();
+  });
+}
+
+export interface StdioBytes {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/**
+ * Writes recorded stdout/stderr into fd 1/2 of the waiting process, through
+ * duplicates of its own descriptors: same open file description, so a file's
+ * offset advances exactly as if the process had written. Runs on the libuv pool:
+ * a full pipe whose reader is itself a tracee never blocks the tracer.
+ */
+export async function writeStdio(
+  dupFd: (pid: number, fd: number) => number,
+  req: ExecRequest,
+  bytes: StdioBytes,
+): Promise<void> {
+  const pieces: Array<[number, Buffer]> = [
+    [1, bytes.stdout],
+    [2, bytes.stderr],
+  ];
+  for (const [fd, data] of pieces) {
+    if (data.length === 0) continue;
+    const dup = dupFd(req.pid, fd);
+    if (dup < 0) throw new Error(`cannot reach fd ${fd} of process ${req.pid} (errno ${-dup})`);
+    try {
+      await writeAll(dup, data);
+    } finally {
+      fs.closeSync(dup);
+    }
+  }
+}
+
+function fsEvent(pid: number, op: FsEvent['op'], p: string, type: FileType, extra: Partial<FsEvent> = {}): FsEvent {
+  return { k: 'fs', pid, op, path: p, flags: 0, mode: 0, follow: false, type, links: [], result: null, ...extra };
+}
+
+/**
+ * The events a real run of the skipped execution would have shown its parent:
+ * its inputs observed, then its outputs made, then its stdout/stderr bytes. They
+ * are attributed to the waiting process, which (never having exec'd) belongs to
+ * the parent's execution.
+ */
+export function eventsForHit(req: ExecRequest, entry: Entry, applied: readonly AppliedOutput[], bytes: StdioBytes): NativeEvent[] {
+  const pid = req.pid;
+  const events: NativeEvent[] = [];
+  for (const i of entry.inputs) {
+    switch (i.kind) {
+      case 'content':
+        events.push(fsEvent(pid, 'open', i.path, 'f', { follow: true }));
+        break;
+      case 'metadata':
+        events.push(fsEvent(pid, 'stat', i.path, storeTypeToNative(i.type)));
+        break;
+      case 'absent':
+        events.push(fsEvent(pid, 'stat', i.path, '-'));
+        break;
+      case 'dirlist':
+        events.push(fsEvent(pid, 'getdents', i.path, 'd'));
+        break;
+    }
+  }
+  for (const { output: o, before } of applied) {
+    switch (o.kind) {
+      case 'content':
+        events.push(fsEvent(pid, 'open', o.path, before, { flags: O_WRONLY | O_CREAT | O_TRUNC, follow: true }));
+        break;
+      case 'deleted':
+        events.push(fsEvent(pid, before === 'd' ? 'rmdir' : 'unlink', o.path, before));
+        break;
+      case 'mkdir':
+        events.push(fsEvent(pid, 'mkdir', o.path, before));
+        break;
+      case 'symlink':
+        events.push(fsEvent(pid, 'symlink', o.path, before, { path2: o.path, type2: before, linkTarget: o.linkTarget ?? '' }));
+        break;
+      case 'mode':
+        events.push(fsEvent(pid, 'chmod', o.path, before, { mode: o.mode ?? 0 }));
+        break;
+    }
+  }
+  const merged = mergedStdio(req.fds);
+  for (const [fd, data] of [
+    [1, bytes.stdout],
+    [2, bytes.stderr],
+  ] as Array<[number, Buffer]>) {
+    if (data.length === 0) continue;
+    const f = req.fds.find((x) => x.fd === (merged ? 1 : fd));
+    if (!f) continue;
+    const io: IoEvent = { k: 'io', pid, fd, dir: 'w', target: f.target, kind: f.kind, data, count: data.length, syscall: 'replay' };
+    events.push(io);
+  }
+  return events;
+}
