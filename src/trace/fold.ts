@@ -102,6 +102,9 @@ export type PathPolicy = 'record' | 'ignore' | 'random' | 'terminal';
 const TERMINALS = /^\/dev\/(tty[^/]*|pts\/.*|console)$/;
 
 export function pathPolicy(p: string, ignoreDirs: readonly string[] = []): PathPolicy {
+  // fstat of a pipe/socket/anon inode ("pipe:[123]"), or of an unlinked file ("/x (deleted)"):
+  // nothing anyone can look up by name.
+  if (!p.startsWith('/') || p.endsWith(' (deleted)')) return 'ignore';
   for (const d of ignoreDirs) if (p === d || p.startsWith(d.endsWith('/') ? d : d + '/')) return 'ignore';
   if (p === '/proc' || p.startsWith('/proc/') || p === '/sys' || p.startsWith('/sys/')) return 'ignore';
   if (p === '/dev/shm' || p.startsWith('/dev/shm/')) return 'record';
@@ -129,6 +132,8 @@ type Change =
 
 interface PathEffect {
   path: string;
+  /** observed through an open fd (fstat), not looked up by name */
+  viaFd?: boolean;
   /** type before the call; also the before-state if this is the first touch */
   before: FileType;
   /** what the call observed of the state before (null = nothing) */
@@ -151,6 +156,7 @@ const O_TRUNC = fs.constants.O_TRUNC;
 const O_APPEND = fs.constants.O_APPEND;
 const O_PATH = 0o10000000;
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
+const AT_EMPTY_PATH = 0x1000;
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
 
@@ -250,6 +256,8 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       effects.push(...openEffects(ev));
       break;
     case 'stat':
+      effects.push({ ...effect(p, t, probe(t)), viaFd: (ev.flags & AT_EMPTY_PATH) !== 0 });
+      break;
     case 'access':
     case 'readlink':
     case 'chdir':
@@ -546,7 +554,10 @@ export class TraceFolder {
       };
       e.paths.set(fx.path, st);
     }
-    if (fx.input !== null && !st.modified && (st.input === null || INPUT_RANK[fx.input] > INPUT_RANK[st.input])) {
+    // fstat of the stdout/stderr an execution was given (cat checks input != output) looks at
+    // where its output goes, which the record holds as the stream's target, not at an input.
+    const ownStream = fx.viaFd === true && (e.fds.get(1)?.target === fx.path || e.fds.get(2)?.target === fx.path);
+    if (fx.input !== null && !ownStream && !st.modified && (st.input === null || INPUT_RANK[fx.input] > INPUT_RANK[st.input])) {
       st.input = fx.input;
     }
     const c = fx.change;
@@ -594,7 +605,7 @@ export class TraceFolder {
   private onFs(ev: FsEvent): void {
     if (ev.op === 'execve-probe') {
       // The exec this thread asked about failed after all.
-      const token = this.pendingByTid.get(ev.pid);
+      const token = ev.token ?? this.pendingByTid.get(ev.pid);
       if (token !== undefined) {
         this.pending.delete(token);
         this.pendingByTid.delete(ev.pid);
@@ -652,7 +663,8 @@ export class TraceFolder {
       fds: [],
       time: Date.now(),
     };
-    const fds = new Map<number, FdSnapshot>(req.fds.map((f) => [f.fd, f]));
+    const startFds = ev.fds ?? req.fds;
+    const fds = new Map<number, FdSnapshot>(startFds.map((f) => [f.fd, f]));
     const e: Execution = {
       id: this.nextId++,
       parent: proc.execution,
@@ -667,7 +679,7 @@ export class TraceFolder {
       reasons: [],
       reasonSet: new Set(),
       fds,
-      inherited: new Set(req.fds.map((f) => f.target)),
+      inherited: new Set(startFds.map((f) => f.target)),
       captured: { stdout: [], stderr: [] },
       capturedBytes: { stdout: 0, stderr: 0 },
       boundUnix: new Set(),
@@ -719,6 +731,8 @@ export class TraceFolder {
   private streamOf(e: Execution, fd: number, target: string): StreamName | null {
     const out = e.fds.get(1)?.target;
     const err = e.fds.get(2)?.target;
+    // 2>&1: one stream, kept as one so the interleaving survives a replay.
+    if (out === err && out === target) return 'stdout';
     if (fd === 2 && err === target) return 'stderr';
     if (out === target) return 'stdout';
     if (err === target) return 'stderr';
@@ -802,7 +816,7 @@ export class TraceFolder {
         return;
       }
       if (e.boundUnix.has(ev.address)) return;
-      if (ev.op === 'connect' && ev.result === -ENOENT && ev.address.startsWith('/')) {
+      if (ev.op === 'connect' && ev.address.startsWith('/') && this.unixSocketAbsent(ev)) {
         this.applyEffects(e, [effect(ev.address, '-', 'absent')]);
         return;
       }
@@ -814,6 +828,20 @@ export class TraceFolder {
       return;
     }
     this.addReason(e, { text: `${verb[ev.op]} ${ev.address || '?'} (socket family ${ev.family})`, propagate: true });
+  }
+
+  /**
+   * Whether a unix connect failed for lack of the socket file (glibc probing nscd). The tracer
+   * may report the result; when it does not, the path is looked at now, while the tracee is
+   * barely past the call: absent now means the connect found nothing to talk to.
+   */
+  private unixSocketAbsent(ev: NetEvent): boolean {
+    if (ev.result !== undefined && ev.result !== null) return ev.result === -ENOENT;
+    try {
+      return this.stat(ev.address).type === '-';
+    } catch {
+      return false;
+    }
   }
 
   private onUnknown(ev: UnknownEvent): void {

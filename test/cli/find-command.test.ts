@@ -21,13 +21,14 @@ describe('findCommand', () => {
   test('searches PATH in order, skipping non-executables and directories', () => {
     expect(findCommand('tool', PATH(), '/')).toBe(path.join(dir, 'c', 'tool'));
   });
-  test('an empty PATH entry is the current directory', () => {
-    expect(findCommand('here', `${PATH()}:`, dir)).toBe(path.join(dir, 'here'));
+  test('an empty PATH entry is the current directory; relative entries stay relative', () => {
+    expect(findCommand('here', `${PATH()}:`, dir)).toBe('here');
     expect(findCommand('here', PATH(), dir)).toBeNull();
+    expect(findCommand('tool', 'a:c/', dir)).toBe('c/tool');
   });
-  test('a name with a slash is a path relative to cwd, not searched', () => {
-    expect(findCommand('./here', PATH(), dir)).toBe(path.join(dir, 'here'));
-    expect(findCommand('c/tool', '', dir)).toBe(path.join(dir, 'c', 'tool'));
+  test('a name with a slash is a path relative to cwd, not searched, and kept as given', () => {
+    expect(findCommand('./here', PATH(), dir)).toBe('./here');
+    expect(findCommand('c/tool', '', dir)).toBe('c/tool');
     expect(findCommand('a/tool', PATH(), dir)).toBeNull();
     expect(findCommand('', PATH(), dir)).toBeNull();
   });

@@ -460,6 +460,42 @@ describe('inputs and outputs of one execution', () => {
   });
 });
 
+describe('what an fd-based observation means', () => {
+  test('fstat of its own stdout is no input; of stdin or another file it is; pipes and deleted files are nothing', () => {
+    const s = new Sim();
+    s.file('/w/out');
+    s.exec(10, ['cat'], { fds: [fd(0, '/w/in', 'file'), fd(1, '/w/out', 'file'), fd(2, 'pipe:[200]', 'pipe')] });
+    s.fs(10, 'stat', '/w/out', 'f', { flags: 0x1000 });
+    s.fs(10, 'stat', '/w/in', 'f', { flags: 0x1000 });
+    s.fs(10, 'stat', 'pipe:[200]', 'p', { flags: 0x1000 });
+    s.fs(10, 'stat', 'socket:[77]', 's', { flags: 0x1000 });
+    s.fs(10, 'stat', '/w/gone (deleted)', 'f', { flags: 0x1000 });
+    s.exit(10);
+    expect(s.rec(1).inputs).toEqual([{ path: '/w/in', kind: 'metadata' }]);
+  });
+
+  test('the fd table sent with the exec event (close-on-exec applied) wins over the request snapshot', () => {
+    const s = new Sim();
+    s.folder.execRequest({ token: 1, pid: 10, tgid: 10, path: '/bin/x', links: [], argv: ['x'], env: [], cwd: '/', umask: 0o22, fds: OUTER_FDS, time: 1 });
+    s.send({ k: 'exec', pid: 10, formerTid: 10, token: 1, fds: [fd(0, '/dev/null', 'null'), fd(1, '/w/log', 'file'), fd(2, '/w/log', 'file')] });
+    s.write(10, 2, '/w/log', 'err', 'file');
+    s.exit(10);
+    expect([s.rec(1).stdout.target, s.rec(1).stderr.target, s.rec(1).stderr.bytes]).toEqual(['/w/log', '/w/log', 3]);
+    expect(s.folder.captured(1, 'stderr').toString()).toBe('err');
+  });
+
+  test('a unix connect without a result: an absent socket file is an absent input, a present one a service', () => {
+    const s = new Sim();
+    s.file('/run/dbus/system_bus_socket', 's');
+    s.exec(10, ['ls']);
+    s.net(10, 'connect', 1, '/var/run/nscd/socket');
+    s.net(10, 'connect', 1, '/run/dbus/system_bus_socket');
+    s.exit(10);
+    expect(s.rec(1).inputs).toEqual([{ path: '/var/run/nscd/socket', kind: 'absent' }]);
+    expect(s.rec(1).uncacheable).toEqual(['connected to unix socket /run/dbus/system_bus_socket']);
+  });
+});
+
 describe('fsEffects', () => {
   test('every op is classified without an uncacheable reason of its own', () => {
     const ops: FsOp[] = ['open', 'stat', 'access', 'readlink', 'getdents', 'chdir', 'rename', 'link', 'symlink', 'unlink', 'rmdir', 'mkdir', 'mknod', 'truncate', 'chmod', 'chown', 'utimes', 'xattr-read', 'execve-probe'];
@@ -559,13 +595,14 @@ describe('executions nest', () => {
 
   test('unix sockets: own bound address and netlink are fine, a failed nscd probe is an absent input, a service is not', () => {
     const s = new Sim();
+    s.file('/var/run/nscd/socket', 's'); // the reported result wins over what is there now
     s.exec(10, ['tool']);
     s.net(10, 'socket', 16, '');
     s.net(10, 'bind', 16, '');
     s.net(10, 'bind', 1, '/tmp/own.sock');
     s.net(10, 'connect', 1, '/tmp/own.sock');
     s.net(10, 'connect', 1, '/var/run/nscd/socket', -2);
-    s.net(10, 'connect', 1, '/run/dbus/system_bus_socket');
+    s.net(10, 'connect', 1, '/run/dbus/system_bus_socket', 0);
     s.exit(10);
     expect(s.rec(1).inputs).toEqual([{ path: '/var/run/nscd/socket', kind: 'absent' }]);
     expect(s.rec(1).uncacheable).toEqual(['connected to unix socket /run/dbus/system_bus_socket']);

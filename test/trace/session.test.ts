@@ -5,6 +5,7 @@ import { defaultCacheDir, runTraced } from '../../src/trace/session';
 class FakeTracer implements NativeTracer {
   decisions: Array<[number, ExecDecision]> = [];
   exits: number[] = [];
+  preimages: number[] = [];
   signals: number[] = [];
   onDecision: () => void = () => undefined;
   resolveExec(token: number, decision: ExecDecision): void {
@@ -13,6 +14,9 @@ class FakeTracer implements NativeTracer {
   }
   resolveExit(token: number): void {
     this.exits.push(token);
+  }
+  resolvePreimage(token: number): void {
+    this.preimages.push(token);
   }
   signal(sig: number): void {
     this.signals.push(sig);
@@ -30,6 +34,7 @@ function fakeNative(play: (o: TraceOptions, t: FakeTracer) => void) {
     options: () => options,
     native: {
       eventVersion: 1,
+      dupFd: () => -9,
       start(o: TraceOptions): NativeTracer {
         options = o;
         setImmediate(() => play(o, tracer));
@@ -63,6 +68,7 @@ test('passes argv/file/env/cwd, answers each exec with the decision, folds the e
         { k: 'exec', pid: 7, formerTid: 7, token: 1 },
         { k: 'exit', pid: 7, tgid: 7, processExit: true, code: 5, signal: null, time: 20 },
       ]);
+      o.onPreimage({ token: 8, pid: 7, path: '/w/f' });
       o.onExit({ token: 9, pid: 7, code: 5, signal: null });
       o.onDone({ code: 5, signal: null });
     };
@@ -80,6 +86,7 @@ test('passes argv/file/env/cwd, answers each exec with the decision, folds the e
   expect(seen.map((q) => q.token)).toEqual([1]);
   expect(f.tracer.decisions).toEqual([[1, { action: 'run', holdExit: true }]]);
   expect(f.tracer.exits).toEqual([9]);
+  expect(f.tracer.preimages).toEqual([8]);
   expect([r.exitCode, r.signal, r.record.exitCode]).toEqual([5, null, 5]);
   expect(r.record.executions.map((e) => [e.id, e.exe, e.exitCode, e.start, e.end])).toEqual([[1, '/bin/tool', 5, 10, 20]]);
 });

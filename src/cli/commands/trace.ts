@@ -23,8 +23,10 @@ interface TraceArgs {
 /**
  * Finds CMD the way a shell would before running it: a name with a slash is a
  * path (relative to cwd), anything else is searched along PATH (an empty entry
- * means the current directory). Returns the absolute file, or null when there is
- * no executable regular file.
+ * means the current directory). Returns the file name exactly as a shell would
+ * pass it to execve (a script's interpreter sees it as its argument, so
+ * `./script.py` must stay `./script.py`), or null when there is no executable
+ * regular file.
  */
 export function findCommand(cmd: string, pathEnv: string | undefined, cwd: string): string | null {
   const executable = (p: string): boolean => {
@@ -37,14 +39,11 @@ export function findCommand(cmd: string, pathEnv: string | undefined, cwd: strin
     }
   };
   if (cmd === '') return null;
-  if (cmd.includes('/')) {
-    const p = path.resolve(cwd, cmd);
-    return executable(p) ? p : null;
-  }
+  if (cmd.includes('/')) return executable(path.resolve(cwd, cmd)) ? cmd : null;
   // glibc's execvp default when PATH is unset
   for (const dir of (pathEnv ?? '/bin:/usr/bin').split(':')) {
-    const p = path.resolve(cwd, dir === '' ? '.' : dir, cmd);
-    if (executable(p)) return p;
+    const file = dir === '' ? cmd : `${dir.replace(/\/+$/, '')}/${cmd}`;
+    if (executable(path.resolve(cwd, file))) return file;
   }
   return null;
 }
