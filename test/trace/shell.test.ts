@@ -373,3 +373,124 @@ describe('exit status, signals and stdin', () => {
     expect(sh.uncacheable).toEqual([]);
   });
 });
+
+describe('more coreutils', () => {
+  test("sh -c 'cat big > out': cat copies with copy_file_range and every byte is still counted", () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { big: 'x'.repeat(3_000_000) });
+    const r = run(dir, [SH, '-c', 'cat big > out']);
+    expect(r.status).toBe(0);
+    expect(fs.statSync(path.join(dir, 'out')).size).toBe(3_000_000);
+    const sh = rootOf(r.record);
+    const cat = execNamed(r.record, 'cat');
+    expect(inputsIn(cat, dir)).toEqual({ big: 'content' });
+    expect(cat.stdout).toEqual({ kind: 'file', target: path.join(dir, 'out'), bytes: 3_000_000 });
+    expect(cat.uncacheable).toEqual([]);
+    expect(dropCreateProbe(inputsIn(sh, dir), 'out', false)).toEqual({ big: 'content' });
+    expect(outputsIn(sh, dir)).toEqual({ out: 'content' });
+  });
+
+  test("sh -c 'cd sub && cat f > ../out': the child's cwd and relative paths follow the cd", () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'sub/f': 'in sub\n', f: 'in top\n' });
+    const r = run(dir, [SH, '-c', 'cd sub && cat f > ../out']);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('in sub\n');
+    const sh = rootOf(r.record);
+    const cat = execNamed(r.record, 'cat');
+    expect(cat.cwd).toBe(path.join(dir, 'sub'));
+    expect(inputsIn(cat, dir)).toEqual({ 'sub/f': 'content' });
+    const shInputs = dropCreateProbe(inputsIn(sh, dir), 'out', false);
+    // cd looked the directory up
+    expect(shInputs).toEqual({ sub: 'metadata', 'sub/f': 'content' });
+    expect(outputsIn(sh, dir)).toEqual({ out: 'content' });
+  });
+
+  test('rm -rf of a tree: every path in it deleted, the directories listed', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'tree/a': 'a\n', 'tree/sub/b': 'b\n' });
+    fs.symlinkSync('a', path.join(dir, 'tree/link'));
+    const r = run(dir, ['rm', '-rf', 'tree']);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'tree'))).toBe(false);
+    const rm = rootOf(r.record);
+    expect(outputsIn(rm, dir)).toEqual({
+      tree: 'deleted',
+      'tree/a': 'deleted',
+      'tree/link': 'deleted',
+      'tree/sub': 'deleted',
+      'tree/sub/b': 'deleted',
+    });
+    expect(outputsOutside(rm, dir)).toEqual([]);
+    // which entries exist decides what is deleted; their bytes do not matter
+    expect(inputsIn(rm, dir)).toEqual({
+      tree: 'dirlist',
+      'tree/a': 'metadata',
+      'tree/link': 'metadata',
+      'tree/sub': 'dirlist',
+      'tree/sub/b': 'metadata',
+    });
+    expect(rm.uncacheable).toEqual([]);
+  });
+
+  test('cp -r of a tree: directories created, files copied', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'src/a': 'a\n', 'src/sub/b': 'b\n' });
+    const r = run(dir, ['cp', '-r', 'src', 'dst']);
+    expect(r.status).toBe(0);
+    const cp = rootOf(r.record);
+    expect(outputsIn(cp, dir)).toEqual({ dst: 'mkdir', 'dst/a': 'content', 'dst/sub': 'mkdir', 'dst/sub/b': 'content' });
+    expect(outputsOutside(cp, dir)).toEqual([]);
+    expect(inputsIn(cp, dir)).toEqual({
+      dst: 'absent',
+      'dst/a': 'absent',
+      'dst/sub': 'absent',
+      'dst/sub/b': 'absent',
+      src: 'dirlist',
+      'src/a': 'content',
+      'src/sub': 'dirlist',
+      'src/sub/b': 'content',
+    });
+    expect(cp.uncacheable).toEqual([]);
+  });
+
+  test('a #!/usr/bin/env script: the script execution (interpreter env) with python3 nested in it', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'script.py': "#!/usr/bin/env python3\nopen('out', 'w').write('from script\\n')\n" });
+    fs.chmodSync(path.join(dir, 'script.py'), 0o755);
+    const r = run(dir, ['./script.py']);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('from script\n');
+    expect(r.record.executions).toHaveLength(2);
+    const script = rootOf(r.record);
+    const [py] = childrenOf(r.record, script);
+    expect(script.exe).toBe(path.join(dir, 'script.py'));
+    expect(inputKinds(script, systemPath('/usr/bin/env'))).toContain('content');
+    expect(py.exe).toBe(systemPath(PYTHON));
+    expect(py.argv).toEqual(['python3', './script.py']);
+    expect(inputsIn(py, dir)).toEqual({ 'script.py': 'content' });
+    expect(dropCreateProbe(inputsIn(script, dir), 'out', false)).toEqual({ 'script.py': 'content' });
+    expect(outputsIn(script, dir)).toEqual({ out: 'content' });
+    expect(outputsIn(py, dir)).toEqual({ out: 'content' });
+  });
+
+  test('python3 os.sendfile to stdout: the bytes are counted', () => {
+    const dir = tempDir('pcache-py-');
+    writeFiles(dir, { src: 'y'.repeat(100000) });
+    const r = run(dir, [
+      PYTHON,
+      '-c',
+      'import os\nfd = os.open("src", os.O_RDONLY)\nn = 0\nwhile True:\n    k = os.sendfile(1, fd, None, 1 << 20)\n    if k == 0: break\n    n += k\n',
+    ]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.length).toBe(100000);
+    const py = rootOf(r.record);
+    expect(inputsIn(py, dir)).toEqual({ src: 'content' });
+    // either the bytes were captured, or the execution says it could not capture them
+    if (py.uncacheable.length === 0) {
+      expect(py.stdout.bytes).toBe(100000);
+    } else {
+      expect(py.uncacheable).toEqual([expect.stringMatching(/sendfile/)]);
+    }
+  });
+});
