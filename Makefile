@@ -34,10 +34,10 @@ fixtures/bin/%: fixtures/c/%.c
 	@mkdir -p fixtures/bin
 	gcc -O1 -g -Wall -pthread -o $@ $<
 
-test: setup
-	npx --no-install jest --runInBand $(JEST_ARGS)
+test:
+	bash scripts/test.sh $(JEST_ARGS)
 
-demo: setup
+demo:
 	bash scripts/demo.sh
 
 bench-trace: setup

@@ -165,7 +165,14 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("token", Napi::Number::New(env, static_cast<double>(b->preimage.token)));
     o.Set("pid", b->preimage.pid);
-    o.Set("path", b->preimage.path);
+    Napi::Array items = Napi::Array::New(env, b->preimage.items.size());
+    for (size_t i = 0; i < b->preimage.items.size(); i++) {
+      Napi::Object it = Napi::Object::New(env);
+      it.Set("path", b->preimage.items[i].path);
+      it.Set("kind", b->preimage.items[i].kind);
+      items.Set(static_cast<uint32_t>(i), it);
+    }
+    o.Set("items", items);
     ctx->onPreimage.Call({o});
     if (env.IsExceptionPending()) return;
   }

@@ -90,10 +90,15 @@ struct ExitRequest {
 // Sent before a tracee changes a regular file that some tracee read (or that it
 // opens for update): JS records the file's state before the change, because an
 // input must be keyed on what was read, not on what the file became.
+struct PreimageItem {
+  std::string path;
+  const char* kind;  // "content" (a file's bytes) or "dirlist" (a directory's entries)
+};
+
 struct PreimageRequest {
   int64_t token;
   int pid;
-  std::string path;
+  std::vector<PreimageItem> items;
 };
 
 struct DoneNotice {

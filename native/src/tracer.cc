@@ -820,9 +820,25 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
   requestPreimageIfNeeded(t, batch_->events.back());
 }
 
+namespace {
+std::string parentDir(const std::string& p) {
+  size_t k = p.rfind('/');
+  if (k == std::string::npos || k == 0) return "/";
+  return p.substr(0, k);
+}
+}  // namespace
+
+// Inputs must be what was read, not what the file became: before a tracee changes
+// a file some tracee read (or opens one for update, or changes the entries of a
+// directory some tracee listed), JS records the old state. Returns true when the
+// tracee was left stopped for that.
 bool Tracer::requestPreimageIfNeeded(Task& t, const Event& e) {
   std::string op = e.op;
-  const std::string* target = nullptr;
+  if (op == "getdents") {
+    if (e.type == 'd') listedDirs_.insert(e.path);
+    return false;
+  }
+  const std::string* file = nullptr;
   if (op == "open" && e.type == 'f') {
     int acc = static_cast<int>(e.flags) & O_ACCMODE;
     if (acc == O_RDONLY && !(e.flags & O_TRUNC)) {
@@ -830,25 +846,49 @@ bool Tracer::requestPreimageIfNeeded(Task& t, const Event& e) {
       return false;
     }
     // Opened for update (its old bytes shape the result) or truncating a file read before.
-    if (!(e.flags & O_TRUNC) || readFiles_.count(e.path)) target = &e.path;
+    if (!(e.flags & O_TRUNC) || readFiles_.count(e.path)) file = &e.path;
   } else if ((op == "unlink" || op == "truncate") && e.type == 'f' && readFiles_.count(e.path)) {
-    target = &e.path;
+    file = &e.path;
   } else if (op == "rename" && e.type2 == 'f' && readFiles_.count(e.path2)) {
-    target = &e.path2;
+    file = &e.path2;
   }
-  if (!target) return false;
-  std::string path = *target;
-  readFiles_.erase(path);  // the next read of the new content is a new story
+  // Entries appear or disappear: creating (open O_CREAT, mkdir, mknod, symlink, link) an
+  // absent name, or removing/renaming an existing one.
+  std::vector<std::string> dirs;
+  if (!listedDirs_.empty()) {
+    bool creates = (op == "open" && e.type == '-' && (e.flags & O_CREAT)) ||
+                   ((op == "mkdir" || op == "mknod") && e.type == '-');
+    bool removes = (op == "unlink" || op == "rmdir") && e.type != '-';
+    if (creates || removes) dirs.push_back(parentDir(e.path));
+    if ((op == "symlink" || op == "link") && e.type2 == '-') dirs.push_back(parentDir(e.path2));
+    if (op == "rename" && e.type != '-') {
+      dirs.push_back(parentDir(e.path));
+      dirs.push_back(parentDir(e.path2));
+    }
+  }
+  std::vector<PreimageItem> items;
+  if (file) {
+    readFiles_.erase(*file);  // the next read of the new content is a new story
+    items.push_back({*file, "content"});
+  }
+  for (const std::string& d : dirs) {
+    if (listedDirs_.erase(d)) items.push_back({d, "dirlist"});
+  }
+  if (items.empty()) return false;
+  sendPreimage(t, std::move(items));
+  return true;
+}
+
+void Tracer::sendPreimage(Task& t, std::vector<PreimageItem> items) {
   flush();
   int64_t token = nextToken_++;
   tokens_[token] = t.tid;
   t.pending = Task::Pending::Preimage;
   t.token = token;
   batch_->hasPreimage = true;
-  batch_->preimage = PreimageRequest{token, t.tid, path};
+  batch_->preimage = PreimageRequest{token, t.tid, std::move(items)};
   localStats_["preimage_requests"]++;
   flush();
-  return true;
 }
 
 void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {

@@ -127,6 +127,8 @@ class Tracer {
   std::vector<int64_t> exitDecisions_;
   std::vector<int64_t> preimageDecisions_;
   std::unordered_set<std::string> readFiles_;  // regular files some tracee opened for reading
+  std::unordered_set<std::string> listedDirs_;  // directories some tracee listed (getdents)
+  void sendPreimage(Task& t, std::vector<PreimageItem> items);
   std::vector<int> signals_;
   std::map<std::string, uint64_t> stats_;
   std::mutex statsMu_;

@@ -2,9 +2,10 @@
 // replayed instead of run, misses recorded when they end (before their exit is
 // let go, so a parent never sees outputs that are not stored yet).
 
-import type { Entry, InputRecord, NewEntry, NewOutput } from '../../cache-store/entry';
+import * as fs from 'fs';
+import type { Entry, FileType as StoreFileType, InputRecord, NewEntry, NewOutput, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
-import type { ExecDecision, ExecRequest, ExitRequest, PreimageRequest } from '../trace/native';
+import type { ExecDecision, ExecRequest, ExitRequest, FileType, PreimageRequest } from '../trace/native';
 import { loadNative } from '../trace/native';
 import type { ExecutionRecord } from '../trace/record';
 import { runTraced, type SessionResult } from '../trace/session';
@@ -44,6 +45,8 @@ export interface CachedRunOptions {
   store: Store;
   /** trace and record, never skip */
   noSkip?: boolean;
+  /** no idempotence assumption: an output already in place does not stand for an absent input */
+  strict?: boolean;
   /** called whenever counts change (live progress) */
   onProgress?: (counts: { running: number; ran: number; skipped: number; savedMs: number }) => void;
 }
@@ -52,6 +55,16 @@ interface Preimage {
   timeMs: number;
   record: InputRecord | undefined;
 }
+
+const STORE_TYPE: Record<Exclude<FileType, '-'>, StoreFileType> = {
+  f: 'file',
+  d: 'dir',
+  l: 'symlink',
+  p: 'fifo',
+  s: 'socket',
+  c: 'char',
+  b: 'block',
+};
 
 function label(argv: readonly string[]): string {
   return argv.slice(0, 4).join(' ');
@@ -136,7 +149,7 @@ export class CachedRun {
     this.keys.set(`${req.tgid}:${req.time}`, key);
     const run: ExecDecision = { action: 'run', holdExit: true };
     if (!this.opts.noSkip) {
-      const { hit } = this.store.lookup(key);
+      const hit = this.lookup(key);
       if (hit) {
         const replayed = await this.replay(req, hit);
         if (replayed) {
@@ -169,6 +182,58 @@ export class CachedRun {
     return run;
   }
 
+  /**
+   * The newest candidate whose inputs match. One relaxation, so that a pipeline re-run
+   * on its own results is skipped rather than run once more: an input the execution saw
+   * absent (or present) that the execution itself then created (or deleted), and that is
+   * now exactly what the execution left there, matches. This assumes that re-running an
+   * execution on its own results is idempotent (mkdir -p, cp, ln -sf, tools that check
+   * their outputs); `--strict` turns the assumption off.
+   */
+  private lookup(key: string): Entry | null {
+    const checker = this.store.newInputChecker();
+    for (const candidate of this.store.candidates(key)) {
+      const inputs = this.store.entryInputs(candidate.id);
+      const outputs = this.store.entryOutputs(candidate.id);
+      const own = new Map(outputs.map((o) => [o.path, o]));
+      const toCheck = this.opts.strict ? inputs : inputs.filter((i) => !this.isOwnResult(i, own.get(i.path)));
+      if (checker.check(toCheck)) continue;
+      this.store.markUsed(candidate.id);
+      return { ...candidate, inputs, outputs };
+    }
+    return null;
+  }
+
+  private isOwnResult(input: InputRecord, output: OutputRecord | undefined): boolean {
+    if (!output) return false;
+    if (input.kind === 'absent') {
+      try {
+        const st = fs.lstatSync(output.path);
+        switch (output.kind) {
+          case 'mkdir':
+            return st.isDirectory();
+          case 'symlink':
+            return st.isSymbolicLink() && fs.readlinkSync(output.path) === (output.linkTarget ?? '');
+          case 'content':
+            return st.isFile() && this.store.hashCache.hashFile(output.path)?.hash === output.hash;
+          default:
+            return false;
+        }
+      } catch {
+        return false;
+      }
+    }
+    if (input.kind === 'metadata' && output.kind === 'deleted') {
+      try {
+        fs.lstatSync(output.path);
+        return false;
+      } catch {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Restores a hit; false when it cannot be replayed (the execution then runs). */
   private async replay(req: ExecRequest, entry: Entry): Promise<boolean> {
     const stdout = entry.stdoutHash ? this.store.readBlob(entry.stdoutHash) : Buffer.alloc(0);
@@ -183,14 +248,17 @@ export class CachedRun {
   }
 
   private async onPreimage(req: PreimageRequest): Promise<void> {
-    // The tracee is stopped before its change: the file is still what was read.
-    const record = this.store.snapshotInput(req.path, 'content');
-    let list = this.preimages.get(req.path);
-    if (!list) {
-      list = [];
-      this.preimages.set(req.path, list);
+    // The tracee is stopped before its change: the file or directory is still what was read.
+    for (const item of req.items) {
+      const record = this.store.snapshotInput(item.path, item.kind);
+      const key = `${item.kind}:${item.path}`;
+      let list = this.preimages.get(key);
+      if (!list) {
+        list = [];
+        this.preimages.set(key, list);
+      }
+      list.push({ timeMs: Date.now(), record });
     }
-    list.push({ timeMs: Date.now(), record });
   }
 
   private async onExitRequest(_req: ExitRequest): Promise<void> {
@@ -223,11 +291,20 @@ export class CachedRun {
     });
   }
 
-  /** The input as the execution saw it: the file's state before the first change made after it started. */
-  private inputRecord(rec: ExecutionRecord, path: string, kind: InputRecord['kind']): InputRecord | undefined {
-    if (kind === 'content') {
-      const pre = this.preimages.get(path)?.find((p) => p.timeMs >= rec.start);
+  /**
+   * The input as the execution saw it. Contents and listings: the state before the first
+   * change made after it started (a preimage), else the state now. Absence is what the
+   * tracer saw. Metadata of a path the execution itself changed: its type before.
+   */
+  private inputRecord(rec: ExecutionRecord, input: ExecutionRecord['inputs'][number], changed: ReadonlySet<string>): InputRecord | undefined {
+    const { path, kind } = input;
+    if (kind === 'absent') return { path, kind };
+    if (kind === 'content' || kind === 'dirlist') {
+      const pre = this.preimages.get(`${kind}:${path}`)?.find((p) => p.timeMs >= rec.start);
       if (pre) return pre.record;
+    }
+    if (kind === 'metadata' && changed.has(path) && input.before !== undefined && input.before !== '-') {
+      return { path, kind, type: STORE_TYPE[input.before] };
     }
     return this.store.snapshotInput(path, kind);
   }
@@ -239,8 +316,9 @@ export class CachedRun {
     const key = this.keys.get(`${rec.pid}:${rec.start}`);
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
     const inputs: InputRecord[] = [];
+    const changed = new Set(rec.outputs.map((o) => o.path));
     for (const i of rec.inputs) {
-      const r = this.inputRecord(rec, i.path, i.kind);
+      const r = this.inputRecord(rec, i, changed);
       if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
       inputs.push(r);
     }

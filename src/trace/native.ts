@@ -205,7 +205,8 @@ export interface ExitRequest {
 export interface PreimageRequest {
   token: number;
   pid: number;
-  path: string;
+  /** content: a file about to change; dirlist: a listed directory about to gain or lose entries */
+  items: Array<{ path: string; kind: 'content' | 'dirlist' }>;
 }
 
 export interface TraceOptions {

@@ -5,7 +5,7 @@
 // History:
 //   1 - first version.
 
-import type { FdKind } from './native';
+import type { FdKind, FileType } from './native';
 
 export const TRACE_RECORD_VERSION = 1;
 
@@ -30,6 +30,8 @@ export type OutputKind = 'content' | 'deleted' | 'mkdir' | 'symlink' | 'mode';
 export interface InputRecord {
   path: string;
   kind: InputKind;
+  /** type before the execution touched the path ('-' = absent) */
+  before?: FileType;
 }
 
 export interface OutputRecord {

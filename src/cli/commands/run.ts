@@ -18,9 +18,11 @@ interface RunArgs {
   'no-skip'?: boolean;
   skip?: boolean;
   quiet?: boolean;
+  strict?: boolean;
 }
 
 export interface RunInvocation {
+  strict?: boolean;
   cmd: string[];
   cacheDir?: string;
   summaryJson?: string;
@@ -74,6 +76,7 @@ export async function runCached(inv: RunInvocation): Promise<number> {
       cwd: inv.cwd,
       store,
       noSkip: inv.noSkip,
+      strict: inv.strict,
     }).run();
   } finally {
     store.close();
@@ -95,7 +98,12 @@ export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> 
         .option('cache-dir', { type: 'string', requiresArg: true, describe: 'cache directory (default: $PCACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/pcache)' })
         .option('summary-json', { type: 'string', requiresArg: true, describe: 'write counts and times as JSON to FILE' })
         .option('skip', { type: 'boolean', default: true, describe: 'skip unchanged executions (--no-skip: trace and record only)' })
-        .option('quiet', { type: 'boolean', default: false, describe: 'no summary line' }) as Argv<RunArgs>,
+        .option('quiet', { type: 'boolean', default: false, describe: 'no summary line' })
+        .option('strict', {
+          type: 'boolean',
+          default: false,
+          describe: 'never assume that re-running an execution on its own outputs is idempotent',
+        }) as Argv<RunArgs>,
     handler: async (args) => {
       ctx.exitCode = await runCached({
         cmd: [...(args.cmd ?? []), ...(args['--'] ?? [])].map(String),
@@ -103,6 +111,7 @@ export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> 
         summaryJson: args['summary-json'],
         noSkip: args.skip === false,
         quiet: args.quiet === true,
+        strict: args.strict === true,
         env: process.env,
         cwd: process.cwd(),
         stderr: (t) => process.stderr.write(t),

@@ -61,6 +61,8 @@ export function jsonRecord(result: SessionResult): TraceRecord {
     ...record,
     executions: record.executions.map((e) => ({
       ...e,
+      // `before` serves the cache; the trace record keeps the documented {path, kind}.
+      inputs: e.inputs.map((i) => ({ path: i.path, kind: i.kind })),
       captured: { stdout: captured(folder.captured(e.id, 'stdout')), stderr: captured(folder.captured(e.id, 'stderr')) },
     })),
   };
