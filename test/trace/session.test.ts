@@ -68,7 +68,7 @@ test('passes argv/file/env/cwd, answers each exec with the decision, folds the e
         { k: 'exec', pid: 7, formerTid: 7, token: 1 },
         { k: 'exit', pid: 7, tgid: 7, processExit: true, code: 5, signal: null, time: 20 },
       ]);
-      o.onPreimage({ token: 8, pid: 7, path: '/w/f' });
+      o.onPreimage({ token: 8, pid: 7, items: [{ path: '/w/f', kind: 'content' }] });
       o.onExit({ token: 9, pid: 7, code: 5, signal: null });
       o.onDone({ code: 5, signal: null });
     };
