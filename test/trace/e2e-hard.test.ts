@@ -142,6 +142,21 @@ describe('file descriptors inherited across exec', () => {
   });
 });
 
+describe('opens that name no path', () => {
+  test('open_by_handle_at: the file is an input, or the execution fails closed', () => {
+    const dir = tempDir();
+    writeFiles(dir, { f: 'by handle\n' });
+    const run = runIn(dir, [fixture('open_by_handle'), 'f', dir]);
+    // 77: the kernel refused (no CAP_DAC_READ_SEARCH); the attempt still has to be seen
+    expect([0, 77]).toContain(run.status);
+    const root = rootOf(run.record);
+    if (inputsIn(root, dir).f !== 'content') {
+      expect(root.uncacheable).toEqual(expect.arrayContaining([expect.stringMatching(/unhandled syscall (open_by_handle_at|name_to_handle_at)/)]));
+    }
+    expect(outputsIn(root, dir)).toEqual({});
+  });
+});
+
 describe('process lifetimes', () => {
   test('a zombie child that was never waited for leaves nothing running', () => {
     const dir = tempDir();

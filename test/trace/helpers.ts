@@ -53,6 +53,8 @@ export interface TraceRunOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** bytes for the command's stdin, fed through a pipe; without it stdin is /dev/null */
   input?: string;
+  /** a file to open as pcache's stdin (as `pcache ... < FILE` would) */
+  stdinFile?: string;
   timeoutMs?: number;
 }
 
@@ -83,15 +85,17 @@ export function traceRun(cmd: string[], opts: TraceRunOptions = {}): TraceRun {
       fs.writeFileSync(inputPath, opts.input);
       argv = ['/bin/sh', '-c', 'cat "$0" | "$@"', inputPath, ...argv];
     }
+    const stdinFd = opts.stdinFile !== undefined ? fs.openSync(opts.stdinFile, 'r') : undefined;
     const r = spawnSync(argv[0], argv.slice(1), {
       cwd: opts.cwd ?? REPO,
       env: { ...(opts.baseEnv ?? process.env), ...(opts.env ?? {}) },
       // stdout/stderr: node's 'pipe' stdio, which is a unix socketpair (kind 'socket')
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdinFd ?? 'ignore', 'pipe', 'pipe'],
       encoding: 'utf8',
       timeout: opts.timeoutMs ?? 60000,
       maxBuffer: 64 * 1024 * 1024,
     });
+    if (stdinFd !== undefined) fs.closeSync(stdinFd);
     if (r.error) throw r.error;
     if (!fs.existsSync(jsonPath)) {
       throw new Error(

@@ -103,9 +103,11 @@ describe('sh and coreutils', () => {
     expect(inputsIn(sort, dir)).toEqual({});
     expect(dropCreateProbe(inputsIn(sh, dir), 'b', false)).toEqual({ a: 'content' });
     expect(outputsIn(sh, dir)).toEqual({ b: 'content' });
-    // the pipe lives inside the sh execution: the whole pipeline is cacheable
+    // the pipe lives inside the sh execution: the whole pipeline is cacheable...
     expect(sh.uncacheable).toEqual([]);
     expect(cat.uncacheable).toEqual([]);
+    // ...but sort on its own read a pipe it did not create: it cannot be keyed alone
+    expect(sort.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe')]);
   });
 
   test('sort -o: reads its input, writes its output', () => {
@@ -360,6 +362,18 @@ describe('exit status, signals and stdin', () => {
     expect(cat.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe')]);
   });
 
+  test('stdin redirected from a file outside pcache: the file is a content input', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { in: 'q\np\n' });
+    const r = run(dir, ['sort'], { stdinFile: path.join(dir, 'in') });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('p\nq\n');
+    const sort = rootOf(r.record);
+    expect(sort.stdin).toEqual(expect.objectContaining({ kind: 'file', target: path.join(dir, 'in') }));
+    expect(inputsIn(sort, dir)).toEqual({ in: 'content' });
+    expect(sort.uncacheable).toEqual([]);
+  });
+
   test('stdin redirected from a file inside the execution is a content input, not uncacheable', () => {
     const dir = tempDir('pcache-sh-');
     writeFiles(dir, { a: 'via stdin\n' });
@@ -492,5 +506,69 @@ describe('more coreutils', () => {
     } else {
       expect(py.uncacheable).toEqual([expect.stringMatching(/sendfile/)]);
     }
+  });
+});
+
+describe('executions in order and in parallel', () => {
+  test("a file written by sh and then read by a child is the child's input, not the parent's", () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', 'echo hi > f; cat f']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('hi\n');
+    const sh = rootOf(r.record);
+    const cat = execNamed(r.record, 'cat');
+    expect(dropCreateProbe(inputsIn(sh, dir), 'f', false)).toEqual({});
+    expect(outputsIn(sh, dir)).toEqual({ f: 'content' });
+    expect(inputsIn(cat, dir)).toEqual({ f: 'content' });
+    expect(outputsIn(cat, dir)).toEqual({});
+  });
+
+  test('a file one child writes and a later sibling reads: input of the sibling only', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'original\n' });
+    const r = run(dir, [SH, '-c', 'cp a b; cat b']);
+    expect(r.status).toBe(0);
+    const sh = rootOf(r.record);
+    const cp = execNamed(r.record, 'cp');
+    const cat = execNamed(r.record, 'cat');
+    expect(inputsIn(cp, dir)).toEqual({ a: 'content', b: 'absent' });
+    expect(outputsIn(cp, dir)).toEqual({ b: 'content' });
+    expect(inputsIn(cat, dir)).toEqual({ b: 'content' });
+    // for sh, b was absent at the start and then made inside its subtree
+    expect(inputsIn(sh, dir)).toEqual({ a: 'content', b: 'absent' });
+    expect(outputsIn(sh, dir)).toEqual({ b: 'content' });
+  });
+
+  test('50 background children at once: each its own execution with its own output', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { a: 'shared\n' });
+    const r = run(dir, [SH, '-c', 'for i in $(seq 50); do cat a > o$i & done; wait']);
+    expect(r.status).toBe(0);
+    const sh = rootOf(r.record);
+    const cats = r.record.executions.filter((e) => e.argv[0] === 'cat');
+    const seqs = r.record.executions.filter((e) => e.argv[0] === 'seq');
+    expect(cats).toHaveLength(50);
+    expect(seqs).toHaveLength(1);
+    expect(r.record.executions).toHaveLength(52);
+    const targets = new Set<string>();
+    for (const c of cats) {
+      expect(c.parent).toBe(sh.id);
+      expect(inputsIn(c, dir)).toEqual({ a: 'content' });
+      expect(c.stdout.kind).toBe('file');
+      targets.add(c.stdout.target);
+      expect(c.stdout.bytes).toBe(7);
+      expect(c.exitCode).toBe(0);
+      expect(c.uncacheable).toEqual([]);
+    }
+    expect(targets.size).toBe(50);
+    let shInputs = inputsIn(sh, dir);
+    const expectedOut: Record<string, string> = {};
+    for (let i = 1; i <= 50; i++) {
+      shInputs = dropCreateProbe(shInputs, `o${i}`, false);
+      expectedOut[`o${i}`] = 'content';
+    }
+    expect(shInputs).toEqual({ a: 'content' });
+    expect(outputsIn(sh, dir)).toEqual(expectedOut);
+    expect(sh.uncacheable).toEqual([]);
   });
 });
