@@ -23,7 +23,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 export const REPO = path.resolve(__dirname, '..', '..');
-export const PCACHE = path.join(REPO, 'bin', 'pcache');
+/** The pcache entry point under test; PCACHE_E2E_BIN points the suite at another build. */
+export const PCACHE = process.env.PCACHE_E2E_BIN ?? path.join(REPO, 'bin', 'pcache');
 
 /**
  * The environment every run starts from (plain and pcache alike), so results
@@ -184,19 +185,30 @@ export function writeTree(dir: string, files: Record<string, FileSpec>): void {
   }
 }
 
-function cpA(from: string, to: string): void {
+/** `cp -a from to`, replacing `to`: content, modes, symlinks and mtimes preserved. */
+export function copyTree(from: string, to: string): void {
   fs.rmSync(to, { recursive: true, force: true });
   const r = spawnSync('cp', ['-a', from, to], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cp -a ${from} ${to} failed: ${r.stderr}`);
 }
 
-/** Rewrites a file's content keeping its inode and putting its mtime (and atime) back (`touch -r` style). */
+/**
+ * Rewrites a file's content in place (same inode) and puts its mtime back to
+ * the nanosecond with `touch -r`, the way an edit that preserves timestamps would.
+ */
 export function rewriteKeepingMtime(file: string, content: string | Buffer): void {
-  const st = fs.statSync(file);
-  fs.writeFileSync(file, content);
-  fs.utimesSync(file, st.atime, st.mtime);
-  const after = fs.statSync(file);
-  if (after.mtimeMs !== st.mtimeMs) throw new Error(`could not put back the mtime of ${file}`);
+  const ref = `${file}.mtime-ref`;
+  const before = fs.statSync(file, { bigint: true });
+  copyTree(file, ref);
+  try {
+    fs.writeFileSync(file, content);
+    const r = spawnSync('touch', ['-r', ref, file], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`touch -r ${ref} ${file} failed: ${r.stderr}`);
+  } finally {
+    fs.rmSync(ref, { force: true });
+  }
+  const after = fs.statSync(file, { bigint: true });
+  if (after.mtimeNs !== before.mtimeNs || after.ino !== before.ino) throw new Error(`could not put back the mtime of ${file}`);
 }
 
 // ---------------------------------------------------------------- running
@@ -370,16 +382,16 @@ export interface Phase {
  * leaves its state in W.
  */
 export async function comparePhase(ws: Workspace, inv: Invocation, plainFirst: boolean, opts: PcacheOptions = {}): Promise<Phase> {
-  cpA(ws.work, ws.snapshot);
+  copyTree(ws.work, ws.snapshot);
   try {
     if (plainFirst) {
       const plain = await runPlain(ws, inv);
-      cpA(ws.snapshot, ws.work);
+      copyTree(ws.snapshot, ws.work);
       const cached = await runCached(ws, inv, opts);
       return { plain, cached };
     }
     const cached = await runCached(ws, inv, opts);
-    cpA(ws.snapshot, ws.work);
+    copyTree(ws.snapshot, ws.work);
     const plain = await runPlain(ws, inv);
     return { plain, cached };
   } finally {

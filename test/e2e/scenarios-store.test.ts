@@ -1,0 +1,109 @@
+// Issue 4 end-to-end scenarios that lean on the store: two pcache runs at once
+// on one cache directory, and a 50 MB output restored after deleting it.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  copyTree,
+  createWorkspace,
+  expectIndistinguishable,
+  expectSummary,
+  runCached,
+  runPlain,
+  runScenario,
+  writeTree,
+  type Phase,
+  type Workspace,
+} from './harness';
+
+const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
+
+/**
+ * Like comparePhase, for several workspaces whose pcache runs happen at the
+ * same time: snapshot all, run pcache in all concurrently, restore, run plain.
+ */
+async function concurrentPhase(spaces: Workspace[]): Promise<Phase[]> {
+  for (const ws of spaces) copyTree(ws.work, ws.snapshot);
+  const cached = await Promise.all(spaces.map((ws) => runCached(ws, {})));
+  const phases: Phase[] = [];
+  for (const [i, ws] of spaces.entries()) {
+    copyTree(ws.snapshot, ws.work);
+    fs.rmSync(ws.snapshot, { recursive: true, force: true });
+    phases.push({ cached: cached[i], plain: await runPlain(ws, {}) });
+  }
+  return phases;
+}
+
+describe('two pcache runs at once on one cache directory', () => {
+  // 23 executions: p.sh, 10 x sort, 10 x tr, cat, wc
+  const pipeline = (tag: string) => ({
+    'p.sh': sh(
+      'for i in 0 1 2 3 4 5 6 7 8 9; do sort in$i.txt > sorted$i.txt; tr a-z A-Z < in$i.txt > upper$i.txt; done',
+      'cat sorted*.txt > all.txt',
+      'wc -l all.txt',
+    ),
+    ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`in${i}.txt`, `${tag}${i}b\n${tag}${i}a\n`])),
+  });
+
+  test('cold, unchanged and changed runs of two work dirs in parallel: both correct, no lock errors', async () => {
+    const one = createWorkspace();
+    const two = createWorkspace({ cache: one.cache });
+    try {
+      writeTree(one.work, pipeline('x'));
+      writeTree(two.work, pipeline('y'));
+
+      // plain runs from the initial state, then both pcache runs at once on a cold cache
+      copyTree(one.work, one.snapshot);
+      copyTree(two.work, two.snapshot);
+      const plains = [await runPlain(one, {}), await runPlain(two, {})];
+      copyTree(one.snapshot, one.work);
+      copyTree(two.snapshot, two.work);
+      fs.rmSync(one.snapshot, { recursive: true });
+      fs.rmSync(two.snapshot, { recursive: true });
+      const colds = await Promise.all([runCached(one, {}), runCached(two, {})]);
+      for (const i of [0, 1]) {
+        expectIndistinguishable({ plain: plains[i], cached: colds[i] });
+        expectSummary(colds[i], { total: 23, ran: 23, skipped: 0, uncacheable: 0 });
+      }
+
+      // nothing changed, both at once
+      for (const phase of await concurrentPhase([one, two])) {
+        expectIndistinguishable(phase);
+        expectSummary(phase.cached, { total: 1, ran: 0, skipped: 1 });
+      }
+
+      // one input changed in each, both at once
+      fs.writeFileSync(path.join(one.work, 'in3.txt'), 'changed\n');
+      fs.writeFileSync(path.join(two.work, 'in7.txt'), 'changed too\n');
+      for (const phase of await concurrentPhase([one, two])) {
+        expectIndistinguishable(phase);
+        // p.sh, the sort and tr of the changed file, cat and wc ran; the 18 other steps were replayed
+        expectSummary(phase.cached, { total: 23, ran: 5, skipped: 18 });
+      }
+    } finally {
+      one.cleanup();
+      two.cleanup();
+    }
+  });
+});
+
+describe('a 50 MB output', () => {
+  test('deleted before the re-run: restored byte-identical by one skip', async () => {
+    const r = await runScenario({
+      files: {
+        // a seeded generator: the same 50 MB (incompressible) every run
+        'p.sh': sh(
+          `python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(42).randbytes(50000000))' > big.bin`,
+          'cksum big.bin > big.sum',
+        ),
+      },
+      change: (w) => fs.rmSync(path.join(w, 'big.bin')),
+    });
+    expectIndistinguishable(r.first);
+    expect(r.first.plain.tree['big.bin']).toMatchObject({ type: 'file', size: 50_000_000 });
+    expectSummary(r.first.cached, { total: 3, ran: 3, skipped: 0 });
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.cached.tree['big.bin']).toMatchObject({ type: 'file', size: 50_000_000 });
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+});
