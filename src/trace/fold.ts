@@ -52,6 +52,8 @@ export interface FinalState {
   mode: number;
   /** symlinks: their contents */
   linkTarget?: string;
+  /** regular files: size in bytes, when known */
+  size?: number;
 }
 
 /** lstat a path; throws only when the state cannot be known (EACCES, EIO ...). */
@@ -80,9 +82,20 @@ export const lstatFinal: StatFn = (p) => {
     throw e;
   }
   const type = fileTypeOf(st);
-  const state: FinalState = { type, mode: st.mode & 0o7777 };
+  const state: FinalState = { type, mode: st.mode & 0o7777, size: st.size };
   if (type === 'l') state.linkTarget = fs.readlinkSync(p);
   return state;
+};
+
+/** Names in a directory (not recursive); [] when it cannot be read. */
+export type ListFn = (dir: string) => string[];
+
+export const listDir: ListFn = (dir) => {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
 };
 
 export const defaultExecInputs: ExecInputsFn = (req) => execImpliedInputs(req.path, req.cwd);
@@ -150,6 +163,7 @@ interface Reason {
 // Open flags (Linux generic/x86_64 values; O_DIRECTORY taken from Node for arm64).
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+const O_RDWR = 2;
 const O_CREAT = fs.constants.O_CREAT;
 const O_EXCL = fs.constants.O_EXCL;
 const O_TRUNC = fs.constants.O_TRUNC;
@@ -207,7 +221,13 @@ function openEffects(ev: FsEvent): PathEffect[] {
   return [effect(ev.path, t, 'metadata')];
 }
 
-function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] } {
+/** A directory renamed by the execution: everything below `from` now lies below `to`. */
+interface Move {
+  from: string;
+  to: string;
+}
+
+function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[]; move?: Move } {
   const src = ev.path;
   const dst = ev.path2 ?? '';
   const ts = ev.type;
@@ -215,10 +235,10 @@ function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] 
   if (!exists(ts)) return { effects: [effect(src, ts, 'absent')], reasons: [] }; // ENOENT
   if (src === dst) return { effects: [effect(src, ts, 'metadata')], reasons: [] }; // no-op
   const reasons: Reason[] = [];
-  // Moving a directory moves a whole tree pcache did not see file by file.
-  if (ts === 'd' || td === 'd') reasons.push({ text: `renamed a directory (${src} -> ${dst})`, propagate: true });
-  const movedKind: InputKind = ts === 'f' ? 'content' : 'metadata';
+  const movedKind: InputKind = ts === 'f' ? 'content' : ts === 'd' ? 'dirlist' : 'metadata';
   if ((ev.flags & RENAME_EXCHANGE) !== 0) {
+    // Swapping trees: both would need the move bookkeeping in both directions.
+    if (ts === 'd' || td === 'd') reasons.push({ text: `exchanged a directory (${src} <-> ${dst})`, propagate: true });
     if (!exists(td)) return { effects: [effect(src, ts, 'metadata'), effect(dst, td, 'absent')], reasons };
     return {
       effects: [
@@ -232,6 +252,15 @@ function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] 
     return { effects: [effect(src, ts, 'metadata'), effect(dst, td, 'metadata')], reasons }; // EEXIST
   }
   const dstObserved = (ev.flags & RENAME_NOREPLACE) !== 0 ? 'absent' : null;
+  if (ts === 'd') {
+    // A whole tree changes name: TraceFolder keeps a move record (see Move) so what lies
+    // below either name is attributed to where it came from.
+    return {
+      effects: [effect(src, ts, movedKind, { k: 'remove' }), effect(dst, td, dstObserved, { k: 'content', how: 'created' })],
+      reasons,
+      move: { from: src, to: dst },
+    };
+  }
   return {
     effects: [
       // The source's bytes become the destination's: a content input unless the subtree wrote them.
@@ -243,10 +272,11 @@ function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] 
 }
 
 /** Pure classification of one fs event. Exhaustive over FsOp. */
-export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[] } {
+export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[]; move?: Move } {
   // Symlinks traversed to reach path/path2 were read (their contents decided where the call went).
   const effects: PathEffect[] = ev.links.map((l) => effect(l, 'l', 'metadata'));
   const reasons: Reason[] = [];
+  let move: Move | undefined;
   const t = ev.type;
   const p = ev.path;
   switch (ev.op) {
@@ -272,6 +302,7 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       const r = renameEffects(ev);
       effects.push(...r.effects);
       reasons.push(...r.reasons);
+      move = r.move;
       break;
     }
     case 'link': {
@@ -331,7 +362,7 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       reasons.push({ text: `unhandled file operation ${String(never)} on ${p}`, propagate: true });
     }
   }
-  return { effects, reasons };
+  return { effects, reasons, move };
 }
 
 // ---------------------------------------------------------------------------
@@ -354,6 +385,41 @@ interface PathState {
   mode: boolean;
   owner: boolean;
   times: boolean;
+  /** the entry was moved away with a renamed directory (its final state is still decided at the end) */
+  movedAway: boolean;
+  /** moved away before anything saw what it was: `before` is only known from the moved tree */
+  beforeUnknown: boolean;
+  /** the entry arrived with a renamed directory: it did not exist here before the execution */
+  viaMove: boolean;
+}
+
+function newPathState(before: FileType): PathState {
+  return {
+    before,
+    input: null,
+    modified: false,
+    content: false,
+    how: null,
+    removed: false,
+    mkdir: false,
+    symlink: false,
+    mknod: false,
+    mode: false,
+    owner: false,
+    times: false,
+    movedAway: false,
+    beforeUnknown: false,
+    viaMove: false,
+  };
+}
+
+/** `p` strictly below directory `dir` */
+function below(dir: string, p: string): boolean {
+  return p.length > dir.length && p.startsWith(dir) && p[dir.length] === '/';
+}
+
+function mergeInput(st: PathState, kind: InputKind): void {
+  if (st.input === null || INPUT_RANK[kind] > INPUT_RANK[st.input]) st.input = kind;
 }
 
 interface Proc {
@@ -385,6 +451,8 @@ interface Execution {
   captured: Record<StreamName, Buffer[]>;
   capturedBytes: Record<StreamName, number>;
   boundUnix: Set<string>;
+  /** directory renames by the subtree, in order */
+  moves: Move[];
   outputs: OutputRecord[];
 }
 
@@ -393,6 +461,8 @@ export interface FolderOptions {
   stat?: StatFn;
   /** inputs implied by an exec (tests fake them) */
   execInputs?: ExecInputsFn;
+  /** directory listing, for the trees an execution moved (tests fake it) */
+  list?: ListFn;
   /** directories never recorded (pcache's cache directory) */
   ignoreDirs?: string[];
   /** called once per execution, right after it ended and its outputs were read */
@@ -415,6 +485,7 @@ function noStream(): StdStream {
 export class TraceFolder {
   private readonly stat: StatFn;
   private readonly execInputs: ExecInputsFn;
+  private readonly list: ListFn;
   private readonly ignoreDirs: string[];
   private readonly onExecutionEnd?: (record: ExecutionRecord) => void;
 
@@ -428,6 +499,7 @@ export class TraceFolder {
   constructor(opts: FolderOptions = {}) {
     this.stat = opts.stat ?? lstatFinal;
     this.execInputs = opts.execInputs ?? defaultExecInputs;
+    this.list = opts.list ?? listDir;
     this.ignoreDirs = opts.ignoreDirs ?? [];
     this.onExecutionEnd = opts.onExecutionEnd;
   }
@@ -535,31 +607,76 @@ export class TraceFolder {
     for (let a = e.parent; a !== null; a = a.parent) this.addReasonLocal(a, `child execution ${e.id}: ${r.text}`);
   }
 
-  private applyEffect(e: Execution, fx: PathEffect): void {
-    let st = e.paths.get(fx.path);
-    if (!st) {
-      st = {
-        before: fx.before,
-        input: null,
-        modified: false,
-        content: false,
-        how: null,
-        removed: false,
-        mkdir: false,
-        symlink: false,
-        mknod: false,
-        mode: false,
-        owner: false,
-        times: false,
-      };
-      e.paths.set(fx.path, st);
+  /**
+   * Where a path below a moved directory's new name came from (the latest move wins), or null.
+   */
+  private movedOrigin(e: Execution, p: string): { move: Move; origin: string } | null {
+    for (let i = e.moves.length - 1; i >= 0; i--) {
+      const m = e.moves[i];
+      if (below(m.to, p)) return { move: m, origin: m.from + p.slice(m.to.length) };
     }
+    return null;
+  }
+
+  /** Whether the subtree created `p` or a directory above it up to `top` (then it was nothing before). */
+  private createdHere(e: Execution, p: string, top: string): boolean {
+    for (let q = p; ; q = q.slice(0, q.lastIndexOf('/'))) {
+      const st = e.paths.get(q);
+      if (st && st.modified && st.before === '-') return true;
+      if (q === top || q.lastIndexOf('/') <= 0) return false;
+    }
+  }
+
+  private originState(e: Execution, origin: string, before: FileType): PathState {
+    let os = e.paths.get(origin);
+    if (!os) {
+      os = newPathState(before);
+      e.paths.set(origin, os);
+    } else if (os.beforeUnknown) {
+      os.before = before;
+      os.beforeUnknown = false;
+    }
+    return os;
+  }
+
+  /** First touch of a path: its state, taking directory moves into account. */
+  private stateFor(e: Execution, fx: PathEffect): PathState {
+    let st = e.paths.get(fx.path);
+    if (st) return st;
+    st = newPathState(fx.before);
+    e.paths.set(fx.path, st);
+    if (e.moves.length === 0) return st;
+    if (e.moves.some((m) => below(m.from, fx.path))) {
+      // Looked at after its directory was renamed away: what it was is learnt from the moved tree.
+      st.movedAway = true;
+      st.beforeUnknown = true;
+      return st;
+    }
+    const o = this.movedOrigin(e, fx.path);
+    if (o === null) return st;
+    const fromMove = exists(fx.before);
+    if (fromMove) {
+      // Came with the moved tree: new here, and what is observed of it was observed at its origin.
+      st.before = '-';
+      st.modified = true;
+      st.viaMove = true;
+    }
+    if (fx.input !== null && !this.createdHere(e, o.origin, o.move.from)) {
+      const os = this.originState(e, o.origin, fx.before);
+      if (fromMove) os.movedAway = true;
+      if (!os.modified) mergeInput(os, fx.input);
+    } else if (fromMove) {
+      this.originState(e, o.origin, fx.before).movedAway = true;
+    }
+    return st;
+  }
+
+  private applyEffect(e: Execution, fx: PathEffect): void {
+    const st = this.stateFor(e, fx);
     // fstat of the stdout/stderr an execution was given (cat checks input != output) looks at
     // where its output goes, which the record holds as the stream's target, not at an input.
     const ownStream = fx.viaFd === true && (e.fds.get(1)?.target === fx.path || e.fds.get(2)?.target === fx.path);
-    if (fx.input !== null && !ownStream && !st.modified && (st.input === null || INPUT_RANK[fx.input] > INPUT_RANK[st.input])) {
-      st.input = fx.input;
-    }
+    if (fx.input !== null && !ownStream && !st.modified && !st.movedAway) mergeInput(st, fx.input);
     const c = fx.change;
     if (c === null) return;
     st.modified = true;
@@ -613,7 +730,7 @@ export class TraceFolder {
     }
     const e = this.executionOfTid(ev.pid);
     if (e === null) return; // pcache's own child before the first exec
-    const { effects, reasons } = fsEffects(ev);
+    const { effects, reasons, move } = fsEffects(ev);
     if (ev.op === 'open') {
       const policy = pathPolicy(ev.path, this.ignoreDirs);
       if (policy === 'random') reasons.push({ text: `read ${ev.path} (nondeterministic)`, propagate: true });
@@ -621,6 +738,61 @@ export class TraceFolder {
     }
     for (const r of reasons) this.addReason(e, r);
     this.applyEffects(e, effects);
+    if (move && pathPolicy(move.from, this.ignoreDirs) === 'record' && pathPolicy(move.to, this.ignoreDirs) === 'record') {
+      for (const a of this.chain(e)) this.recordMove(a, move);
+    }
+  }
+
+  private recordMove(e: Execution, move: Move): void {
+    for (const [p, st] of e.paths) {
+      if (below(move.from, p)) st.movedAway = true;
+      if (below(move.to, p)) {
+        st.modified = true;
+        st.viaMove = true;
+      }
+    }
+    e.moves.push(move);
+  }
+
+  /**
+   * At the end: every entry of a moved tree that nothing touched after the move is still an
+   * output at its new name, a deletion at its old one, and its old self was an input.
+   */
+  private settleMoves(e: Execution): void {
+    const kindOf = (t: FileType): InputKind => (t === 'f' ? 'content' : t === 'd' ? 'dirlist' : 'metadata');
+    for (const m of e.moves) {
+      const walk = (rel: string): void => {
+        for (const name of this.list(m.to + rel)) {
+          const r = `${rel}/${name}`;
+          const p = m.to + r;
+          let fin: FinalState;
+          try {
+            fin = this.stat(p);
+          } catch {
+            continue;
+          }
+          if (fin.type === '-') continue;
+          const st = e.paths.get(p);
+          // Made after the move by the subtree itself: an ordinary output, and so is all below it.
+          if (st && !st.viaMove && st.modified && st.before === '-') continue;
+          if (!st) {
+            const fresh = newPathState('-');
+            fresh.modified = true;
+            fresh.viaMove = true;
+            e.paths.set(p, fresh);
+          } else {
+            st.modified = true;
+            st.viaMove = true;
+          }
+          const origin = m.from + r;
+          const os = this.originState(e, origin, fin.type);
+          os.movedAway = true;
+          if (!os.modified && !this.createdHere(e, origin, m.from)) mergeInput(os, kindOf(fin.type));
+          if (fin.type === 'd') walk(r);
+        }
+      };
+      walk('');
+    }
   }
 
   private onSpawn(ev: SpawnEvent): void {
@@ -683,6 +855,7 @@ export class TraceFolder {
       captured: { stdout: [], stderr: [] },
       capturedBytes: { stdout: 0, stderr: 0 },
       boundUnix: new Set(),
+      moves: [],
       outputs: [],
     };
     this.all.push(e);
@@ -693,6 +866,34 @@ export class TraceFolder {
       ...(p?.implied ?? []).map((i) => effect(i.path, i.kind === 'absent' ? '-' : i.kind === 'metadata' ? 'l' : 'f', i.kind)),
     ];
     this.applyEffects(e, implied);
+    this.applyEffects(e, this.inheritedFileEffects(startFds));
+  }
+
+  /**
+   * Regular files the execution holds open from the start beyond stdin/stdout/stderr
+   * (`cmd 3< in 4> out`): it can read or write them without any open the tracer would see,
+   * so a readable one is a content input and a writable one an output candidate. Writing
+   * through the shared offset keeps whatever it does not overwrite, so the old bytes are an
+   * input too when appending or past the start. At offset 0 of a write-only fd they are taken
+   * as replaced: that is what a shell's `N>file` gives (truncated); the file's size cannot be
+   * read here without racing the tracee's first write.
+   */
+  private inheritedFileEffects(fds: readonly FdSnapshot[]): PathEffect[] {
+    const effects: PathEffect[] = [];
+    for (const f of fds) {
+      if (f.fd <= 2 || f.kind !== 'file' || (f.flags & O_PATH) !== 0) continue;
+      const acc = f.flags & O_ACCMODE;
+      const reads = acc === O_RDONLY || acc === O_RDWR;
+      const writes = acc !== O_RDONLY;
+      const append = (f.flags & O_APPEND) !== 0;
+      if (!writes) {
+        effects.push(effect(f.target, 'f', 'content'));
+        continue;
+      }
+      const oldBytesMatter = reads || append || f.pos > 0;
+      effects.push(effect(f.target, 'f', oldBytesMatter ? 'content' : null, { k: 'content', how: append ? 'appended' : 'written' }));
+    }
+    return effects;
   }
 
   private onExit(ev: ExitEvent): void {
@@ -857,8 +1058,9 @@ export class TraceFolder {
     if (e.end !== null) return;
     e.end = time;
     const outputs: OutputRecord[] = [];
+    this.settleMoves(e);
     for (const [p, st] of e.paths) {
-      if (!st.modified) continue;
+      if (!st.modified && !st.movedAway) continue;
       let fin: FinalState;
       try {
         fin = this.stat(p);
@@ -880,7 +1082,8 @@ export class TraceFolder {
         return exists(b) ? { path: p, kind: 'deleted' } : null;
       case 'd':
         if (b !== 'd') return { path: p, kind: 'mkdir', mode: fin.mode };
-        if (st.mode) return { path: p, kind: 'mode', mode: fin.mode };
+        // a directory renamed over an empty one keeps its own mode
+        if (st.mode || st.content) return { path: p, kind: 'mode', mode: fin.mode };
         if (st.owner) this.addReason(e, { text: `changed the owner of ${p}`, propagate: true });
         return null;
       case 'l':
@@ -918,7 +1121,7 @@ export class TraceFolder {
 
   private toRecord(e: Execution): ExecutionRecord {
     const inputs: InputRecord[] = [];
-    for (const [p, st] of e.paths) if (st.input !== null) inputs.push({ path: p, kind: st.input });
+    for (const [p, st] of e.paths) if (st.input !== null) inputs.push({ path: p, kind: st.input, before: st.before });
     inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return {
       id: e.id,

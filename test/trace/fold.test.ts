@@ -28,6 +28,7 @@ class Sim {
     this.folder = new TraceFolder({
       stat: (p) => this.files.get(p) ?? { type: '-', mode: 0 },
       execInputs: implied,
+      list: (dir) => [...new Set([...this.files.keys()].filter((p) => p.startsWith(dir + '/')).map((p) => p.slice(dir.length + 1).split('/')[0]))],
       ignoreDirs: ['/home/u/.cache/pcache'],
       onExecutionEnd: (r) => this.ended.push(r.id),
     });
@@ -250,13 +251,93 @@ describe('inputs and outputs of one execution', () => {
     ]);
   });
 
-  test('renaming a directory is uncacheable', () => {
+  test('renaming a directory: both trees path by path, the moved entries as inputs at their old names', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'rename', '/w/d1', 'd', { path2: '/w/d2', type2: '-', follow: false });
+        for (const [a, b] of [['/w/d1/a', '/w/d2/a'], ['/w/d1/sub', '/w/d2/sub'], ['/w/d1/sub/c', '/w/d2/sub/c']]) {
+          s.files.set(b, s.files.get(a) as FinalState);
+          s.files.delete(a);
+        }
+        s.files.delete('/w/d1');
+        s.file('/w/d2', 'd', 0o750);
+        s.open(10, '/w/d2/new', '-', O_WRONLY | O_CREAT | O_TRUNC);
+        s.file('/w/d2/new');
+      },
+      (s) => {
+        s.file('/w/d1', 'd', 0o750);
+        s.file('/w/d1/a');
+        s.file('/w/d1/sub', 'd', 0o755);
+        s.file('/w/d1/sub/c');
+      },
+    );
+    expect(r.uncacheable).toEqual([]);
+    expect(ins(r)).toEqual([
+      { path: '/w/d1', kind: 'dirlist' },
+      { path: '/w/d1/a', kind: 'content' },
+      { path: '/w/d1/sub', kind: 'dirlist' },
+      { path: '/w/d1/sub/c', kind: 'content' },
+    ]);
+    expect(r.outputs).toEqual([
+      { path: '/w/d1', kind: 'deleted' },
+      { path: '/w/d1/a', kind: 'deleted' },
+      { path: '/w/d1/sub', kind: 'deleted' },
+      { path: '/w/d1/sub/c', kind: 'deleted' },
+      { path: '/w/d2', kind: 'mkdir', mode: 0o750 },
+      { path: '/w/d2/a', kind: 'content', how: 'created', mode: 0o644 },
+      { path: '/w/d2/new', kind: 'content', how: 'created', mode: 0o644 },
+      { path: '/w/d2/sub', kind: 'mkdir', mode: 0o755 },
+      { path: '/w/d2/sub/c', kind: 'content', how: 'created', mode: 0o644 },
+    ]);
+  });
+
+  test('after a directory rename, reading under the new name is an input at the old name', () => {
+    const r = single(
+      (s) => {
+        s.fs(10, 'rename', '/w/d1', 'd', { path2: '/w/d2', type2: '-', follow: false });
+        s.files.set('/w/d2/a', s.files.get('/w/d1/a') as FinalState);
+        s.files.delete('/w/d1/a');
+        s.files.delete('/w/d1');
+        s.file('/w/d2', 'd');
+        s.open(10, '/w/d2/a', 'f', O_RDONLY);
+        s.fs(10, 'stat', '/w/d2/zz', '-');
+        s.fs(10, 'stat', '/w/d1/a', '-');
+      },
+      (s) => {
+        s.file('/w/d1', 'd');
+        s.file('/w/d1/a');
+      },
+    );
+    expect(ins(r)).toEqual([
+      { path: '/w/d1', kind: 'dirlist' },
+      { path: '/w/d1/a', kind: 'content' },
+      { path: '/w/d1/zz', kind: 'absent' },
+      { path: '/w/d2/zz', kind: 'absent' },
+    ]);
+    expect(r.outputs.map((o) => `${o.kind} ${o.path}`)).toEqual(['deleted /w/d1', 'deleted /w/d1/a', 'mkdir /w/d2', 'content /w/d2/a']);
+  });
+
+  test('a directory built under a temporary name and renamed into place has no inputs inside', () => {
     const r = single((s) => {
-      s.fs(10, 'mkdir', '/d/tmpdir', '-');
-      s.fs(10, 'rename', '/d/tmpdir', 'd', { path2: '/d/final', type2: '-', follow: false });
-      s.file('/d/final', 'd', 0o755);
+      s.fs(10, 'mkdir', '/w/tmp', '-');
+      s.open(10, '/w/tmp/x', '-', O_WRONLY | O_CREAT | O_TRUNC);
+      s.fs(10, 'rename', '/w/tmp', 'd', { path2: '/w/out', type2: '-', follow: false });
+      s.file('/w/out', 'd', 0o755);
+      s.file('/w/out/x');
     });
-    expect(r.uncacheable).toEqual(['renamed a directory (/d/tmpdir -> /d/final)']);
+    expect(ins(r)).toEqual([{ path: '/w/tmp', kind: 'absent' }]);
+    expect(r.outputs.map((o) => `${o.kind} ${o.path}`)).toEqual(['mkdir /w/out', 'content /w/out/x']);
+  });
+
+  test('exchanging directories is uncacheable', () => {
+    const r = single(
+      (s) => s.fs(10, 'rename', '/w/a', 'd', { path2: '/w/b', type2: 'd', flags: 2, follow: false }),
+      (s) => {
+        s.file('/w/a', 'd');
+        s.file('/w/b', 'd');
+      },
+    );
+    expect(r.uncacheable).toEqual(['exchanged a directory (/w/a <-> /w/b)']);
   });
 
   test('unlink of an existing file: metadata input and deleted output; of a missing one: absent input only', () => {
@@ -500,6 +581,35 @@ describe('what an fd-based observation means', () => {
     s.exit(10);
     expect(ins(s.rec(1))).toEqual([{ path: '/var/run/nscd/socket', kind: 'absent' }]);
     expect(s.rec(1).uncacheable).toEqual(['connected to unix socket /run/dbus/system_bus_socket']);
+  });
+});
+
+describe('files inherited open beyond stdio', () => {
+  const O_RDONLY_ = 0;
+  test('a readable fd is a content input; a writable one an output, and an input when appending or past the start', () => {
+    const s = new Sim();
+    for (const f of ['/w/in', '/w/out', '/w/log', '/w/offset4']) s.file(f);
+    s.exec(10, ['tool'], {
+      fds: [
+        ...OUTER_FDS,
+        { fd: 3, target: '/w/in', kind: 'file', pos: 0, flags: O_RDONLY_ },
+        { fd: 4, target: '/w/out', kind: 'file', pos: 0, flags: O_WRONLY },
+        { fd: 5, target: '/w/log', kind: 'file', pos: 10, flags: O_WRONLY | O_APPEND },
+        { fd: 6, target: '/w/offset4', kind: 'file', pos: 4, flags: O_WRONLY },
+        { fd: 7, target: 'pipe:[5]', kind: 'pipe', pos: 0, flags: O_RDONLY_ },
+      ],
+    });
+    s.exit(10);
+    expect(ins(s.rec(1))).toEqual([
+      { path: '/w/in', kind: 'content' },
+      { path: '/w/log', kind: 'content' },
+      { path: '/w/offset4', kind: 'content' },
+    ]);
+    expect(s.rec(1).outputs).toEqual([
+      { path: '/w/log', kind: 'content', how: 'appended', mode: 0o644 },
+      { path: '/w/offset4', kind: 'content', how: 'written', mode: 0o644 },
+      { path: '/w/out', kind: 'content', how: 'written', mode: 0o644 },
+    ]);
   });
 });
 
