@@ -289,28 +289,54 @@ export class Store {
   async publishEntry(entry: NewEntry): Promise<PublishedEntry> {
     this.live();
     validateEntry(entry);
-    const stdoutHash = entry.stdout ? await this.resolveBlob(entry.stdout) : null;
-    const stderrHash = entry.stderr ? await this.resolveBlob(entry.stderr) : null;
+    // Where each blob came from, so one removed by a concurrent gc/clear between
+    // storing and publishing can be stored again.
+    const sources = new Map<string, BlobSource>();
+    const resolve = async (source: BlobSource): Promise<string> => {
+      const hash = await this.resolveBlob(source);
+      if (!('hash' in source)) sources.set(hash, source);
+      return hash;
+    };
+    let stdoutHash = entry.stdout ? await resolve(entry.stdout) : null;
+    let stderrHash = entry.stderr ? await resolve(entry.stderr) : null;
     const outputs: OutputRecord[] = [];
     for (const output of entry.outputs) {
       const { source, ...record } = output;
       if (record.kind === 'content' && !record.hash) {
         const src: BlobSource = source ?? { file: record.path };
-        record.hash = await this.resolveBlob(src);
+        record.hash = await resolve(src);
         if (record.mode == null && 'file' in src) record.mode = fs.statSync(src.file).mode & 0o7777;
       }
       outputs.push(record);
     }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const id = this.insertEntry(entry, stdoutHash, stderrHash, outputs);
+        return { id, stdoutHash, stderrHash, outputs };
+      } catch (e) {
+        const source = e instanceof MissingBlobError ? sources.get(e.hash) : undefined;
+        if (!source || attempt >= 3) throw e;
+        const missing = (e as MissingBlobError).hash;
+        const again = await resolve(source);
+        if (stdoutHash === missing) stdoutHash = again;
+        if (stderrHash === missing) stderrHash = again;
+        for (const o of outputs) if (o.hash === missing) o.hash = again;
+      }
+    }
+  }
+
+  /** All rows of one entry in one transaction, after checking its blobs are present. */
+  private insertEntry(entry: NewEntry, stdoutHash: string | null, stderrHash: string | null, outputs: OutputRecord[]): number {
     const referenced = new Set<string>();
     for (const h of [stdoutHash, stderrHash, ...outputs.map((o) => (o.kind === 'content' ? o.hash : null))]) {
       if (h) referenced.add(h);
     }
     const inputsDigest = digestInputs(entry.inputs);
     const now = Date.now();
-    const id = this.write(() => {
+    return this.write(() => {
       for (const hash of referenced) {
         const size = this.blobs.sizeOf(hash);
-        if (size === undefined) throw new StoreError('BLOB_MISSING', `blob ${hash} is not in the store (removed by a concurrent gc or clear?)`);
+        if (size === undefined) throw new MissingBlobError(hash);
         this.sql.insertBlob.run(hash, size, now);
       }
       this.sql.deleteSameInputs.run(entry.commandKey, inputsDigest);
@@ -350,7 +376,6 @@ export class Store {
       this.sql.dropExcessCandidates.run({ key: entry.commandKey, keep: this.maxCandidates });
       return entryId;
     });
-    return { id, stdoutHash, stderrHash, outputs };
   }
 
   /** Candidate entries of a command, newest first (at most maxCandidates). */
@@ -372,8 +397,9 @@ export class Store {
       path: r.path,
       kind: r.kind as InputKind,
       type: r.type as FileType | null,
-      dev: r.dev,
-      ino: r.ino,
+      // Stored as signed 64-bit (see index-db.ts); stat gives them unsigned.
+      dev: r.dev == null ? null : BigInt.asUintN(64, r.dev),
+      ino: r.ino == null ? null : BigInt.asUintN(64, r.ino),
       size: r.size,
       mtimeNs: r.mtime_ns,
       ctimeNs: r.ctime_ns,
@@ -856,6 +882,12 @@ export class Store {
 }
 
 const ROLLBACK = Symbol('rollback');
+
+class MissingBlobError extends StoreError {
+  constructor(readonly hash: string) {
+    super('BLOB_MISSING', `blob ${hash} is not in the store (removed by a concurrent gc or clear)`);
+  }
+}
 
 /**
  * Removes a cache directory whose index cannot be opened (damaged, or from a newer
