@@ -44,7 +44,7 @@ bench-trace: setup
 	bash bench/trace-bench.sh
 
 bench: setup
-	bash bench/trace-bench.sh
+	bash bench/cache-bench.sh
 
 clean:
 	rm -rf dist native/build fixtures/bin

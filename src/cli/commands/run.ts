@@ -66,7 +66,11 @@ export async function runCached(inv: RunInvocation): Promise<number> {
   }
   const file = findCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
   if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
-  const store = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }));
+  // No fsync per blob: publication stays atomic against kills (blobs are renamed into place
+  // before their index rows commit), and after a power loss a torn blob fails its
+  // verification on read and is a miss, never a wrong output. fsync cost ~0.4 s per
+  // 100 executions here, all of it on the path of every held exit.
+  const store = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }), { durable: false });
   let summary: CachedRunSummary;
   try {
     summary = await new CachedRun({
