@@ -1,0 +1,112 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { BlobDir } from '../../cache-store/blobs';
+import { digestBytes } from '../../cache-store/digest';
+import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
+
+afterAll(cleanupTempDirs);
+
+function newBlobDir(): BlobDir {
+  const blobs = new BlobDir(makeTempDir());
+  blobs.init();
+  return blobs;
+}
+
+function bigBuffer(size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 2654435761) >>> 24;
+  return b;
+}
+
+describe('BlobDir', () => {
+  test('storeFile streams a multi-chunk file into a blob named by its BLAKE3 digest', async () => {
+    const blobs = newBlobDir();
+    const src = path.join(makeTempDir(), 'big');
+    const bytes = bigBuffer(13 * 1024 * 1024 + 5); // several 4 MiB chunks plus a tail
+    fs.writeFileSync(src, bytes);
+    const stored = await blobs.storeFile(src);
+    expect(stored.hash).toBe(digestBytes(bytes));
+    expect(stored.size).toBe(bytes.length);
+    expect(stored.stable).toBe(true);
+    const file = path.join(blobs.blobsDir, stored.hash.slice(0, 2), stored.hash.slice(2));
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o444);
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
+  });
+
+  test('storing the same content twice keeps one blob file', async () => {
+    const blobs = newBlobDir();
+    const dir = makeTempDir();
+    fs.writeFileSync(path.join(dir, 'a'), 'same bytes\n');
+    fs.writeFileSync(path.join(dir, 'b'), 'same bytes\n');
+    const a = await blobs.storeFile(path.join(dir, 'a'));
+    const b = await blobs.storeFile(path.join(dir, 'b'));
+    const c = blobs.storeBytes(Buffer.from('same bytes\n'));
+    expect(new Set([a.hash, b.hash, c.hash]).size).toBe(1);
+    expect([...blobs.list()].map((f) => f.hash)).toEqual([a.hash]);
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
+  });
+
+  test('empty file and empty bytes are a valid blob', async () => {
+    const blobs = newBlobDir();
+    const src = path.join(makeTempDir(), 'empty');
+    fs.writeFileSync(src, '');
+    const stored = await blobs.storeFile(src);
+    expect(stored).toMatchObject({ hash: digestBytes(''), size: 0 });
+    expect(blobs.readVerified(stored.hash)).toEqual(Buffer.alloc(0));
+  });
+
+  test('re-storing content heals a blob whose file was damaged', async () => {
+    const blobs = newBlobDir();
+    const { hash } = blobs.storeBytes(Buffer.from('precious\n'));
+    const file = blobs.pathOf(hash);
+    fs.chmodSync(file, 0o644);
+    fs.writeFileSync(file, 'rotten!!!\n');
+    expect(blobs.checkSync(hash)).toBe('corrupt');
+    const src = path.join(makeTempDir(), 'again');
+    fs.writeFileSync(src, 'precious\n');
+    await blobs.storeFile(src);
+    expect(blobs.checkSync(hash)).toBe('ok');
+    expect(fs.readFileSync(file, 'utf8')).toBe('precious\n');
+  });
+
+  test('verified reads report corrupt and missing blobs', async () => {
+    const blobs = newBlobDir();
+    const { hash } = blobs.storeBytes(Buffer.from('hello\n'));
+    expect(blobs.readVerified(hash)).toEqual(Buffer.from('hello\n'));
+    expect(await blobs.check(hash)).toBe('ok');
+    const file = blobs.pathOf(hash);
+    fs.chmodSync(file, 0o644);
+    fs.writeFileSync(file, 'hellO\n'); // same size, one byte differs
+    expect(blobs.readVerified(hash)).toBe('corrupt');
+    expect(await blobs.check(hash)).toBe('corrupt');
+    expect(blobs.checkSync(hash)).toBe('corrupt');
+    blobs.remove(hash);
+    expect(blobs.readVerified(hash)).toBe('missing');
+    expect(await blobs.check(hash)).toBe('missing');
+  });
+
+  test('storing a directory or a missing file is an error with a code, leaving no temp file', async () => {
+    const blobs = newBlobDir();
+    await expect(blobs.storeFile(makeTempDir())).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(blobs.storeFile('/nonexistent/pcache-test')).rejects.toMatchObject({ code: 'IO_ERROR' });
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
+  });
+
+  test('pathOf refuses names that are not digests (no path tricks)', () => {
+    const blobs = newBlobDir();
+    expect(() => blobs.pathOf('../../etc/passwd')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  test('sweepTemp removes only old temp files', () => {
+    const blobs = newBlobDir();
+    const old = path.join(blobs.tmpDir, 'old.tmp');
+    const fresh = path.join(blobs.tmpDir, 'fresh.tmp');
+    fs.writeFileSync(old, 'x');
+    fs.writeFileSync(fresh, 'y');
+    const past = new Date(Date.now() - 2 * 3600 * 1000);
+    fs.utimesSync(old, past, past);
+    expect(blobs.sweepTemp(3600 * 1000)).toBe(1);
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual(['fresh.tmp']);
+  });
+});

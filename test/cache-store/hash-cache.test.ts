@@ -1,0 +1,111 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { digestBytes } from '../../cache-store/digest';
+import { RACY_WINDOW_NS, stampOf } from '../../cache-store/hash-cache';
+import { Store } from '../../cache-store/store';
+import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FAKE = 'f'.repeat(64);
+
+let store: Store;
+let work: string;
+let settled: string;
+let settledOutput: string;
+
+beforeAll(async () => {
+  store = Store.open(path.join(makeTempDir(), 'cache'));
+  work = makeTempDir();
+  settled = path.join(work, 'settled.txt');
+  fs.writeFileSync(settled, 'settled content\n');
+  settledOutput = path.join(work, 'settled-output.bin');
+  fs.writeFileSync(settledOutput, Buffer.alloc(100_000, 2));
+  // Let mtime and ctime fall outside the racy window.
+  await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 300);
+});
+
+afterAll(() => {
+  store.close();
+  cleanupTempDirs();
+});
+
+function rowCount(file: string): number {
+  const db = (store as unknown as { db: import('better-sqlite3').Database }).db;
+  return (db.prepare(`SELECT count(*) AS n FROM hash_cache WHERE path = ?`).get(file) as { n: number }).n;
+}
+
+describe('hash cache', () => {
+  test('a settled file is read once, then answered from the cache until it changes', () => {
+    const first = store.hashCache.hashFile(settled)!;
+    expect(first).toMatchObject({ hash: digestBytes('settled content\n'), cached: false });
+    expect(rowCount(settled)).toBe(1);
+    const second = store.hashCache.hashFile(settled)!;
+    expect(second).toMatchObject({ hash: first.hash, cached: true });
+
+    fs.writeFileSync(settled, 'SETTLED CONTENT\n'); // same size, new mtime/ctime
+    const third = store.hashCache.hashFile(settled)!;
+    expect(third).toMatchObject({ hash: digestBytes('SETTLED CONTENT\n'), cached: false });
+  });
+
+  test('racy-file guard: a file modified just before hashing is never cached', () => {
+    const fresh = path.join(work, 'fresh.txt');
+    fs.writeFileSync(fresh, 'fresh\n');
+    expect(store.hashCache.hashFile(fresh)).toMatchObject({ hash: digestBytes('fresh\n'), cached: false });
+    expect(rowCount(fresh)).toBe(0);
+    expect(store.hashCache.hashFile(fresh)).toMatchObject({ cached: false });
+  });
+
+  test('racy-file guard: a digest taken within the window of mtime/ctime is not trusted', () => {
+    const file = path.join(work, 'guarded.txt');
+    fs.writeFileSync(file, 'real content\n');
+    const st = fs.statSync(file, { bigint: true });
+    // Hashed 1 ms after the last modification: a same-second rewrite could keep the stamp.
+    expect(store.hashCache.record(file, stampOf(st), FAKE, st.mtimeNs + 1_000_000n)).toBe(false);
+    expect(store.hashCache.lookup(file, stampOf(st))).toBeUndefined();
+    expect(store.hashCache.hashFile(file)!.hash).toBe(digestBytes('real content\n'));
+
+    // Hashed well after: the stamp is trusted (so the fake digest proves the cache answered).
+    expect(store.hashCache.record(file, stampOf(st), FAKE, st.ctimeNs + RACY_WINDOW_NS + 1n)).toBe(true);
+    expect(store.hashCache.hashFile(file)).toMatchObject({ hash: FAKE, cached: true });
+  });
+
+  test('a cached digest is not used when any stat field differs', () => {
+    const file = path.join(work, 'stamped.txt');
+    fs.writeFileSync(file, 'abc\n');
+    const st = stampOf(fs.statSync(file, { bigint: true }));
+    store.hashCache.record(file, st, FAKE, st.ctimeNs + RACY_WINDOW_NS + 1n);
+    expect(store.hashCache.lookup(file, st)?.hash).toBe(FAKE);
+    for (const changed of [
+      { ...st, ino: st.ino + 1n },
+      { ...st, dev: st.dev + 1n },
+      { ...st, size: st.size + 1n },
+      { ...st, mtimeNs: st.mtimeNs + 1n },
+      { ...st, ctimeNs: st.ctimeNs + 1n },
+    ]) {
+      expect(store.hashCache.lookup(file, changed)).toBeUndefined();
+    }
+    expect(store.hashCache.lookup(path.join(work, 'other-path'), st)).toBeUndefined();
+  });
+
+  test('inode numbers above 2^63 round-trip through SQLite', () => {
+    const file = path.join(work, 'big-inode');
+    const st = { dev: 0xffffffffffffff00n, ino: 0xfedcba9876543210n, size: 3n, mtimeNs: 1n, ctimeNs: 2n };
+    expect(store.hashCache.record(file, st, FAKE, 10n ** 18n)).toBe(true);
+    expect(store.hashCache.lookup(file, st)?.hash).toBe(FAKE);
+  });
+
+  test('storing a settled file records its digest, so the next lookup needs no read', async () => {
+    const stored = await store.storeFile(settledOutput);
+    expect(rowCount(settledOutput)).toBe(1);
+    expect(store.hashCache.hashFile(settledOutput)).toMatchObject({ hash: stored.hash, cached: true });
+  });
+
+  test('storing a file whose ctime is fresh caches nothing, even if its mtime is old', async () => {
+    const file = path.join(work, 'output.bin');
+    fs.writeFileSync(file, Buffer.alloc(100_000, 1));
+    const past = new Date(Date.now() - 10_000);
+    fs.utimesSync(file, past, past); // sets ctime to now
+    await store.storeFile(file);
+    expect(rowCount(file)).toBe(0);
+  });
+});

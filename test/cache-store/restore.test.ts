@@ -1,0 +1,109 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Store, StoreProblem } from '../../cache-store/store';
+import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
+
+afterAll(cleanupTempDirs);
+
+function open(problems: StoreProblem[] = []): Store {
+  return Store.open(path.join(makeTempDir(), 'cache'), { onProblem: (p) => problems.push(p) });
+}
+
+describe('restoreBlob', () => {
+  test('restores byte-identical content with the recorded mode, replacing the old file', async () => {
+    const store = open();
+    const work = makeTempDir();
+    const src = path.join(work, 'tool');
+    const bytes = Buffer.alloc(5 * 1024 * 1024 + 3, 7);
+    bytes.write('#!/bin/sh\necho hi\n');
+    fs.writeFileSync(src, bytes);
+    const { hash } = await store.storeFile(src);
+    const dest = path.join(work, 'restored');
+    fs.writeFileSync(dest, 'old content');
+    expect(await store.restoreBlob(hash, dest, 0o750)).toBe('restored');
+    expect(fs.readFileSync(dest).equals(bytes)).toBe(true);
+    expect(fs.statSync(dest).mode & 0o7777).toBe(0o750);
+    expect(await store.restoreBlob(hash, path.join(work, 'private'), 0o600)).toBe('restored');
+    expect(fs.statSync(path.join(work, 'private')).mode & 0o7777).toBe(0o600);
+    // Temp files beside the destination are gone.
+    expect(fs.readdirSync(work).sort()).toEqual(['private', 'restored', 'tool']);
+    store.close();
+  });
+
+  test('a destination that already has the content is left alone, only its mode fixed', async () => {
+    const store = open();
+    const work = makeTempDir();
+    const dest = path.join(work, 'out');
+    fs.writeFileSync(dest, 'result\n');
+    fs.chmodSync(dest, 0o644);
+    const inode = fs.statSync(dest).ino;
+    const { hash } = store.storeBytes(Buffer.from('result\n'));
+    expect(await store.restoreBlob(hash, dest, 0o640)).toBe('unchanged');
+    expect(fs.statSync(dest).ino).toBe(inode);
+    expect(fs.statSync(dest).mode & 0o7777).toBe(0o640);
+    store.close();
+  });
+
+  test('a corrupt blob is a miss: destination untouched, blob and dependent entries removed, problem reported', async () => {
+    const problems: StoreProblem[] = [];
+    const store = open(problems);
+    const work = makeTempDir();
+    const out = path.join(work, 'out.txt');
+    fs.writeFileSync(out, 'good output\n');
+    const published = await store.publishEntry({
+      commandKey: 'c0ffee',
+      exitStatus: 0,
+      durationMs: 5,
+      inputs: [],
+      outputs: [{ path: out, kind: 'content' }],
+    });
+    const hash = published.outputs[0].hash!;
+    const blobFile = store.blobs.pathOf(hash);
+    fs.chmodSync(blobFile, 0o644);
+    fs.writeFileSync(blobFile, 'evil output\n');
+    fs.writeFileSync(out, 'current\n');
+
+    expect(await store.restoreBlob(hash, out, 0o644)).toBe('corrupt');
+    expect(fs.readFileSync(out, 'utf8')).toBe('current\n');
+    expect(fs.readdirSync(work)).toEqual(['out.txt']);
+    expect(fs.existsSync(blobFile)).toBe(false);
+    expect(store.getEntry(published.id)).toBeUndefined();
+    expect(problems).toEqual([expect.objectContaining({ code: 'BLOB_CORRUPT', hash, entriesDropped: 1 })]);
+    expect(problems[0].message).not.toContain('\n');
+    store.close();
+  });
+
+  test('a missing blob is a miss and is reported', async () => {
+    const problems: StoreProblem[] = [];
+    const store = open(problems);
+    const { hash } = store.storeBytes(Buffer.from('gone soon\n'));
+    store.blobs.remove(hash);
+    const dest = path.join(makeTempDir(), 'dest');
+    expect(await store.restoreBlob(hash, dest, 0o644)).toBe('missing');
+    expect(fs.existsSync(dest)).toBe(false);
+    expect(problems.map((p) => p.code)).toEqual(['BLOB_MISSING']);
+    store.close();
+  });
+
+  test('readBlob returns verified bytes, and null for a corrupt blob (after dropping its entries)', async () => {
+    const problems: StoreProblem[] = [];
+    const store = open(problems);
+    const published = await store.publishEntry({
+      commandKey: 'beef',
+      exitStatus: 3,
+      stdout: { bytes: Buffer.from('line 1\nline 2\n') },
+      stderr: { bytes: Buffer.from('warning\n') },
+      durationMs: 1,
+      inputs: [],
+      outputs: [],
+    });
+    expect(store.readBlob(published.stdoutHash!)).toEqual(Buffer.from('line 1\nline 2\n'));
+    const file = store.blobs.pathOf(published.stderrHash!);
+    fs.chmodSync(file, 0o644);
+    fs.appendFileSync(file, 'x');
+    expect(store.readBlob(published.stderrHash!)).toBeNull();
+    expect(store.getEntry(published.id)).toBeUndefined();
+    expect(problems.map((p) => [p.code, p.entriesDropped])).toEqual([['BLOB_CORRUPT', 1]]);
+    store.close();
+  });
+});
