@@ -60,7 +60,7 @@ char fileTypeChar(unsigned mode) {
 }
 
 ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const std::string& input,
-                         bool followLast) {
+                         bool followLast, PathCache* cache) {
   ResolvedPath r;
   std::deque<std::string> q;
   std::string cur;  // "" is the root
@@ -92,6 +92,30 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
     if (next == "/proc/self") next = "/proc/" + std::to_string(tgid);
     else if (next == "/proc/thread-self")
       next = "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(tid);
+    // An intermediate component seen before: no lstat, no readlink.
+    if (cache && !last && !inProc) {
+      if (const PathCache::Node* n = cache->find(next)) {
+        cache->hits++;
+        if (n->type == 'd') {
+          cur = next;
+          type = 'd';
+          continue;
+        }
+        r.links.push_back(next);
+        if (++linksFollowed > kMaxLinks) {
+          cur = next;
+          appendRest(cur, q);
+          r.path = cur;
+          r.type = '-';
+          return r;
+        }
+        if (!n->target.empty() && n->target[0] == '/') cur.clear();
+        pushComponents(q, n->target, true);
+        inProc = startsWith(cur, "/proc/") || cur == "/proc";
+        continue;
+      }
+      cache->misses++;
+    }
     struct stat st;
     if (lstat(next.c_str(), &st) != 0) {
       cur = next;
@@ -128,6 +152,7 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
         continue;
       }
       r.links.push_back(next);
+      if (cache && !last && !startsWith(next, "/proc")) cache->put(next, {'l', target});
       if (++linksFollowed > kMaxLinks) {
         cur = next;
         appendRest(cur, q);
@@ -148,6 +173,7 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
       r.type = '-';
       return r;
     }
+    if (cache && !last && S_ISDIR(st.st_mode) && !inProc && !startsWith(next, "/proc")) cache->put(next, {'d', ""});
     cur = next;
     inProc = inProc || startsWith(cur, "/proc/");
     type = fileTypeChar(st.st_mode);

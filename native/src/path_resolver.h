@@ -6,7 +6,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace pcache {
@@ -19,8 +21,34 @@ struct ResolvedPath {
 
 char fileTypeChar(unsigned mode);
 
-// base: the absolute directory a relative path starts from.
+// What the walk learned about directories and symlinks met *before* the last
+// component. Most paths cross the same few (/usr, /usr/lib, the /lib symlink ...),
+// so remembering them saves an lstat (and a readlink) per component. The tracer
+// clears it whenever a tracee may change the directory tree (rename, rmdir,
+// unlink, symlink), at the syscall's entry and again at its exit.
+class PathCache {
+ public:
+  struct Node {
+    char type;           // 'd' or 'l'
+    std::string target;  // for symlinks
+  };
+  const Node* find(const std::string& p) const {
+    auto it = nodes_.find(p);
+    return it == nodes_.end() ? nullptr : &it->second;
+  }
+  void put(const std::string& p, Node n) {
+    if (nodes_.size() > 100000) nodes_.clear();
+    nodes_.emplace(p, std::move(n));
+  }
+  void clear() { nodes_.clear(); }
+  uint64_t hits = 0, misses = 0;
+
+ private:
+  std::unordered_map<std::string, Node> nodes_;
+};
+
+// base: the absolute directory a relative path starts from. cache may be null.
 ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const std::string& path,
-                         bool followLast);
+                         bool followLast, PathCache* cache = nullptr);
 
 }  // namespace pcache

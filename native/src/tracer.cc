@@ -192,6 +192,8 @@ void Tracer::threadMain() {
       d.hasSignal = true;
       d.signal = WTERMSIG(rootStatus_);
     }
+    localStats_["path_cache_hits"] = pathCache_.hits;
+    localStats_["path_cache_misses"] = pathCache_.misses;
     {
       std::lock_guard<std::mutex> g(statsMu_);
       stats_ = localStats_;
@@ -385,9 +387,10 @@ void Tracer::drainDecisions() {
     tokens_.erase(it);
     auto ti = tasks_.find(tid);
     if (ti == tasks_.end()) continue;
-    ti->second.pending = Task::Pending::None;
-    ti->second.wantExitStop = false;
-    resume(ti->second);
+    Task& rt = ti->second;
+    rt.pending = rt.treeChangeExit ? Task::Pending::TreeChangeExit : Task::Pending::None;
+    rt.wantExitStop = rt.treeChangeExit;
+    resume(rt);
   }
   for (int sig : sigs) {
     if (root_ > 0 && !rootReaped_) kill(root_, sig);
@@ -668,13 +671,30 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::Open:
     case Handling::Openat2:
     case Handling::Symlink:
+    {
+      size_t before = batch_->events.size();
       handlePathOp(t, *s, a);
+      // Renaming or removing a directory or a symlink changes what the path cache holds:
+      // forget it now, and again once the call is done (another tracee may walk in between).
+      if (batch_->events.size() > before || t.pending == Task::Pending::Preimage) {
+        const Event& e = t.pending == Task::Pending::Preimage ? lastFsEvent_ : batch_->events.back();
+        std::string op = e.op;
+        bool tree = (op == "rmdir") || (op == "unlink" && e.type == 'l') ||
+                    (op == "rename" && (e.type == 'd' || e.type == 'l' || e.type2 == 'd' || e.type2 == 'l'));
+        if (tree) {
+          pathCache_.clear();
+          t.treeChangeExit = true;
+          t.wantExitStop = true;
+          if (t.pending == Task::Pending::None) t.pending = Task::Pending::TreeChangeExit;
+        }
+      }
       if (t.pending == Task::Pending::Preimage) return;  // held until JS has read the old state
       if (s->nr == __NR_chdir || s->nr == __NR_fchdir) {
         t.pending = Task::Pending::ChdirExit;  // the cached cwd is stale once it completes
         t.wantExitStop = true;
       }
       break;
+    }
     case Handling::Exec:
       handleExecEntry(t, *s, a);
       return;  // resumes itself (or waits for JS)
@@ -780,7 +800,7 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
       ok = false;
       return;
     }
-    ResolvedPath r = resolvePath(t.tid, t.tgid, base, p, followLast);
+    ResolvedPath r = resolvePath(t.tid, t.tgid, base, p, followLast, &pathCache_);
     outPath = std::move(r.path);
     outType = r.type;
     for (auto& l : r.links) e.links.push_back(std::move(l));
@@ -817,6 +837,9 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
   }
   if (batch_->events.empty()) batchStart_ = monotonicMicros();
   batch_->events.push_back(std::move(e));
+  lastFsEvent_.op = batch_->events.back().op;
+  lastFsEvent_.type = batch_->events.back().type;
+  lastFsEvent_.type2 = batch_->events.back().type2;
   requestPreimageIfNeeded(t, batch_->events.back());
 }
 
@@ -1042,9 +1065,16 @@ void Tracer::handleSyscallExit(Task& t) {
   Task::Pending p = t.pending;
   t.pending = Task::Pending::None;
   t.wantExitStop = false;
+  if (t.treeChangeExit) {
+    t.treeChangeExit = false;
+    pathCache_.clear();
+  }
   switch (p) {
     case Task::Pending::ChdirExit:
       processes_[t.tgid].cwdValid = false;
+      break;
+    case Task::Pending::TreeChangeExit:
+      pathCache_.clear();
       break;
     case Task::Pending::WriteExit:
       if (ret > 0) {

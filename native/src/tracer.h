@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "events.h"
+#include "path_resolver.h"
 
 namespace pcache {
 
@@ -52,7 +53,7 @@ class Tracer {
     pid_t tgid = 0;
     bool awaitingInitialStop = false;
     bool wantExitStop = false;  // resume with PTRACE_SYSCALL
-    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, ExitHold, Preimage } pending =
+    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, TreeChangeExit, ExitHold, Preimage } pending =
         Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;
@@ -61,6 +62,7 @@ class Tracer {
     int ioFd = -1;
     uint64_t ioArg1 = 0, ioArg2 = 0;
     std::string ioTarget;
+    bool treeChangeExit = false;  // clear the path cache at this syscall's exit
     int copySrcFd = -1;  // tracer-side fd on the source of copy_file_range/sendfile
     int64_t copyOffset = 0;
   };
@@ -128,6 +130,8 @@ class Tracer {
   std::vector<int64_t> preimageDecisions_;
   std::unordered_set<std::string> readFiles_;  // regular files some tracee opened for reading
   std::unordered_set<std::string> listedDirs_;  // directories some tracee listed (getdents)
+  PathCache pathCache_;
+  Event lastFsEvent_;  // op and types of the last fs event (it may be flushed before we look)
   void sendPreimage(Task& t, std::vector<PreimageItem> items);
   std::vector<int> signals_;
   std::map<std::string, uint64_t> stats_;
