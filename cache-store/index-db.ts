@@ -40,8 +40,9 @@ const MIGRATIONS: ReadonlyArray<string> = [
   ) WITHOUT ROWID;
 
   -- One cached execution. The manifest (command key -> candidates) is entries_by_key.
+  -- AUTOINCREMENT: ids are never reused, so run history never points at a stranger.
   CREATE TABLE entries (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     command_key   TEXT NOT NULL,
     inputs_digest TEXT NOT NULL,
     exit_status   INTEGER NOT NULL,
@@ -100,7 +101,7 @@ const MIGRATIONS: ReadonlyArray<string> = [
 
   -- One pcache invocation.
   CREATE TABLE runs (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     command       TEXT NOT NULL,
     cwd           TEXT NOT NULL,
     started_ms    INTEGER NOT NULL,
