@@ -49,6 +49,13 @@ export async function run(argv: string[], stderr: (text: string) => void = (t) =
 }
 
 export function main(argv: string[]): void {
+  // Last resort for the error policy: a failure outside any command's promise chain.
+  const die = (e: unknown): void => {
+    process.stderr.write(`pcache: internal error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
   run(argv).then(
     (code) => process.exit(code),
     () => process.exit(1),

@@ -54,6 +54,10 @@ export interface FinalState {
   linkTarget?: string;
   /** regular files: size in bytes, when known */
   size?: number;
+  /** identity, to notice a file changed behind the execution's back (when known) */
+  ino?: number;
+  mtimeMs?: number;
+  ctimeMs?: number;
 }
 
 /** lstat a path; throws only when the state cannot be known (EACCES, EIO ...). */
@@ -82,7 +86,7 @@ export const lstatFinal: StatFn = (p) => {
     throw e;
   }
   const type = fileTypeOf(st);
-  const state: FinalState = { type, mode: st.mode & 0o7777, size: st.size };
+  const state: FinalState = { type, mode: st.mode & 0o7777, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   if (type === 'l') state.linkTarget = fs.readlinkSync(p);
   return state;
 };
@@ -391,6 +395,8 @@ interface PathState {
   beforeUnknown: boolean;
   /** the entry arrived with a renamed directory: it did not exist here before the execution */
   viaMove: boolean;
+  /** content inputs: the file's identity when first read, checked again at the end */
+  seen: FinalState | null;
 }
 
 function newPathState(before: FileType): PathState {
@@ -410,7 +416,12 @@ function newPathState(before: FileType): PathState {
     movedAway: false,
     beforeUnknown: false,
     viaMove: false,
+    seen: null,
   };
+}
+
+function sameFile(a: FinalState, b: FinalState): boolean {
+  return a.type === b.type && a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 /** `p` strictly below directory `dir` */
@@ -671,12 +682,15 @@ export class TraceFolder {
     return st;
   }
 
-  private applyEffect(e: Execution, fx: PathEffect): void {
+  private applyEffect(e: Execution, fx: PathEffect, identity: (p: string) => FinalState | null = (p) => this.identity(p)): void {
     const st = this.stateFor(e, fx);
     // fstat of the stdout/stderr an execution was given (cat checks input != output) looks at
     // where its output goes, which the record holds as the stream's target, not at an input.
     const ownStream = fx.viaFd === true && (e.fds.get(1)?.target === fx.path || e.fds.get(2)?.target === fx.path);
-    if (fx.input !== null && !ownStream && !st.modified && !st.movedAway) mergeInput(st, fx.input);
+    if (fx.input !== null && !ownStream && !st.modified && !st.movedAway) {
+      mergeInput(st, fx.input);
+      if (fx.input === 'content' && st.seen === null) st.seen = identity(fx.path);
+    }
     const c = fx.change;
     if (c === null) return;
     st.modified = true;
@@ -716,7 +730,36 @@ export class TraceFolder {
   private applyEffects(e: Execution, effects: readonly PathEffect[]): void {
     const kept = effects.filter((fx) => pathPolicy(fx.path, this.ignoreDirs) === 'record');
     if (kept.length === 0) return;
-    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx);
+    // one stat per event, whatever the depth of the execution tree
+    const memo = new Map<string, FinalState | null>();
+    const identity = (p: string): FinalState | null => {
+      if (!memo.has(p)) memo.set(p, this.identity(p));
+      return memo.get(p) ?? null;
+    };
+    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx, identity);
+  }
+
+  /**
+   * The state of a file just read, looked at when its event is folded (a moment after the read:
+   * a change in that moment goes unnoticed, any later one is caught at the end).
+   */
+  private identity(p: string): FinalState | null {
+    try {
+      return this.stat(p);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Content inputs the subtree did not change itself but that changed while it ran. */
+  private checkInputsUnchanged(e: Execution): void {
+    for (const [p, st] of e.paths) {
+      if (st.input !== 'content' || st.seen === null || st.modified || st.movedAway) continue;
+      const now = this.identity(p);
+      if (now === null || !sameFile(st.seen, now)) {
+        this.addReason(e, { text: `input ${p} was modified while the execution ran`, propagate: false });
+      }
+    }
   }
 
   private onFs(ev: FsEvent): void {
@@ -1059,6 +1102,7 @@ export class TraceFolder {
     e.end = time;
     const outputs: OutputRecord[] = [];
     this.settleMoves(e);
+    this.checkInputsUnchanged(e);
     for (const [p, st] of e.paths) {
       if (!st.modified && !st.movedAway) continue;
       let fin: FinalState;

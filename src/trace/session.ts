@@ -73,6 +73,17 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
       if (tracer) f(tracer);
       else early.push(f);
     };
+    // A bug while folding must neither kill pcache from inside a native callback (a stack
+    // trace, the command orphaned) nor leave a tracee waiting for its answer: remember the
+    // first failure, keep answering, and report it once the command is done.
+    let internal: Error | undefined;
+    const guard = (f: () => void): void => {
+      try {
+        f();
+      } catch (e) {
+        internal ??= e instanceof Error ? e : new Error(String(e));
+      }
+    };
     const handlers = new Map<NodeJS.Signals, () => void>();
     const stopForwarding = (): void => {
       for (const [sig, h] of handlers) process.removeListener(sig, h);
@@ -90,27 +101,31 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
         argv: opts.argv,
         env: opts.env,
         cwd: opts.cwd,
-        onEvents: (events) => folder.events(events),
+        onEvents: (events) => guard(() => folder.events(events)),
         onExec: (req) => {
-          folder.execRequest(req);
-          decide(req).then(
-            (d) => withTracer((t) => t.resolveExec(req.token, d)),
-            // A broken decision must not hang the tracee: running is always correct.
-            () => withTracer((t) => t.resolveExec(req.token, { action: 'run' })),
-          );
+          guard(() => folder.execRequest(req));
+          Promise.resolve()
+            .then(() => decide(req))
+            .then(
+              (d) => withTracer((t) => t.resolveExec(req.token, d)),
+              // A broken decision must not hang the tracee: running is always correct.
+              () => withTracer((t) => t.resolveExec(req.token, { action: 'run' })),
+            );
         },
         onExit: (req) => {
           // The process is gone for every purpose but its parent's wait: fold it as exited now,
           // so its executions end (and can be stored) before the parent may look at their outputs.
-          folder.event({
-            k: 'exit',
-            pid: req.pid,
-            tgid: req.pid,
-            processExit: true,
-            code: req.code,
-            signal: req.signal,
-            time: Date.now(),
-          });
+          guard(() =>
+            folder.event({
+              k: 'exit',
+              pid: req.pid,
+              tgid: req.pid,
+              processExit: true,
+              code: req.code,
+              signal: req.signal,
+              time: Date.now(),
+            }),
+          );
           const release = (): void => withTracer((t) => t.resolveExit(req.token));
           if (!opts.onExitRequest) return release();
           opts.onExitRequest(req, folder).then(release, release);
@@ -126,7 +141,17 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
             reject(new Error(result.error));
             return;
           }
-          const record = folder.finish({ code: result.code, signal: result.signal });
+          if (internal) {
+            reject(new Error(`internal error while folding the trace: ${internal.message}`));
+            return;
+          }
+          let record: TraceRecord;
+          try {
+            record = folder.finish({ code: result.code, signal: result.signal });
+          } catch (e) {
+            reject(new Error(`internal error while folding the trace: ${(e as Error).message}`));
+            return;
+          }
           resolve({ record, exitCode: result.code, signal: result.signal, folder });
         },
       });

@@ -533,6 +533,24 @@ describe('inputs and outputs of one execution', () => {
     expect(r.outputs).toEqual([{ path: '/d/tl', kind: 'content', how: 'created', mode: 0o644 }]);
   });
 
+  test('a content input changed behind the execution\'s back makes it uncacheable; its own changes do not', () => {
+    const s = new Sim();
+    s.files.set('/w/in', { type: 'f', mode: 0o644, size: 6, ino: 7, mtimeMs: 100, ctimeMs: 100 });
+    s.files.set('/w/mine', { type: 'f', mode: 0o644, size: 6, ino: 8, mtimeMs: 100, ctimeMs: 100 });
+    s.exec(10, ['sh']);
+    s.fork(10, 11);
+    s.exec(11, ['reader']);
+    s.open(11, '/w/in', 'f', O_RDONLY);
+    s.open(11, '/w/mine', 'f', O_RDONLY);
+    s.open(11, '/w/mine', 'f', O_WRONLY | O_APPEND);
+    s.files.set('/w/in', { type: 'f', mode: 0o644, size: 17, ino: 7, mtimeMs: 200, ctimeMs: 200 });
+    s.files.set('/w/mine', { type: 'f', mode: 0o644, size: 9, ino: 8, mtimeMs: 200, ctimeMs: 200 });
+    s.exit(11);
+    s.exit(10);
+    expect(s.rec(2).uncacheable).toEqual(['input /w/in was modified while the execution ran']);
+    expect(s.rec(1).uncacheable).toEqual(['input /w/in was modified while the execution ran']);
+  });
+
   test('a final state that cannot be read makes the execution uncacheable', () => {
     const s = new Sim();
     s.exec(10, ['tool']);

@@ -1,4 +1,4 @@
-import type { ExecDecision, ExecRequest, NativeTracer, TraceOptions } from '../../src/trace/native';
+import type { ExecDecision, ExecRequest, NativeEvent, NativeTracer, TraceOptions } from '../../src/trace/native';
 import { defaultCacheDir, runTraced } from '../../src/trace/session';
 
 /** A stand-in for the addon: records what pcache tells it and plays a script of callbacks. */
@@ -125,4 +125,14 @@ test('defaultCacheDir: PCACHE_DIR, then XDG_CACHE_HOME, then ~/.cache', () => {
   expect(defaultCacheDir({ PCACHE_DIR: '/c/p', XDG_CACHE_HOME: '/x' })).toBe('/c/p');
   expect(defaultCacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/pcache');
   expect(defaultCacheDir({})).toMatch(/\/\.cache\/pcache$/);
+});
+
+test('a failure while folding does not stop the answers; it is reported when the command is done', async () => {
+  const f = fakeNative((o, t) => {
+    o.onEvents([{ k: 'bogus' } as unknown as NativeEvent]);
+    o.onExec(req(4));
+    t.onDecision = () => o.onDone({ code: 0, signal: null });
+  });
+  await expect(runTraced({ ...base, native: f.native })).rejects.toThrow('internal error while folding the trace: unknown native event');
+  expect(f.tracer.decisions).toEqual([[4, { action: 'run' }]]);
 });
