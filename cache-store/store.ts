@@ -908,7 +908,15 @@ export function destroyCacheDir(cacheDir: string): void {
 }
 
 function ensureCacheDir(dir: string): void {
-  let st = fs.statSync(dir, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    if (errnoCode(e) === 'ENOTDIR') {
+      throw new StoreError('CACHE_DIR_NOT_DIRECTORY', `cannot use cache directory ${dir}: a parent is not a directory`, { cause: e });
+    }
+    throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot use cache directory ${dir}: ${shortMessage(e)}`, { cause: e });
+  }
   if (st && !st.isDirectory()) throw new StoreError('CACHE_DIR_NOT_DIRECTORY', `cache path ${dir} exists and is not a directory`);
   if (!st) {
     try {
