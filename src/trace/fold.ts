@@ -208,15 +208,15 @@ function openEffects(ev: FsEvent): PathEffect[] {
   const writes = acc !== O_RDONLY || trunc;
   if (!exists(t)) {
     if (!creat) return [effect(ev.path, t, 'absent')]; // ENOENT
-    // Creating: with O_TRUNC (and without O_EXCL) the result is the same whether or not
-    // the file existed, so absence was not observed; otherwise it was.
-    const observed = trunc && !excl ? null : 'absent';
-    return [effect(ev.path, t, observed, { k: 'content', how: 'created' })];
+    // Creating observed absence even with O_TRUNC: on an existing file the same open keeps
+    // that file's mode (and owner) instead of applying the requested mode and the umask.
+    return [effect(ev.path, t, 'absent', { k: 'content', how: 'created' })];
   }
   if (excl) return [effect(ev.path, t, 'metadata')]; // EEXIST
   if (t === 'f') {
     if (!writes) return [effect(ev.path, t, 'content')];
-    if (trunc) return [effect(ev.path, t, null, { k: 'content', how: 'truncated' })];
+    // The old bytes are gone, but the old mode survives the truncation.
+    if (trunc) return [effect(ev.path, t, 'metadata', { k: 'content', how: 'truncated' })];
     // Appending or writing in place: the final bytes depend on the old ones.
     return [effect(ev.path, t, 'content', { k: 'content', how: append ? 'appended' : 'written' })];
   }
@@ -672,7 +672,9 @@ export class TraceFolder {
       st.modified = true;
       st.viaMove = true;
     }
-    if (fx.input !== null && !this.createdHere(e, o.origin, o.move.from)) {
+    // Absence below the new name needs no translation: the old directory is a dirlist input,
+    // which already covers every name that was (not) in it.
+    if (fx.input !== null && fx.input !== 'absent' && !this.createdHere(e, o.origin, o.move.from)) {
       const os = this.originState(e, o.origin, fx.before);
       if (fromMove) os.movedAway = true;
       if (!os.modified) mergeInput(os, fx.input);

@@ -126,12 +126,12 @@ describe('inputs and outputs of one execution', () => {
     expect(r.outputs).toEqual([]);
   });
 
-  test('create with O_TRUNC: a created content output, no input (existence did not matter)', () => {
+  test('create with O_TRUNC: a created content output; absence observed (an existing file would keep its mode)', () => {
     const r = single((s) => {
       s.open(10, '/data/out.txt', '-', O_WRONLY | O_CREAT | O_TRUNC);
       s.file('/data/out.txt', 'f', 0o640);
     });
-    expect(ins(r)).toEqual([]);
+    expect(ins(r)).toEqual([{ path: '/data/out.txt', kind: 'absent' }]);
     expect(r.outputs).toEqual([{ path: '/data/out.txt', kind: 'content', how: 'created', mode: 0o640 }]);
   });
 
@@ -150,7 +150,7 @@ describe('inputs and outputs of one execution', () => {
     expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'appended', mode: 0o644 }]);
   });
 
-  test('O_RDWR without truncation reads and writes; O_RDWR|O_TRUNC only writes', () => {
+  test('O_RDWR without truncation reads and writes; O_RDWR|O_TRUNC only probes (the mode survives)', () => {
     const r = single(
       (s) => {
         s.open(10, '/db', 'f', O_RDWR);
@@ -161,7 +161,10 @@ describe('inputs and outputs of one execution', () => {
         s.file('/scratch');
       },
     );
-    expect(ins(r)).toEqual([{ path: '/db', kind: 'content' }]);
+    expect(ins(r)).toEqual([
+      { path: '/db', kind: 'content' },
+      { path: '/scratch', kind: 'metadata' },
+    ]);
     expect(r.outputs).toEqual([
       { path: '/db', kind: 'content', how: 'written', mode: 0o644 },
       { path: '/scratch', kind: 'content', how: 'truncated', mode: 0o644 },
@@ -187,7 +190,7 @@ describe('inputs and outputs of one execution', () => {
       s.fs(10, 'stat', '/tmp/t', 'f');
       s.file('/tmp/t');
     });
-    expect(ins(r)).toEqual([]);
+    expect(ins(r)).toEqual([{ path: '/tmp/t', kind: 'absent' }]);
     expect(r.outputs).toEqual([{ path: '/tmp/t', kind: 'content', how: 'created', mode: 0o644 }]);
   });
 
@@ -229,7 +232,7 @@ describe('inputs and outputs of one execution', () => {
       },
       (s) => s.file('/d/out'),
     );
-    expect(ins(r)).toEqual([]);
+    expect(ins(r)).toEqual([{ path: '/d/out.tmp', kind: 'absent' }]);
     expect(r.outputs).toEqual([{ path: '/d/out', kind: 'content', how: 'truncated', mode: 0o600 }]);
   });
 
@@ -277,6 +280,7 @@ describe('inputs and outputs of one execution', () => {
       { path: '/w/d1/a', kind: 'content' },
       { path: '/w/d1/sub', kind: 'dirlist' },
       { path: '/w/d1/sub/c', kind: 'content' },
+      { path: '/w/d2/new', kind: 'absent' },
     ]);
     expect(r.outputs).toEqual([
       { path: '/w/d1', kind: 'deleted' },
@@ -311,7 +315,6 @@ describe('inputs and outputs of one execution', () => {
     expect(ins(r)).toEqual([
       { path: '/w/d1', kind: 'dirlist' },
       { path: '/w/d1/a', kind: 'content' },
-      { path: '/w/d1/zz', kind: 'absent' },
       { path: '/w/d2/zz', kind: 'absent' },
     ]);
     expect(r.outputs.map((o) => `${o.kind} ${o.path}`)).toEqual(['deleted /w/d1', 'deleted /w/d1/a', 'mkdir /w/d2', 'content /w/d2/a']);
@@ -325,7 +328,10 @@ describe('inputs and outputs of one execution', () => {
       s.file('/w/out', 'd', 0o755);
       s.file('/w/out/x');
     });
-    expect(ins(r)).toEqual([{ path: '/w/tmp', kind: 'absent' }]);
+    expect(ins(r)).toEqual([
+      { path: '/w/tmp', kind: 'absent' },
+      { path: '/w/tmp/x', kind: 'absent' },
+    ]);
     expect(r.outputs.map((o) => `${o.kind} ${o.path}`)).toEqual(['mkdir /w/out', 'content /w/out/x']);
   });
 
@@ -681,13 +687,18 @@ describe('executions nest', () => {
     expect(ins(child)).toEqual([
       { path: '/in', kind: 'content' },
       { path: '/mid', kind: 'content' },
+      { path: '/out', kind: 'absent' },
     ]);
     expect(child.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644 }]);
 
     const parent = s.rec(1);
     expect(parent.parent).toBeNull();
     expect(parent.exitCode).toBe(3);
-    expect(ins(parent)).toEqual([{ path: '/in', kind: 'content' }]);
+    expect(ins(parent)).toEqual([
+      { path: '/in', kind: 'content' },
+      { path: '/mid', kind: 'absent' },
+      { path: '/out', kind: 'absent' },
+    ]);
     expect(parent.outputs).toEqual([
       { path: '/mid', kind: 'content', how: 'created', mode: 0o644 },
       { path: '/out', kind: 'content', how: 'created', mode: 0o644 },
@@ -755,7 +766,10 @@ describe('executions nest', () => {
     s.file('/b');
     s.exit(10, 0);
     expect(s.folder.executions().length).toBe(1);
-    expect(ins(s.rec(1))).toEqual([{ path: '/a', kind: 'content' }]);
+    expect(ins(s.rec(1))).toEqual([
+      { path: '/a', kind: 'content' },
+      { path: '/b', kind: 'absent' },
+    ]);
     expect(s.rec(1).outputs).toEqual([{ path: '/b', kind: 'content', how: 'created', mode: 0o644 }]);
     expect(s.rec(1).uncacheable).toEqual([]);
   });
