@@ -138,6 +138,15 @@ describe('stdio arrangements', () => {
   });
 });
 
+test('a run that outlives its timeout is killed with its whole process group and reported', async () => {
+  const marker = path.join(ws.work, 'late');
+  // the background sleep would create the marker if it survived the kill
+  const argv = ['/bin/sh', '-c', `(sleep 1; touch ${marker}) & sleep 30`];
+  await expect(runArgv(argv, ws.work, ws.io, {}, 300)).rejects.toThrow(/timed out after 0.3 s/);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(fs.existsSync(marker)).toBe(false);
+});
+
 describe('comparePhase', () => {
   // A command whose result depends on what is already in W: without the
   // restore between the two sides, the second side would see the first's line.

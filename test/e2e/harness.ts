@@ -289,8 +289,13 @@ const PIPE_LAUNCHER = [
   'sys.exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)',
 ].join('\n');
 
-/** Runs argv in cwd with the invocation's stdio/stdin/umask arrangement. */
-export async function runArgv(argv: string[], cwd: string, io: string, inv: Invocation, timeoutMs = 180000): Promise<Omit<RunCapture, 'tree'>> {
+/**
+ * Runs argv in cwd with the invocation's stdio/stdin/umask arrangement, in its
+ * own process group so a run that hangs can be killed whole: after timeoutMs
+ * the group gets SIGKILL and the promise rejects (well before jest's own test
+ * timeout, so the failure names the command).
+ */
+export async function runArgv(argv: string[], cwd: string, io: string, inv: Invocation, timeoutMs = 50000): Promise<Omit<RunCapture, 'tree'>> {
   const id = ++runCounter;
   let wrapped = argv;
   if (inv.stdin && 'pipe' in inv.stdin) wrapped = ['/bin/sh', '-c', 'printf %s "$0" | "$@"', inv.stdin.pipe, ...wrapped];
@@ -316,16 +321,28 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
       cwd,
       env: { ...BASE_ENV, ...(inv.env ?? {}) },
       stdio: [stdin, stdout, stderr],
+      detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (c, s) => resolve([c, s]));
     }).finally(() => clearTimeout(timer));
+    if (timedOut) {
+      throw new Error(`timed out after ${timeoutMs / 1000} s (killed): ${wrapped.join(' ')}\nstderr so far:\n${Buffer.concat(err).toString()}`);
+    }
     const exitCode = code ?? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0);
     if (stdioKind === 'file') {
       return { exitCode, stdout: fs.readFileSync(outFile), stderr: fs.readFileSync(errFile) };

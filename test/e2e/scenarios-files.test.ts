@@ -198,18 +198,24 @@ describe('inputs that change', () => {
 });
 
 describe('outputs', () => {
-  test('an output deleted and another modified before the re-run: both restored, nothing runs', async () => {
-    const r = await runScenario({
-      files: PIPELINE,
-      change: (w) => {
-        fs.rmSync(path.join(w, 'sorted.txt'));
-        fs.writeFileSync(path.join(w, 'upper.txt'), 'scribbled over\n');
-      },
-    });
+  // DESIGN.md: on a hit, outputs that are missing or different are restored;
+  // an output's content is not something the execution observed (a
+  // redirection truncates it), so these re-runs are one skip.
+  test('an output deleted before the re-run: restored, nothing runs', async () => {
+    const r = await runScenario({ files: PIPELINE, change: (w) => fs.rmSync(path.join(w, 'sorted.txt')) });
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
     expect(textOf(r.rerun.cached.tree, 'sorted.txt')).toBe('apple\nfig\npear\npear\n');
-    // outputs are not inputs: p.sh hits and restores what is missing or different
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+
+  test('an output overwritten (same mode) before the re-run: restored, nothing runs', async () => {
+    const r = await runScenario({
+      files: PIPELINE,
+      change: (w) => fs.writeFileSync(path.join(w, 'upper.txt'), 'scribbled over\n'),
+    });
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'upper.txt')).toBe('PEAR\nAPPLE\nPEAR\nFIG\n');
     expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
   });
 

@@ -209,7 +209,7 @@ describe('nondeterminism', () => {
 
   const CONNECT = sh(
     'sort in.txt > sorted.txt',
-    `python3 -c 'import os, socket; s = socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))); print(s.recv(64).decode(), end="")' > net.txt`,
+    `python3 -I -c 'import os, socket; s = socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))); print(s.recv(64).decode(), end="")' > net.txt`,
   );
 
   test('a network connection to a local server: uncacheable, it connects every time', async () => {
@@ -243,7 +243,7 @@ describe('nondeterminism', () => {
       files: {
         'p.sh': sh(
           'sort in.txt > sorted.txt',
-          `python3 -c 'import os, socket; print(socket.socket().connect_ex(("127.0.0.1", int(os.environ["PORT"]))))' > net.txt`,
+          `python3 -I -c 'import os, socket; print(socket.socket().connect_ex(("127.0.0.1", int(os.environ["PORT"]))))' > net.txt`,
         ),
         'in.txt': 'b\na\n',
       },

@@ -35,11 +35,15 @@ async function concurrentPhase(spaces: Workspace[]): Promise<Phase[]> {
 }
 
 describe('two pcache runs at once on one cache directory', () => {
-  // 23 executions: p.sh, 10 x sort, 10 x tr, cat, wc
+  // 24 executions: p.sh, mkdir, 10 x sort, 10 x tr, cat, wc. The glob lists
+  // out/, which holds only what the loop wrote, so it reads the same listing
+  // on every run (a glob over W itself would see all.txt on a re-run: a real
+  // change in what p.sh observes).
   const pipeline = (tag: string) => ({
     'p.sh': sh(
-      'for i in 0 1 2 3 4 5 6 7 8 9; do sort in$i.txt > sorted$i.txt; tr a-z A-Z < in$i.txt > upper$i.txt; done',
-      'cat sorted*.txt > all.txt',
+      'mkdir -p out',
+      'for i in 0 1 2 3 4 5 6 7 8 9; do sort in$i.txt > out/sorted$i.txt; tr a-z A-Z < in$i.txt > out/upper$i.txt; done',
+      'cat out/sorted*.txt > all.txt',
       'wc -l all.txt',
     ),
     ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`in${i}.txt`, `${tag}${i}b\n${tag}${i}a\n`])),
@@ -63,7 +67,7 @@ describe('two pcache runs at once on one cache directory', () => {
       const colds = await Promise.all([runCached(one, {}), runCached(two, {})]);
       for (const i of [0, 1]) {
         expectIndistinguishable({ plain: plains[i], cached: colds[i] });
-        expectSummary(colds[i], { total: 23, ran: 23, skipped: 0, uncacheable: 0 });
+        expectSummary(colds[i], { total: 24, ran: 24, skipped: 0, uncacheable: 0 });
       }
 
       // nothing changed, both at once
@@ -77,8 +81,8 @@ describe('two pcache runs at once on one cache directory', () => {
       fs.writeFileSync(path.join(two.work, 'in7.txt'), 'changed too\n');
       for (const phase of await concurrentPhase([one, two])) {
         expectIndistinguishable(phase);
-        // p.sh, the sort and tr of the changed file, cat and wc ran; the 18 other steps were replayed
-        expectSummary(phase.cached, { total: 23, ran: 5, skipped: 18 });
+        // p.sh, the sort and tr of the changed file, cat and wc ran; mkdir and the 18 other steps were replayed
+        expectSummary(phase.cached, { total: 24, ran: 5, skipped: 19 });
       }
     } finally {
       one.cleanup();
@@ -91,9 +95,11 @@ describe('a 50 MB output', () => {
   test('deleted before the re-run: restored byte-identical by one skip', async () => {
     const r = await runScenario({
       files: {
-        // a seeded generator: the same 50 MB (incompressible) every run
+        // a seeded generator: the same 50 MB (incompressible) every run. -I:
+        // without it python lists its cwd (sys.path[0]), which holds big.sum
+        // on a re-run but not on the first run, a real change it observes.
         'p.sh': sh(
-          `python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(42).randbytes(50000000))' > big.bin`,
+          `python3 -I -c 'import random, sys; sys.stdout.buffer.write(random.Random(42).randbytes(50000000))' > big.bin`,
           'cksum big.bin > big.sum',
         ),
       },
