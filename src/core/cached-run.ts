@@ -197,7 +197,13 @@ export class CachedRun {
       const outputs = this.store.entryOutputs(candidate.id);
       const own = new Map(outputs.map((o) => [o.path, o]));
       const toCheck = this.opts.strict ? inputs : inputs.filter((i) => !this.isOwnResult(i, own.get(i.path)));
-      if (checker.check(toCheck)) continue;
+      const mismatch = checker.check(toCheck);
+      if (mismatch) {
+        if (this.opts.env.PCACHE_DEBUG) {
+          process.stderr.write(`pcache: debug: candidate ${candidate.id} rejected: ${mismatch.path} (${mismatch.kind}): ${mismatch.reason}\n`);
+        }
+        continue;
+      }
       this.store.markUsed(candidate.id);
       return { ...candidate, inputs, outputs };
     }
@@ -209,13 +215,16 @@ export class CachedRun {
     if (input.kind === 'absent') {
       try {
         const st = fs.lstatSync(output.path);
+        // Mode included: a redirection onto an existing file keeps that file's mode, so a
+        // changed mode is a changed starting state.
+        const sameMode = output.mode == null || (st.mode & 0o7777) === (output.mode & 0o7777);
         switch (output.kind) {
           case 'mkdir':
-            return st.isDirectory();
+            return st.isDirectory() && sameMode;
           case 'symlink':
             return st.isSymbolicLink() && fs.readlinkSync(output.path) === (output.linkTarget ?? '');
           case 'content':
-            return st.isFile() && this.store.hashCache.hashFile(output.path)?.hash === output.hash;
+            return st.isFile() && sameMode && this.store.hashCache.hashFile(output.path)?.hash === output.hash;
           default:
             return false;
         }
