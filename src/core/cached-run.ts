@@ -305,7 +305,11 @@ export class CachedRun {
    * change made after it started (a preimage), else the state now. Absence is what the
    * tracer saw. Metadata of a path the execution itself changed: its type before.
    */
-  private inputRecord(rec: ExecutionRecord, input: ExecutionRecord['inputs'][number], changed: ReadonlySet<string>): InputRecord | undefined {
+  private inputRecord(
+    rec: ExecutionRecord,
+    input: ExecutionRecord['inputs'][number],
+    changed: ReadonlyMap<string, ExecutionRecord['outputs'][number]>,
+  ): InputRecord | undefined {
     const { path, kind } = input;
     if (kind === 'absent') return { path, kind };
     if (kind === 'content' || kind === 'dirlist') {
@@ -313,7 +317,11 @@ export class CachedRun {
       if (pre) return pre.record;
     }
     if (kind === 'metadata' && changed.has(path) && input.before !== undefined && input.before !== '-') {
-      return { path, kind, type: STORE_TYPE[input.before] };
+      // A file truncated in place keeps its mode: the mode it ended with is the mode it had
+      // (or one a chmod set regardless of what it was).
+      const out = changed.get(path);
+      const mode = out?.kind === 'content' && input.before === 'f' ? (out.mode ?? null) : null;
+      return { path, kind, type: STORE_TYPE[input.before], mode };
     }
     return this.store.snapshotInput(path, kind);
   }
@@ -325,7 +333,7 @@ export class CachedRun {
     const key = this.keys.get(`${rec.pid}:${rec.start}`);
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
     const inputs: InputRecord[] = [];
-    const changed = new Set(rec.outputs.map((o) => o.path));
+    const changed = new Map(rec.outputs.map((o) => [o.path, o]));
     for (const i of rec.inputs) {
       const r = this.inputRecord(rec, i, changed);
       if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
