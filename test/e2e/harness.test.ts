@@ -41,6 +41,12 @@ describe('snapshotTree and treeDifferences', () => {
 
     fs.utimesSync(path.join(ws.work, 'a.txt'), 1000, 1000);
     expect(treeDifferences(snapshotTree(ws.work), tree)).toEqual([]);
+
+    fs.linkSync(path.join(ws.work, 'a.txt'), path.join(ws.work, 'hard.txt'));
+    expect(treeDifferences(snapshotTree(ws.work), tree)).toEqual([
+      'a.txt: file 0644 6 bytes "alpha\\n" nlink 2 != file 0644 6 bytes "alpha\\n"',
+      'hard.txt: file 0644 6 bytes "alpha\\n" nlink 2 != absent',
+    ]);
   });
 
   test('reports content, mode, type, target, missing and extra paths', () => {

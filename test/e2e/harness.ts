@@ -42,7 +42,7 @@ export const BASE_ENV: Readonly<Record<string, string>> = {
 // ---------------------------------------------------------------- file trees
 
 export type TreeEntry =
-  | { type: 'file'; mode: string; size: number; sha256: string; text?: string }
+  | { type: 'file'; mode: string; size: number; sha256: string; text?: string; nlink?: number }
   | { type: 'dir'; mode: string }
   | { type: 'symlink'; target: string }
   | { type: 'other'; mode: string; kind: string };
@@ -59,7 +59,8 @@ function modeString(mode: number): string {
 /**
  * Every path under root with its type, permission bits, content (size, sha256
  * and, for small UTF-8 files, the text so a failing comparison shows a readable
- * diff) and symlink target. Mtimes, owners and inode numbers are not part of it.
+ * diff), link count when a file has several names, and symlink target. Mtimes,
+ * owners and inode numbers are not part of it.
  */
 export function snapshotTree(root: string): Tree {
   const tree: Tree = {};
@@ -80,6 +81,8 @@ export function snapshotTree(root: string): Tree {
         const text = bytes.toString('utf8');
         if (Buffer.from(text, 'utf8').equals(bytes)) entry.text = text;
       }
+      // hard links are visible (a write through one name shows through the other)
+      if (st.nlink > 1) entry.nlink = st.nlink;
       tree[rel] = entry;
     } else if (st.isDirectory()) {
       tree[rel] = { type: 'dir', mode: modeString(st.mode) };
@@ -97,7 +100,10 @@ function describeEntry(entry: TreeEntry | undefined): string {
   if (!entry) return 'absent';
   switch (entry.type) {
     case 'file':
-      return `file ${entry.mode} ${entry.size} bytes ${entry.text !== undefined ? JSON.stringify(entry.text) : entry.sha256.slice(0, 16)}`;
+      return (
+        `file ${entry.mode} ${entry.size} bytes ${entry.text !== undefined ? JSON.stringify(entry.text) : entry.sha256.slice(0, 16)}` +
+        (entry.nlink ? ` nlink ${entry.nlink}` : '')
+      );
     case 'dir':
       return `dir ${entry.mode}`;
     case 'symlink':
@@ -118,8 +124,8 @@ export function treeDifferences(actual: Tree, expected: Tree, ignoreContent: rea
     let a = actual[p];
     let e = expected[p];
     if (a && e && a.type === 'file' && e.type === 'file' && ignoreContent.includes(p)) {
-      a = { type: 'file', mode: a.mode, size: 0, sha256: '' };
-      e = { type: 'file', mode: e.mode, size: 0, sha256: '' };
+      a = { type: 'file', mode: a.mode, size: 0, sha256: '', nlink: a.nlink };
+      e = { type: 'file', mode: e.mode, size: 0, sha256: '', nlink: e.nlink };
     }
     if (JSON.stringify(a) !== JSON.stringify(e)) diffs.push(`${p === '' ? '.' : p}: ${describeEntry(a)} != ${describeEntry(e)}`);
   }

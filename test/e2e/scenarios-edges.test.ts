@@ -1,0 +1,190 @@
+// Issue 4 end-to-end scenarios beyond the issue's list: places where a
+// replay could plausibly differ from a real run (a shared stdin offset, a big
+// replay into a pipe another tracee reads, directory renames onto existing
+// directories, hard links, odd names and mode bits, binary streams, symlinked
+// inputs, an edited script). Each run is compared with a plain run from the
+// same state (see harness.ts).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { expectIndistinguishable, expectSummary, runScenario, textOf, writeTree } from './harness';
+
+const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
+
+describe('replay into shared state', () => {
+  test('a replayed step leaves a shared stdin file offset where a real run would', async () => {
+    // p.sh reads one line of the shared file; the outer cat prints the rest.
+    // The outer shell re-runs (extra.txt changed) while p.sh is replayed: the
+    // cat after it must still start at the second line.
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('read first', 'echo "p.sh read: $first" > first.txt'),
+        'input.txt': 'line one\nline two\nline three\n',
+        'extra.txt': 'extra 1\n',
+      },
+      first: { cmd: ['/bin/sh', '-c', '{ ./p.sh; cat; } < input.txt > rest.txt; cat extra.txt'] },
+      change: (w) => fs.writeFileSync(path.join(w, 'extra.txt'), 'extra 2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.plain.tree, 'rest.txt')).toBe('line two\nline three\n');
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'rest.txt')).toBe('line two\nline three\n');
+  });
+
+  test('a large replayed stdout into a pipe whose reader is another traced step', async () => {
+    // cat's 2 MB go through a pipe to wc; on the re-run p.sh misses (other.txt
+    // changed), cat is replayed and wc really runs, reading the replayed bytes
+    const big = 'abcdefghijklmnopqrstuvwxyz0123456789\n'.repeat(2_000_000 / 37 + 1);
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('cat big.txt | wc -c > count.txt', 'sort other.txt > other.sorted'),
+        'big.txt': big,
+        'other.txt': 'b\na\n',
+      },
+      change: (w) => fs.writeFileSync(path.join(w, 'other.txt'), 'd\nc\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'count.txt')).toBe(`${Buffer.byteLength(big)}\n`);
+    // p.sh, wc (reads a pipe) and sort ran; cat was replayed
+    expectSummary(r.rerun.cached, { total: 4, ran: 3, skipped: 1 });
+  });
+
+  test('a large stdout replayed into an outside pipe', async () => {
+    const big = 'x'.repeat(1 << 20) + '\n';
+    const r = await runScenario({ files: { 'p.sh': sh('cat big.txt', 'echo end >&2'), 'big.txt': big }, first: { stdio: 'pipe' } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.cached.stdout.length).toBe(big.length);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+
+  test('binary bytes on stdout and stderr are replayed exactly', async () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const r = await runScenario({ files: { 'p.sh': sh('cat bytes.bin', 'cat bytes.bin >&2'), 'bytes.bin': all } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.cached.stdout.equals(all)).toBe(true);
+    expect(r.rerun.cached.stderr.equals(all)).toBe(true);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+});
+
+describe('directories, links, names and modes', () => {
+  // on a re-run out/ exists, so `mv tmpdir out` moves tmpdir *into* out
+  const RENAME_DIR = { 'p.sh': sh('mkdir -p tmpdir', 'sort in.txt > tmpdir/a.txt', 'mv tmpdir out'), 'in.txt': 'b\na\n' };
+
+  test('a directory renamed onto a name that now exists (mv moves into it)', async () => {
+    const r = await runScenario({ files: RENAME_DIR });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.tree['out/tmpdir/a.txt']).toMatchObject({ text: 'a\nb\n' });
+  });
+
+  test('a directory renamed, the result removed before the re-run: one skip restores it', async () => {
+    const r = await runScenario({ files: RENAME_DIR, change: (w) => fs.rmSync(path.join(w, 'out'), { recursive: true }) });
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.cached.tree['tmpdir']).toBeUndefined();
+    expect(textOf(r.rerun.cached.tree, 'out/a.txt')).toBe('a\nb\n');
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+
+  const ODD = {
+    'p.sh': sh(
+      'sort in.txt > "with space.txt"',
+      `cp in.txt "$(printf 'new\\nline.txt')"`,
+      'cp in.txt "ünï cødé.txt"',
+      'ln in.txt hard.txt',
+      'mkdir -p shared && chmod 1777 shared',
+      'cp in.txt setuid && chmod 4755 setuid',
+      'touch empty',
+    ),
+    'in.txt': 'b\na\n',
+  };
+
+  test('odd names, a hard link, sticky and setuid bits, an empty file: removed, then one skip restores them', async () => {
+    const r = await runScenario({
+      files: ODD,
+      change: (w) => {
+        for (const name of ['with space.txt', 'new\nline.txt', 'ünï cødé.txt', 'hard.txt', 'setuid', 'empty']) fs.rmSync(path.join(w, name));
+        fs.rmdirSync(path.join(w, 'shared'));
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    const t = r.rerun.cached.tree;
+    expect(t['shared']).toEqual({ type: 'dir', mode: '1777' });
+    expect(t['setuid']).toMatchObject({ mode: '4755' });
+    expect(t['hard.txt']).toMatchObject({ nlink: 2, text: 'b\na\n' });
+    expect(t['new\nline.txt']).toMatchObject({ text: 'b\na\n' });
+    expect(t['empty']).toMatchObject({ size: 0 });
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+
+  test('an input symlink retargeted: the steps reading through it and reading it run', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('cat current > content.txt', 'readlink current > target.txt', 'sort other.txt > other.sorted'),
+        'v1.txt': 'version 1\n',
+        'v2.txt': 'version 2\n',
+        current: { symlink: 'v1.txt' },
+        'other.txt': 'b\na\n',
+      },
+      change: (w) => {
+        fs.unlinkSync(path.join(w, 'current'));
+        fs.symlinkSync('v2.txt', path.join(w, 'current'));
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'content.txt')).toBe('version 2\n');
+    expect(textOf(r.rerun.cached.tree, 'target.txt')).toBe('v2.txt\n');
+    expectSummary(r.rerun.cached, { total: 4, ran: 3, skipped: 1 });
+  });
+
+  test('an input symlink retargeted to a file with the same content: readlink still sees it', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('cat current > content.txt', 'readlink current > target.txt'),
+        'v1.txt': 'same\n',
+        'v2.txt': 'same\n',
+        current: { symlink: 'v1.txt' },
+      },
+      change: (w) => {
+        fs.unlinkSync(path.join(w, 'current'));
+        fs.symlinkSync('v2.txt', path.join(w, 'current'));
+      },
+    });
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'target.txt')).toBe('v2.txt\n');
+  });
+});
+
+describe('the script itself', () => {
+  test('a step added to the script: the script runs, its unchanged steps are replayed', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('sort in.txt > sorted.txt', 'tr a-z A-Z < in.txt > upper.txt'), 'in.txt': 'b\na\n' },
+      change: (w) => writeTree(w, { 'p.sh': sh('sort in.txt > sorted.txt', 'tr a-z A-Z < in.txt > upper.txt', 'wc -l < in.txt > n.txt') }),
+    });
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'n.txt')).toBe('2\n');
+    expectSummary(r.rerun.cached, { total: 4, ran: 2, skipped: 2 });
+  });
+
+  test('a tool the script calls by a relative path is rewritten (same name, new content)', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('./tool.sh in.txt > out.txt', 'sort in.txt > sorted.txt'),
+        'tool.sh': '#!/bin/sh\nexec tr a-z A-Z < "$1"\n',
+        'in.txt': 'b\na\n',
+      },
+      // (sort -u, not plain sort: `sort in.txt` would be the very command of
+      // the next line, whose cached result is then rightly replayed here too)
+      change: (w) => writeTree(w, { 'tool.sh': '#!/bin/sh\nexec sort -u "$1"\n' }),
+    });
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'out.txt')).toBe('a\nb\n');
+    // p.sh, tool.sh and the sort -u it now execs ran; the other sort was replayed
+    expectSummary(r.rerun.cached, { total: 4, ran: 3, skipped: 1 });
+  });
+});
