@@ -10,7 +10,8 @@ import { loadNative } from '../trace/native';
 import type { ExecutionRecord } from '../trace/record';
 import { runTraced, type SessionResult } from '../trace/session';
 import type { TraceFolder } from '../trace/fold';
-import { commandKey, ignoredEnv, keyParts } from './key';
+import { commandKey, ignoredEnv, keyParts, type KeyParts } from './key';
+import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
 import { applyOutputs, eventsForHit, writeStdio, type StdioBytes } from './replay';
 
 export type Outcome = 'hit' | 'miss' | 'uncacheable';
@@ -77,7 +78,9 @@ export class CachedRun {
   private readonly native = loadNative();
   private folder: TraceFolder | undefined;
   /** `${tgid}:${request time}` -> command key of the exec that started there */
-  private readonly keys = new Map<string, string>();
+  private readonly keys = new Map<string, { key: string; parts: KeyParts; rejected: ReportExecution['rejected'] }>();
+  private readonly report: ReportExecution[] = [];
+  private readonly hitReports: ReportExecution[] = [];
   private readonly preimages = new Map<string, Preimage[]>();
   private readonly ended: ExecutionRecord[] = [];
   private readonly outcomes: ExecutionOutcome[] = [];
@@ -122,6 +125,7 @@ export class CachedRun {
     await this.storing;
     const wallSeconds = (Date.now() - started) / 1000;
     const uncacheable = this.outcomes.filter((o) => o.outcome === 'uncacheable').length;
+    this.writeReport(session, started, wallSeconds);
     this.store.finishRun(this.runId, {
       endedMs: Date.now(),
       exitStatus: session.exitCode ?? (session.signal !== null ? 128 + session.signal : null),
@@ -140,17 +144,44 @@ export class CachedRun {
     };
   }
 
+  private writeReport(session: SessionResult, started: number, wallSeconds: number): void {
+    const ran = [...this.report].sort((a, b) => a.id - b.id);
+    let next = ran.reduce((m, r) => Math.max(m, r.id), 0) + 1;
+    for (const h of this.hitReports) h.id = next++;
+    const report: RunReport = {
+      version: RUN_REPORT_VERSION,
+      runId: this.runId,
+      argv: this.opts.argv,
+      cwd: this.opts.cwd,
+      startedMs: started,
+      endedMs: Date.now(),
+      exitCode: session.exitCode,
+      signal: session.signal,
+      wallSeconds,
+      savedSeconds: this.savedMs / 1000,
+      executions: [...ran, ...this.hitReports],
+    };
+    try {
+      writeRunReport(this.store.dir, report);
+    } catch (e) {
+      process.stderr.write(`pcache: warning: could not write the run report: ${(e as Error).message}\n`);
+    }
+  }
+
   private progress(): void {
     this.opts.onProgress?.({ running: this.running, ran: this.ran, skipped: this.skipped, savedMs: this.savedMs });
   }
 
   private async decideExec(req: ExecRequest): Promise<ExecDecision> {
-    const key = commandKey(keyParts(req, this.ignored));
-    this.keys.set(`${req.tgid}:${req.time}`, key);
+    const parts = keyParts(req, this.ignored);
+    const key = commandKey(parts);
+    const rejected: ReportExecution['rejected'] = [];
+    this.keys.set(`${req.tgid}:${req.time}`, { key, parts, rejected });
     const run: ExecDecision = { action: 'run', holdExit: true };
     if (!this.opts.noSkip) {
-      const hit = this.lookup(key);
+      const hit = this.lookup(key, rejected);
       if (hit) {
+        const parent = this.folder?.executionIdOf(req.pid) ?? null;
         const replayed = await this.replay(req, hit);
         if (replayed) {
           this.skipped++;
@@ -171,6 +202,28 @@ export class CachedRun {
             durationMs: 0,
             savedMs: hit.durationMs,
           });
+          this.hitReports.push({
+            id: 0,
+            parent,
+            outcome: 'hit',
+            reasons: [],
+            argv: req.argv,
+            exe: req.path,
+            cwd: req.cwd,
+            key,
+            keyParts: parts,
+            entryId: hit.id,
+            pid: req.tgid,
+            startMs: req.time,
+            endMs: req.time,
+            durationMs: 0,
+            savedMs: hit.durationMs,
+            exitCode: hit.exitStatus,
+            signal: null,
+            inputs: hit.inputs.map((i) => ({ path: i.path, kind: i.kind, hash: i.hash ?? null })),
+            outputs: hit.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.hash ?? o.linkTarget ?? null })),
+            rejected,
+          });
           this.progress();
           return { action: 'skip', exitCode: hit.exitStatus };
         }
@@ -190,7 +243,7 @@ export class CachedRun {
    * execution on its own results is idempotent (mkdir -p, cp, ln -sf, tools that check
    * their outputs); `--strict` turns the assumption off.
    */
-  private lookup(key: string): Entry | null {
+  private lookup(key: string, rejected: ReportExecution['rejected'] = []): Entry | null {
     const checker = this.store.newInputChecker();
     for (const candidate of this.store.candidates(key)) {
       const inputs = this.store.entryInputs(candidate.id);
@@ -199,6 +252,7 @@ export class CachedRun {
       const toCheck = this.opts.strict ? inputs : inputs.filter((i) => !this.isOwnResult(i, own.get(i.path)));
       const mismatch = checker.check(toCheck);
       if (mismatch) {
+        rejected.push({ entryId: candidate.id, path: mismatch.path, kind: mismatch.kind, reason: mismatch.reason });
         if (this.opts.env.PCACHE_DEBUG) {
           process.stderr.write(`pcache: debug: candidate ${candidate.id} rejected: ${mismatch.path} (${mismatch.kind}): ${mismatch.reason}\n`);
         }
@@ -283,7 +337,34 @@ export class CachedRun {
     return this.storing;
   }
 
+  private reportOf(rec: ExecutionRecord, outcome: ReportExecution['outcome'], reasons: string[], entryId: number | null): ReportExecution {
+    const k = this.keys.get(`${rec.pid}:${rec.start}`);
+    return {
+      id: rec.id,
+      parent: rec.parent,
+      outcome,
+      reasons,
+      argv: rec.argv,
+      exe: rec.exe,
+      cwd: rec.cwd,
+      key: k?.key ?? '',
+      keyParts: k?.parts ?? keyParts({ token: 0, pid: rec.pid, tgid: rec.pid, path: rec.exe, links: [], argv: rec.argv, env: rec.env, cwd: rec.cwd, umask: rec.umask, fds: [], time: rec.start }, this.ignored),
+      entryId,
+      pid: rec.pid,
+      startMs: rec.start,
+      endMs: rec.end,
+      durationMs: (rec.end ?? rec.start) - rec.start,
+      savedMs: 0,
+      exitCode: rec.exitCode,
+      signal: rec.signal,
+      inputs: rec.inputs.map((i) => ({ path: i.path, kind: i.kind })),
+      outputs: rec.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.linkTarget ?? null })),
+      rejected: k?.rejected ?? [],
+    };
+  }
+
   private uncacheable(rec: ExecutionRecord, reason: string): void {
+    this.report.push(this.reportOf(rec, 'uncacheable', rec.uncacheable.length > 0 ? rec.uncacheable : [reason], null));
     this.outcomes.push({
       outcome: 'uncacheable',
       argv: rec.argv,
@@ -330,7 +411,7 @@ export class CachedRun {
     const durationMs = (rec.end ?? rec.start) - rec.start;
     if (rec.uncacheable.length > 0) return this.uncacheable(rec, rec.uncacheable[0]);
     if (rec.exitCode === null) return this.uncacheable(rec, rec.signal !== null ? `killed by signal ${rec.signal}` : 'no exit status');
-    const key = this.keys.get(`${rec.pid}:${rec.start}`);
+    const key = this.keys.get(`${rec.pid}:${rec.start}`)?.key;
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
     const inputs: InputRecord[] = [];
     const changed = new Map(rec.outputs.map((o) => [o.path, o]));
@@ -357,13 +438,19 @@ export class CachedRun {
       outputs,
     };
     let entryId: number | null = null;
+    let published: Awaited<ReturnType<Store['publishEntry']>>;
     try {
-      entryId = (await this.store.publishEntry(entry)).id;
+      published = await this.store.publishEntry(entry);
+      entryId = published.id;
     } catch (e) {
       // An output that vanished before it could be stored (a racing writer): nothing to replay.
       return this.uncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
     }
     this.outcomes.push({ outcome: 'miss', argv: rec.argv, pid: rec.pid, durationMs, savedMs: 0 });
+    const r = this.reportOf(rec, 'miss', [], entryId);
+    r.inputs = inputs.map((i) => ({ path: i.path, kind: i.kind, hash: i.hash ?? null }));
+    r.outputs = published.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.hash ?? o.linkTarget ?? null }));
+    this.report.push(r);
     this.store.recordRunExecution(this.runId, { commandKey: key, entryId, label: label(rec.argv), outcome: 'miss', durationMs });
   }
 }

@@ -594,6 +594,11 @@ export class TraceFolder {
 
   // -------------------------------------------------------------------------
 
+  /** The id of the execution a task belongs to right now (null before the first exec). */
+  executionIdOf(tid: number): number | null {
+    return this.executionOfTid(tid)?.id ?? null;
+  }
+
   private procOfTid(tid: number): Proc | undefined {
     return this.procs.get(this.tidToTgid.get(tid) ?? tid);
   }
