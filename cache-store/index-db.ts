@@ -45,6 +45,8 @@ const MIGRATIONS: ReadonlyArray<string> = [
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     command_key   TEXT NOT NULL,
     inputs_digest TEXT NOT NULL,
+    -- all inputs packed for fast checking (manifest.ts); the inputs table has them row by row
+    inputs_manifest BLOB NOT NULL,
     exit_status   INTEGER NOT NULL,
     stdout_hash   TEXT,
     stderr_hash   TEXT,

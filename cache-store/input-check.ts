@@ -13,6 +13,7 @@ import { digestBytes } from './digest';
 import { FileType, InputKind, InputMismatch, InputRecord } from './entry';
 import { StoreError, errnoCode, shortMessage } from './errors';
 import { FileStamp, HashCache, isSettled, lstatOrUndefined, sameStamp, stampOf, statOrUndefined } from './hash-cache';
+import { ManifestReader } from './manifest';
 
 /** Digest format of a directory listing; bump when the encoding below changes. */
 export const DIRLIST_FORMAT = 'pcache-dirlist-v1';
@@ -130,6 +131,7 @@ function readLink(path: string): string | null {
 /** Checks candidate inputs against the file system, memoising per lookup. */
 export class InputChecker {
   private readonly stats = new Map<string, fs.BigIntStats | null>();
+  private readonly fastStats = new Map<string, fs.Stats | null>();
   private readonly lstats = new Map<string, fs.BigIntStats | null>();
   private readonly digests = new Map<string, string | null>();
   private readonly listings = new Map<string, string | null>();
@@ -145,6 +147,38 @@ export class InputChecker {
       if (reason !== null) return { index: i, path: inputs[i].path, kind: inputs[i].kind, reason };
     }
     return null;
+  }
+
+  /**
+   * Same as check() over an encoded manifest (manifest.ts). The common case, a settled
+   * content or dirlist input whose stat is unchanged, costs one stat and no decoding.
+   */
+  checkManifest(manifest: Buffer): InputMismatch | null {
+    const reader = new ManifestReader(manifest);
+    for (let i = 0; reader.next(); i++) {
+      if (reader.kind === 'content' || reader.kind === 'dirlist') {
+        const st = this.fastStat(reader.path);
+        if (st && (reader.kind === 'content' ? st.isFile() : st.isDirectory()) && reader.fastStampEquals(st)) continue;
+      }
+      const input = reader.record();
+      const reason = this.checkOne(input);
+      if (reason !== null) return { index: i, path: input.path, kind: input.kind, reason };
+    }
+    return null;
+  }
+
+  /** Plain (non-BigInt) stat, memoised: the fast path of checkManifest. */
+  private fastStat(path: string): fs.Stats | undefined {
+    let st = this.fastStats.get(path);
+    if (st === undefined) {
+      try {
+        st = fs.statSync(path, { throwIfNoEntry: false }) ?? null;
+      } catch {
+        st = null; // ENOTDIR, ELOOP...: the full check decides
+      }
+      this.fastStats.set(path, st);
+    }
+    return st ?? undefined;
   }
 
   /** null when the input still matches, else a short reason. */

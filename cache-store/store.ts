@@ -42,6 +42,7 @@ import { StoreError, errnoCode, shortMessage } from './errors';
 import { HashCache } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, snapshotInput } from './input-check';
+import { decodeManifest, encodeManifest } from './manifest';
 import { RestoreOutcome, restoreBlob } from './restore';
 
 /** Candidates kept per command key; older (least recently used) ones are dropped. */
@@ -332,6 +333,7 @@ export class Store {
       if (h) referenced.add(h);
     }
     const inputsDigest = digestInputs(entry.inputs);
+    const manifest = encodeManifest(entry.inputs);
     const now = Date.now();
     return this.write(() => {
       for (const hash of referenced) {
@@ -343,6 +345,7 @@ export class Store {
       const result = this.sql.insertEntry.run(
         entry.commandKey,
         inputsDigest,
+        manifest,
         entry.exitStatus,
         stdoutHash,
         stderrHash,
@@ -432,21 +435,22 @@ export class Store {
     return snapshotInput(this.hashCache, file, kind);
   }
 
-  /** Finds the newest candidate whose inputs still match and marks it used. */
+  /**
+   * Finds the newest candidate whose inputs still match and marks it used. The hit's
+   * inputs are decoded from its manifest.
+   */
   lookup(commandKey: string, checker: InputChecker = this.newInputChecker()): LookupResult {
+    this.live();
     const rejected: LookupResult['rejected'] = [];
-    for (const candidate of this.candidates(commandKey)) {
-      const mismatch = checker.check(this.entryInputs(candidate.id));
+    const rows = this.sql.candidatesWithManifest.all(commandKey, this.maxCandidates) as Array<EntryRow & { inputs_manifest: Buffer }>;
+    for (const row of rows) {
+      const mismatch = checker.checkManifest(row.inputs_manifest);
       if (mismatch) {
-        rejected.push({ entryId: candidate.id, mismatch });
+        rejected.push({ entryId: row.id, mismatch });
         continue;
       }
-      this.markUsed(candidate.id);
-      const hit: Entry = {
-        ...candidate,
-        inputs: this.entryInputs(candidate.id),
-        outputs: this.entryOutputs(candidate.id),
-      };
+      this.markUsed(row.id);
+      const hit: Entry = { ...entrySummary(row), inputs: decodeManifest(row.inputs_manifest), outputs: this.entryOutputs(row.id) };
       return { hit, rejected };
     }
     return { hit: null, rejected };
@@ -831,9 +835,9 @@ export class Store {
       entriesUsingBlob: db.prepare(ENTRIES_USING_BLOB),
       deleteSameInputs: db.prepare(`DELETE FROM entries WHERE command_key = ? AND inputs_digest = ?`),
       insertEntry: db.prepare(
-        `INSERT INTO entries (command_key, inputs_digest, exit_status, stdout_hash, stderr_hash, duration_ms,
-                              created_ms, last_used_ms, input_count, output_count)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO entries (command_key, inputs_digest, inputs_manifest, exit_status, stdout_hash, stderr_hash,
+                              duration_ms, created_ms, last_used_ms, input_count, output_count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertInput: db.prepare(
         `INSERT INTO inputs (entry_id, seq, path, kind, type, dev, ino, size, mtime_ns, ctime_ns, mode, hash, verified_at_ns)
@@ -846,6 +850,9 @@ export class Store {
       dropExcessCandidates: db.prepare(
         `DELETE FROM entries WHERE id IN (
            SELECT id FROM entries WHERE command_key = @key ORDER BY last_used_ms DESC, id DESC LIMIT -1 OFFSET @keep)`,
+      ),
+      candidatesWithManifest: db.prepare(
+        `SELECT ${ENTRY_COLUMNS}, inputs_manifest FROM entries WHERE command_key = ? ORDER BY created_ms DESC, id DESC LIMIT ?`,
       ),
       candidates: db.prepare(
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE command_key = ? ORDER BY created_ms DESC, id DESC LIMIT ?`,

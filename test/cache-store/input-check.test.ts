@@ -3,6 +3,7 @@ import * as path from 'path';
 import { InputRecord } from '../../cache-store/entry';
 import { RACY_WINDOW_NS } from '../../cache-store/hash-cache';
 import { digestDirListing } from '../../cache-store/input-check';
+import { decodeManifest, encodeManifest } from '../../cache-store/manifest';
 import { Store } from '../../cache-store/store';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
@@ -57,7 +58,7 @@ async function scene(): Promise<Scene> {
 
 beforeAll(async () => {
   store = Store.open(path.join(makeTempDir(), 'cache'));
-  const dirs = Array.from({ length: 20 }, makeSceneFiles);
+  const dirs = Array.from({ length: 22 }, makeSceneFiles);
   await settle();
   for (const dir of dirs) scenes.push(snapshotScene(dir));
 });
@@ -65,9 +66,34 @@ beforeAll(async () => {
 describe('input checking', () => {
   test('unchanged inputs match on stat alone', async () => {
     const { all } = await scene();
-    const checker = store.newInputChecker();
+    let checker = store.newInputChecker();
     expect(checker.check(all)).toBeNull();
     expect(checker.filesHashed).toBe(0);
+    checker = store.newInputChecker();
+    expect(checker.checkManifest(encodeManifest(all))).toBeNull();
+    expect(checker.filesHashed).toBe(0);
+  });
+
+  test('the manifest round-trips every input field', async () => {
+    const { all } = await scene();
+    const big: InputRecord = {
+      path: '/ünïcode/path with spaces',
+      kind: 'content',
+      type: 'file',
+      dev: 0xffffffffffffff00n,
+      ino: 0xfedcba9876543210n,
+      size: 123n,
+      mtimeNs: 1n,
+      ctimeNs: 2n,
+      mode: 0o4755,
+      hash: 'a'.repeat(64),
+      verifiedAtNs: 3n,
+    };
+    const normal = (r: InputRecord): InputRecord => ({
+      type: null, dev: null, ino: null, size: null, mtimeNs: null, ctimeNs: null, mode: null, hash: null, verifiedAtNs: null, ...r,
+    });
+    expect(decodeManifest(encodeManifest([...all, big]))).toEqual([...all, big].map(normal));
+    expect(decodeManifest(encodeManifest([]))).toEqual([]);
   });
 
   test('snapshots record what the file system shows', async () => {
@@ -111,8 +137,10 @@ describe('input checking', () => {
     const { f, inputs, all } = await scene();
     change(f);
     const target = inputs[which];
-    const mismatch = store.newInputChecker().check(all);
-    expect(mismatch).toEqual({ index: all.indexOf(target), path: target.path, kind: target.kind, reason });
+    const expected = { index: all.indexOf(target), path: target.path, kind: target.kind, reason };
+    expect(store.newInputChecker().check(all)).toEqual(expected);
+    // The packed manifest (what lookups use) reaches the same verdict.
+    expect(store.newInputChecker().checkManifest(encodeManifest(all))).toEqual(expected);
   });
 
   test('changing a file inside a listed directory does not change the listing', async () => {

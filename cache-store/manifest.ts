@@ -1,0 +1,220 @@
+// Input manifest: all inputs of one entry packed in one binary value, stored in
+// entries.inputs_manifest next to the row-per-input `inputs` table. A lookup reads one
+// value instead of a thousand rows, and the checker compares stat fields straight from
+// the buffer; a full InputRecord is only decoded for an input whose stat differs.
+//
+// Format (little endian), MANIFEST_VERSION 1:
+//   header  "PCIM"  u8 version  u8[3] zero  u32 count
+//   record  u8 kind (INPUT_KINDS index)  u8 flags  u8 type (FILE_TYPES index, 255 none)  u8 zero
+//           u32 mode (0xffffffff none)  u32 path byte length  path (UTF-8)
+//           flags & HAS_STAMP:  u64 dev  u64 ino  u64 size  i64 mtime_ns  i64 ctime_ns  i64 verified_at_ns
+//                               f64 dev  f64 ino  f64 size  f64 mtime_ms  f64 ctime_ms
+//             (the f64 copies are what fs.statSync() without bigint reports, see FAST)
+//           flags & HAS_SIZE (without a stamp):  u64 size
+//           flags & HAS_HASH:   u32 byte length, UTF-8 (hex digest, or a symlink target)
+//   flags: 1 HAS_STAMP, 2 FAST, 4 HAS_HASH, 8 HAS_SIZE
+//   FAST: the stamp was settled when recorded (hash-cache.ts), so an identical stat proves
+//   the input unchanged; and dev/ino/size are below 2^53, so the f64 copies are exact and
+//   can be compared with a plain (non-BigInt) stat. The f64 times lose precision below a
+//   microsecond, which cannot matter: any later change to a settled file moves mtime or
+//   ctime by more than the racy window.
+//
+// History:
+//   1 - first version.
+
+import type { Stats } from 'fs';
+import { FileType, InputKind, InputRecord, INPUT_KINDS } from './entry';
+import { StoreError } from './errors';
+import { isSettled } from './hash-cache';
+
+export const MANIFEST_VERSION = 1;
+const MAGIC = 0x4d494350; // "PCIM" read as u32 LE
+const HEADER = 12;
+const HAS_STAMP = 1;
+const FAST = 2;
+const STAMP_BYTES = 88;
+const HAS_HASH = 4;
+const HAS_SIZE = 8;
+const NO_MODE = 0xffffffff;
+const NO_TYPE = 255;
+
+export const FILE_TYPES: readonly FileType[] = ['file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block'];
+
+export function encodeManifest(inputs: readonly InputRecord[]): Buffer {
+  const parts: Buffer[] = [];
+  const header = Buffer.alloc(HEADER);
+  header.writeUInt32LE(MAGIC, 0);
+  header.writeUInt8(MANIFEST_VERSION, 4);
+  header.writeUInt32LE(inputs.length, 8);
+  parts.push(header);
+  for (const input of inputs) {
+    const path = Buffer.from(input.path, 'utf8');
+    const hash = input.hash == null ? null : Buffer.from(input.hash, 'utf8');
+    const { dev, ino, size, mtimeNs, ctimeNs } = input;
+    const hasStamp = dev != null && ino != null && size != null && mtimeNs != null && ctimeNs != null;
+    const verifiedAt = input.verifiedAtNs ?? 0n;
+    let flags = 0;
+    if (hasStamp) {
+      flags |= HAS_STAMP;
+      const safe = (v: bigint) => v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER);
+      if (verifiedAt > 0n && isSettled({ dev, ino, size, mtimeNs, ctimeNs }, verifiedAt) && safe(dev) && safe(ino) && safe(size)) {
+        flags |= FAST;
+      }
+    } else if (size != null) flags |= HAS_SIZE;
+    if (hash) flags |= HAS_HASH;
+    const fixed = Buffer.alloc(12);
+    fixed.writeUInt8(INPUT_KINDS.indexOf(input.kind), 0);
+    fixed.writeUInt8(flags, 1);
+    fixed.writeUInt8(input.type ? FILE_TYPES.indexOf(input.type) : NO_TYPE, 2);
+    fixed.writeUInt32LE(input.mode ?? NO_MODE, 4);
+    fixed.writeUInt32LE(path.length, 8);
+    parts.push(fixed, path);
+    if (hasStamp) {
+      const stamp = Buffer.alloc(STAMP_BYTES);
+      stamp.writeBigUInt64LE(BigInt.asUintN(64, dev), 0);
+      stamp.writeBigUInt64LE(BigInt.asUintN(64, ino), 8);
+      stamp.writeBigUInt64LE(BigInt.asUintN(64, size), 16);
+      stamp.writeBigInt64LE(BigInt.asIntN(64, mtimeNs), 24);
+      stamp.writeBigInt64LE(BigInt.asIntN(64, ctimeNs), 32);
+      stamp.writeBigInt64LE(BigInt.asIntN(64, verifiedAt), 40);
+      stamp.writeDoubleLE(Number(dev), 48);
+      stamp.writeDoubleLE(Number(ino), 56);
+      stamp.writeDoubleLE(Number(size), 64);
+      stamp.writeDoubleLE(statMs(mtimeNs), 72);
+      stamp.writeDoubleLE(statMs(ctimeNs), 80);
+      parts.push(stamp);
+    } else if (size != null) {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt.asUintN(64, size), 0);
+      parts.push(b);
+    }
+    if (hash) {
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(hash.length, 0);
+      parts.push(len, hash);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/** A cursor over an encoded manifest; reads fields of the current record in place. */
+export class ManifestReader {
+  readonly count: number;
+  private offset = HEADER;
+  // Current record:
+  kind: InputKind = 'content';
+  flags = 0;
+  path = '';
+  private typeIndex = NO_TYPE;
+  private modeValue = NO_MODE;
+  private stampAt = -1;
+  private sizeAt = -1;
+  private hashAt = -1;
+  private hashLength = 0;
+
+  constructor(private readonly buf: Buffer) {
+    if (buf.length < HEADER || buf.readUInt32LE(0) !== MAGIC) {
+      throw new StoreError('INDEX_CORRUPT', 'damaged input manifest in the index');
+    }
+    const version = buf.readUInt8(4);
+    if (version !== MANIFEST_VERSION) {
+      throw new StoreError('INDEX_TOO_NEW', `input manifest version ${version} is not supported (this pcache reads ${MANIFEST_VERSION})`);
+    }
+    this.count = buf.readUInt32LE(8);
+  }
+
+  /** Moves to the next record; false at the end. */
+  next(): boolean {
+    const b = this.buf;
+    let o = this.offset;
+    if (o >= b.length) return false;
+    this.kind = INPUT_KINDS[b[o]];
+    this.flags = b[o + 1];
+    this.typeIndex = b[o + 2];
+    this.modeValue = b.readUInt32LE(o + 4);
+    const pathLength = b.readUInt32LE(o + 8);
+    o += 12;
+    this.path = b.toString('utf8', o, o + pathLength);
+    o += pathLength;
+    this.stampAt = -1;
+    this.sizeAt = -1;
+    if (this.flags & HAS_STAMP) {
+      this.stampAt = o;
+      this.sizeAt = o + 16;
+      o += STAMP_BYTES;
+    } else if (this.flags & HAS_SIZE) {
+      this.sizeAt = o;
+      o += 8;
+    }
+    this.hashAt = -1;
+    if (this.flags & HAS_HASH) {
+      this.hashLength = b.readUInt32LE(o);
+      this.hashAt = o + 4;
+      o += 4 + this.hashLength;
+    }
+    if (this.kind === undefined || o > b.length) throw new StoreError('INDEX_CORRUPT', 'damaged input manifest in the index');
+    this.offset = o;
+    return true;
+  }
+
+  /** True if the record is FAST and these (non-BigInt) stat fields equal its stamp. */
+  fastStampEquals(st: Stats): boolean {
+    if (!(this.flags & FAST)) return false;
+    const b = this.buf;
+    const o = this.stampAt + 48;
+    return (
+      b.readDoubleLE(o + 24) === st.mtimeMs &&
+      b.readDoubleLE(o + 32) === st.ctimeMs &&
+      b.readDoubleLE(o + 16) === st.size &&
+      b.readDoubleLE(o + 8) === st.ino &&
+      b.readDoubleLE(o) === st.dev
+    );
+  }
+
+  /** The current record in full. */
+  record(): InputRecord {
+    const b = this.buf;
+    const r: InputRecord = {
+      path: this.path,
+      kind: this.kind,
+      type: this.typeIndex === NO_TYPE ? null : FILE_TYPES[this.typeIndex],
+      dev: null,
+      ino: null,
+      size: this.sizeAt >= 0 ? b.readBigUInt64LE(this.sizeAt) : null,
+      mtimeNs: null,
+      ctimeNs: null,
+      mode: this.modeValue === NO_MODE ? null : this.modeValue,
+      hash: this.hashAt >= 0 ? b.toString('utf8', this.hashAt, this.hashAt + this.hashLength) : null,
+      verifiedAtNs: null,
+    };
+    if (this.stampAt >= 0) {
+      const o = this.stampAt;
+      r.dev = b.readBigUInt64LE(o);
+      r.ino = b.readBigUInt64LE(o + 8);
+      r.mtimeNs = b.readBigInt64LE(o + 24);
+      r.ctimeNs = b.readBigInt64LE(o + 32);
+      const verifiedAt = b.readBigInt64LE(o + 40);
+      r.verifiedAtNs = verifiedAt === 0n ? null : verifiedAt; // 0 and null both mean never verified
+    }
+    return r;
+  }
+}
+
+/** A nanosecond time as fs.Stats reports it in milliseconds (same arithmetic, same double). */
+export function statMs(ns: bigint): number {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    sec -= 1n;
+  }
+  return Number(sec) * 1000 + Number(nsec) / 1_000_000;
+}
+
+export function decodeManifest(buf: Buffer): InputRecord[] {
+  const reader = new ManifestReader(buf);
+  const out: InputRecord[] = [];
+  while (reader.next()) out.push(reader.record());
+  if (out.length !== reader.count) throw new StoreError('INDEX_CORRUPT', 'damaged input manifest in the index');
+  return out;
+}
