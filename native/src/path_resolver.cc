@@ -73,6 +73,21 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
   int linksFollowed = 0;
   char type = 'd';
   bool inProc = startsWith(cur, "/proc/") || cur == "/proc";
+  // Continues the walk through symlink `link` to `target`; false (r filled: absent) on ELOOP.
+  auto followLink = [&](const std::string& link, const std::string& target) {
+    r.links.push_back(link);
+    if (++linksFollowed > kMaxLinks) {
+      cur = link;
+      appendRest(cur, q);
+      r.path = cur;
+      r.type = '-';
+      return false;
+    }
+    if (!target.empty() && target[0] == '/') cur.clear();
+    pushComponents(q, target, true);
+    inProc = startsWith(cur, "/proc/") || cur == "/proc";
+    return true;
+  };
   while (!q.empty()) {
     std::string comp = std::move(q.front());
     q.pop_front();
@@ -101,17 +116,7 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
           type = 'd';
           continue;
         }
-        r.links.push_back(next);
-        if (++linksFollowed > kMaxLinks) {
-          cur = next;
-          appendRest(cur, q);
-          r.path = cur;
-          r.type = '-';
-          return r;
-        }
-        if (!n->target.empty() && n->target[0] == '/') cur.clear();
-        pushComponents(q, n->target, true);
-        inProc = startsWith(cur, "/proc/") || cur == "/proc";
+        if (!followLink(next, n->target)) return r;
         continue;
       }
       cache->misses++;
@@ -151,18 +156,8 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
         inProc = false;
         continue;
       }
-      r.links.push_back(next);
       if (cache && !last && !startsWith(next, "/proc")) cache->put(next, {'l', target});
-      if (++linksFollowed > kMaxLinks) {
-        cur = next;
-        appendRest(cur, q);
-        r.path = cur;
-        r.type = '-';
-        return r;
-      }
-      if (!target.empty() && target[0] == '/') cur.clear();
-      pushComponents(q, target, true);
-      inProc = startsWith(cur, "/proc/") || cur == "/proc";
+      if (!followLink(next, target)) return r;
       if (q.empty()) type = 0;
       continue;
     }

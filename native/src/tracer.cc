@@ -1058,6 +1058,19 @@ void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
   e.syscall = s.name;
 }
 
+// Bytes that reached fd 1/2; the caller fills `data`.
+Event& Tracer::emitStdioWrite(Task& t, int64_t count) {
+  Event& e = emit(EventKind::Io, t.tid);
+  e.fd = t.ioFd;
+  e.dir = 'w';
+  e.target = std::move(t.ioTarget);
+  e.fdKind = classifyTarget(e.target);
+  e.count = count;
+  e.syscall = syscallName(t.ioNr);
+  e.hasData = true;
+  return e;
+}
+
 void Tracer::handleSyscallExit(Task& t) {
   user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return;
@@ -1078,14 +1091,7 @@ void Tracer::handleSyscallExit(Task& t) {
       break;
     case Task::Pending::WriteExit:
       if (ret > 0) {
-        Event& e = emit(EventKind::Io, t.tid);
-        e.fd = t.ioFd;
-        e.dir = 'w';
-        e.target = std::move(t.ioTarget);
-        e.fdKind = classifyTarget(e.target);
-        e.count = ret;
-        e.syscall = syscallName(t.ioNr);
-        e.hasData = true;
+        Event& e = emitStdioWrite(t, ret);
         size_t want = static_cast<size_t>(ret);
         if (t.ioNr == __NR_write || t.ioNr == __NR_pwrite64) {
           if (!readBytes(t.tid, t.ioArg1, want, e.data)) e.uncapturable = true;
@@ -1111,14 +1117,7 @@ void Tracer::handleSyscallExit(Task& t) {
       break;
     case Task::Pending::CopyExit:
       if (ret > 0) {
-        Event& e = emit(EventKind::Io, t.tid);
-        e.fd = t.ioFd;
-        e.dir = 'w';
-        e.target = std::move(t.ioTarget);
-        e.fdKind = classifyTarget(e.target);
-        e.count = ret;
-        e.syscall = syscallName(t.ioNr);
-        e.hasData = true;
+        Event& e = emitStdioWrite(t, ret);
         e.data.resize(static_cast<size_t>(ret));
         ssize_t got = pread(t.copySrcFd, &e.data[0], static_cast<size_t>(ret), t.copyOffset);
         if (got != ret) e.uncapturable = true;

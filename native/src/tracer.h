@@ -94,6 +94,7 @@ class Tracer {
   void resume(Task& t, int sig = 0);
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
   Event& emit(EventKind k, pid_t pid);
+  Event& emitStdioWrite(Task& t, int64_t count);
   void flush();
   bool baseDir(Task& t, int64_t dirfd, std::string& out);
   bool cwdOf(Task& t, std::string& out);

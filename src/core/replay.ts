@@ -9,6 +9,7 @@ import * as path from 'path';
 import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
+import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
 
 const O_WRONLY = 1;
@@ -17,14 +18,7 @@ const O_TRUNC = fs.constants.O_TRUNC;
 
 export function lstatType(p: string): FileType {
   try {
-    const st = fs.lstatSync(p);
-    if (st.isFile()) return 'f';
-    if (st.isDirectory()) return 'd';
-    if (st.isSymbolicLink()) return 'l';
-    if (st.isFIFO()) return 'p';
-    if (st.isSocket()) return 's';
-    if (st.isCharacterDevice()) return 'c';
-    return 'b';
+    return fileTypeOf(fs.lstatSync(p));
   } catch {
     return '-';
   }
