@@ -19,7 +19,8 @@ import { Store } from '../cache-store/store';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const SIZE = Number(process.env.STORE_BENCH_BYTES ?? 1024 ** 3);
-const WORK = path.resolve(process.env.STORE_BENCH_DIR ?? path.join(__dirname, '..', 'bench', 'work', 'store-bench'));
+// Relative to the repository root (store-bench.sh runs from there); bench/work is git-ignored.
+const WORK = path.resolve(process.env.STORE_BENCH_DIR ?? path.join('bench', 'work', 'store-bench'));
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

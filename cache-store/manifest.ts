@@ -11,8 +11,9 @@
 //                               f64 dev  f64 ino  f64 size  f64 mtime_ms  f64 ctime_ms
 //             (the f64 copies are what fs.statSync() without bigint reports, see FAST)
 //           flags & HAS_SIZE (without a stamp):  u64 size
-//           flags & HAS_HASH:   u32 byte length, UTF-8 (hex digest, or a symlink target)
-//   flags: 1 HAS_STAMP, 2 FAST, 4 HAS_HASH, 8 HAS_SIZE
+//           flags & HAS_HASH:   u32 byte length, UTF-8 (a symlink target, or any non-digest text)
+//           flags & HASH_BIN:   32 bytes (a hex BLAKE3 digest, stored as binary)
+//   flags: 1 HAS_STAMP, 2 FAST, 4 HAS_HASH, 8 HAS_SIZE, 16 HASH_BIN
 //   FAST: the stamp was settled when recorded (hash-cache.ts), so an identical stat proves
 //   the input unchanged; and dev/ino/size are below 2^53, so the f64 copies are exact and
 //   can be compared with a plain (non-BigInt) stat. The f64 times lose precision below a
@@ -35,6 +36,8 @@ const FAST = 2;
 const STAMP_BYTES = 88;
 const HAS_HASH = 4;
 const HAS_SIZE = 8;
+const HASH_BIN = 16;
+const DIGEST_RE = /^[0-9a-f]{64}$/;
 const NO_MODE = 0xffffffff;
 const NO_TYPE = 255;
 
@@ -49,7 +52,8 @@ export function encodeManifest(inputs: readonly InputRecord[]): Buffer {
   parts.push(header);
   for (const input of inputs) {
     const path = Buffer.from(input.path, 'utf8');
-    const hash = input.hash == null ? null : Buffer.from(input.hash, 'utf8');
+    const binary = input.hash != null && DIGEST_RE.test(input.hash);
+    const hash = input.hash == null ? null : Buffer.from(input.hash, binary ? 'hex' : 'utf8');
     const { dev, ino, size, mtimeNs, ctimeNs } = input;
     const hasStamp = dev != null && ino != null && size != null && mtimeNs != null && ctimeNs != null;
     const verifiedAt = input.verifiedAtNs ?? 0n;
@@ -61,7 +65,7 @@ export function encodeManifest(inputs: readonly InputRecord[]): Buffer {
         flags |= FAST;
       }
     } else if (size != null) flags |= HAS_SIZE;
-    if (hash) flags |= HAS_HASH;
+    if (hash) flags |= binary ? HASH_BIN : HAS_HASH;
     const fixed = Buffer.alloc(12);
     fixed.writeUInt8(INPUT_KINDS.indexOf(input.kind), 0);
     fixed.writeUInt8(flags, 1);
@@ -88,7 +92,9 @@ export function encodeManifest(inputs: readonly InputRecord[]): Buffer {
       b.writeBigUInt64LE(BigInt.asUintN(64, size), 0);
       parts.push(b);
     }
-    if (hash) {
+    if (hash && binary) {
+      parts.push(hash);
+    } else if (hash) {
       const len = Buffer.alloc(4);
       len.writeUInt32LE(hash.length, 0);
       parts.push(len, hash);
@@ -111,6 +117,7 @@ export class ManifestReader {
   private sizeAt = -1;
   private hashAt = -1;
   private hashLength = 0;
+  private hashBinary = false;
 
   constructor(private readonly buf: Buffer) {
     if (buf.length < HEADER || buf.readUInt32LE(0) !== MAGIC) {
@@ -147,7 +154,12 @@ export class ManifestReader {
       o += 8;
     }
     this.hashAt = -1;
-    if (this.flags & HAS_HASH) {
+    this.hashBinary = (this.flags & HASH_BIN) !== 0;
+    if (this.hashBinary) {
+      this.hashLength = 32;
+      this.hashAt = o;
+      o += 32;
+    } else if (this.flags & HAS_HASH) {
       this.hashLength = b.readUInt32LE(o);
       this.hashAt = o + 4;
       o += 4 + this.hashLength;
@@ -184,7 +196,7 @@ export class ManifestReader {
       mtimeNs: null,
       ctimeNs: null,
       mode: this.modeValue === NO_MODE ? null : this.modeValue,
-      hash: this.hashAt >= 0 ? b.toString('utf8', this.hashAt, this.hashAt + this.hashLength) : null,
+      hash: this.hashAt >= 0 ? b.toString(this.hashBinary ? 'hex' : 'utf8', this.hashAt, this.hashAt + this.hashLength) : null,
       verifiedAtNs: null,
     };
     if (this.stampAt >= 0) {
