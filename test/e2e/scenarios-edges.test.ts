@@ -9,6 +9,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { expectIndistinguishable, expectSummary, runScenario, textOf, writeTree } from './harness';
 
+/** Sets a path's mtime (and atime) to whole seconds since the epoch. */
+function setMtime(file: string, seconds: number): void {
+  fs.utimesSync(file, seconds, seconds);
+}
+
 const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
 
 describe('replay into shared state', () => {
@@ -186,5 +191,87 @@ describe('the script itself', () => {
     expect(textOf(r.rerun.cached.tree, 'out.txt')).toBe('a\nb\n');
     // p.sh, tool.sh and the sort -u it now execs ran; the other sort was replayed
     expectSummary(r.rerun.cached, { total: 4, ran: 3, skipped: 1 });
+  });
+});
+
+describe('metadata a step observes', () => {
+  test('a modification time shown by ls -l and stat changes (content unchanged)', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('ls -l --time-style=+%s data > listing.txt', "stat -c '%n %Y' data/a.txt > stat.txt"),
+        'data/a.txt': 'a\n',
+        'data/b.txt': 'b\n',
+      },
+      setup: (w) => {
+        setMtime(path.join(w, 'data/a.txt'), 1_000_000_000);
+        setMtime(path.join(w, 'data/b.txt'), 1_000_000_000);
+      },
+      change: (w) => setMtime(path.join(w, 'data/a.txt'), 1_500_000_000),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'stat.txt')).toBe('data/a.txt 1500000000\n');
+  });
+
+  test('a make-style freshness check ([ a -nt b ]) flips when only a timestamp changes', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('if [ src.txt -nt built.txt ]; then echo "src is newer"; else echo "built is newer"; fi > which.txt'), 'src.txt': 's\n', 'built.txt': 'b\n' },
+      setup: (w) => {
+        setMtime(path.join(w, 'src.txt'), 1_000_000_000);
+        setMtime(path.join(w, 'built.txt'), 1_200_000_000);
+      },
+      change: (w) => setMtime(path.join(w, 'src.txt'), 1_500_000_000),
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.plain.tree, 'which.txt')).toBe('built is newer\n');
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'which.txt')).toBe('src is newer\n');
+  });
+
+  test('an executable bit probed with [ -x ] changes', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('if [ -x tool ]; then echo executable; else echo "not executable"; fi > x.txt'), tool: { content: 't\n', mode: 0o644 } },
+      change: (w) => fs.chmodSync(path.join(w, 'tool'), 0o755),
+    });
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'x.txt')).toBe('executable\n');
+  });
+
+  test('a step that only runs when its output is missing; the user edited that output', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('[ -e out.txt ] || sort in.txt > out.txt', 'cat out.txt > copy.txt'), 'in.txt': 'b\na\n' },
+      change: (w) => fs.writeFileSync(path.join(w, 'out.txt'), 'edited by hand\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'copy.txt')).toBe('edited by hand\n');
+  });
+});
+
+describe('more nondeterminism', () => {
+  test('/proc/sys/kernel/random/uuid: a new value every run', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('cat /proc/sys/kernel/random/uuid > uuid.txt', 'sort in.txt > sorted.txt'), 'in.txt': 'b\na\n' },
+    });
+    expectIndistinguishable(r.first, ['uuid.txt']);
+    expectIndistinguishable(r.rerun, ['uuid.txt']);
+    expect(textOf(r.rerun.cached.tree, 'uuid.txt')).not.toBe(textOf(r.first.cached.tree, 'uuid.txt'));
+    expect(textOf(r.rerun.cached.tree, 'uuid.txt')).not.toBe(textOf(r.rerun.plain.tree, 'uuid.txt'));
+  });
+
+  test('a background process that outlives the script: uncacheable, its late output still arrives', async () => {
+    const r = await runScenario({
+      files: {
+        // 3 executions: p.sh, sort, sleep (in the background subshell)
+        'p.sh': sh('sort in.txt > sorted.txt', '(sleep 0.5; echo late) &', 'echo started'),
+        'in.txt': 'b\na\n',
+      },
+    });
+    expectIndistinguishable(r.first);
+    expect(r.first.plain.stdout.toString()).toBe('started\nlate\n');
+    expectIndistinguishable(r.rerun);
+    // p.sh ran (uncacheable: it left a process running); sort and sleep (a
+    // deterministic execution of its own) were replayed
+    expectSummary(r.rerun.cached, { total: 3, ran: 1, skipped: 2, uncacheable: 1 });
   });
 });

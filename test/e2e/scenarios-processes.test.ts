@@ -39,6 +39,18 @@ describe('stdout and stderr', () => {
     }
   });
 
+  // The open file status flags of fds 0-2 are shared with whoever passed them
+  // in: a plain run sees the flags the caller set, and so must a traced one
+  // (an O_NONBLOCK left on a pipe makes a plain `cat big` fail with EAGAIN).
+  test.each(['socket', 'pipe', 'file', 'tty'] as StdioKind[])('to a %s: fds 0-2 have the same status flags as in a plain run', async (stdio) => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('for fd in 0 1 2; do sed -n "s/^flags:/fd $fd flags:/p" /proc/$$/fdinfo/$fd; done') },
+      first: { stdio },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+  });
+
   test('redirected to files by an outer shell (the shell is the execution root)', async () => {
     const r = await runScenario({ files: STREAMS, first: { cmd: ['/bin/sh', '-c', './p.sh > out.txt 2> err.txt'] } });
     expectIndistinguishable(r.first);
