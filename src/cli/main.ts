@@ -3,11 +3,16 @@
 // usage errors, the error's own status for CliErrors, 1 otherwise. Never a
 // stack trace.
 
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { CliError, UsageError } from './errors';
 import { traceCommand, type CommandContext } from './commands/trace';
 import { runCommand } from './commands/run';
 import { storeCommands } from './commands/store';
+import { logCommand } from './commands/log';
+import { showCommand } from './commands/show';
+import { explainCommand } from './commands/explain';
+import { graphCommand } from './commands/graph';
+import { inputsCommand } from './commands/inputs';
 
 const VERSION = '0.1.0';
 
@@ -29,6 +34,7 @@ export async function run(argv: string[], stderr: (text: string) => void = (t) =
       .command(runCommand(ctx))
       .command(traceCommand(ctx))
       .command(storeCommands)
+      .command([logCommand(), showCommand(), explainCommand(), graphCommand(), inputsCommand()] as unknown as CommandModule[])
       .demandCommand(1, 'no command given (see pcache --help)')
       .strict()
       .help()
