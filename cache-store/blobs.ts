@@ -120,7 +120,8 @@ export class BlobDir {
   async storeFile(source: string): Promise<StoredFile> {
     let input: fs.promises.FileHandle;
     try {
-      input = await fs.promises.open(source, 'r');
+      // O_NONBLOCK: a FIFO at `source` is refused below instead of blocking the open.
+      input = await fs.promises.open(source, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
     }

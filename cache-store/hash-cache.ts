@@ -122,7 +122,8 @@ export class HashCache {
     const hashedAtNs = nowNs();
     let fd: number;
     try {
-      fd = fs.openSync(path, 'r');
+      // O_NONBLOCK: if the path was swapped for a FIFO since the stat, do not hang on it.
+      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
       throw new StoreError('IO_ERROR', `cannot read ${path}: ${shortMessage(e)}`, { cause: e });

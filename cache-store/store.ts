@@ -39,7 +39,7 @@ import {
   InputMismatch,
 } from './entry';
 import { StoreError, errnoCode, shortMessage } from './errors';
-import { HashCache } from './hash-cache';
+import { HashCache, statOrUndefined } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, snapshotInput } from './input-check';
 import { decodeManifest, encodeManifest } from './manifest';
@@ -269,7 +269,9 @@ export class Store {
    */
   async restoreBlob(hash: string, destination: string, mode: number): Promise<RestoreOutcome | 'unchanged'> {
     this.live();
-    const existing = this.hashCache.hashFile(destination);
+    // Cheap checks first: a destination of another size cannot hold the blob.
+    const current = statOrUndefined(destination);
+    const existing = current?.isFile() && Number(current.size) === this.blobs.sizeOf(hash) ? this.hashCache.hashFile(destination, current) : undefined;
     if (existing && existing.hash === hash) {
       if (Number(existing.stat.mode & 0o7777n) !== (mode & 0o7777)) fs.chmodSync(destination, mode & 0o7777);
       return 'unchanged';
@@ -293,7 +295,14 @@ export class Store {
     // Where each blob came from, so one removed by a concurrent gc/clear between
     // storing and publishing can be stored again.
     const sources = new Map<string, BlobSource>();
+    const modes = new Map<string, number>();
     const resolve = async (source: BlobSource): Promise<string> => {
+      if ('file' in source) {
+        const stored = await this.storeFile(source.file);
+        sources.set(stored.hash, source);
+        modes.set(source.file, Number(stored.stat.mode & 0o7777n));
+        return stored.hash;
+      }
       const hash = await this.resolveBlob(source);
       if (!('hash' in source)) sources.set(hash, source);
       return hash;
@@ -306,7 +315,7 @@ export class Store {
       if (record.kind === 'content' && !record.hash) {
         const src: BlobSource = source ?? { file: record.path };
         record.hash = await resolve(src);
-        if (record.mode == null && 'file' in src) record.mode = fs.statSync(src.file).mode & 0o7777;
+        if (record.mode == null && 'file' in src) record.mode = modes.get(src.file) ?? null;
       }
       outputs.push(record);
     }
@@ -740,9 +749,9 @@ export class Store {
     if (moved) fs.rmSync(trash, { recursive: true, force: true });
     this.blobs.sweepTemp(ORPHAN_GRACE_MS);
     try {
-      db.exec('VACUUM');
+      db.pragma('incremental_vacuum');
     } catch {
-      // Another process holds a read transaction; space is reclaimed at a later gc.
+      // Only reclaims space; a busy database keeps its free pages for now.
     }
     return report;
   }
