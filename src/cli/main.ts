@@ -13,6 +13,7 @@ import { showCommand } from './commands/show';
 import { explainCommand } from './commands/explain';
 import { graphCommand } from './commands/graph';
 import { inputsCommand } from './commands/inputs';
+import { auditCommand } from './commands/audit';
 
 const VERSION = '0.1.0';
 
@@ -34,7 +35,7 @@ export async function run(argv: string[], stderr: (text: string) => void = (t) =
       .command(runCommand(ctx))
       .command(traceCommand(ctx))
       .command(storeCommands)
-      .command([logCommand(), showCommand(), explainCommand(), graphCommand(), inputsCommand()] as unknown as CommandModule[])
+      .command([logCommand(), showCommand(), explainCommand(), graphCommand(), inputsCommand(), auditCommand(ctx)] as unknown as CommandModule[])
       .demandCommand(1, 'no command given (see pcache --help)')
       .strict()
       .help()
