@@ -7,6 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { resolveCacheDir } from '../../../cache-store/config';
 import { Store } from '../../../cache-store/store';
 import { CachedRun, type CachedRunSummary } from '../../core/cached-run';
+import { ProgressLine, wantsProgress, type StatusTerminal } from '../../report/progress';
 import { CliError, UsageError } from '../errors';
 import { findCommand, type CommandContext } from './trace';
 
@@ -31,6 +32,8 @@ export interface RunInvocation {
   env: NodeJS.ProcessEnv;
   cwd: string;
   stderr: (text: string) => void;
+  /** where the live status line goes when it is a terminal (process.stderr) */
+  progressTerminal?: StatusTerminal & { isTTY?: boolean };
 }
 
 function seconds(s: number): string {
@@ -71,8 +74,11 @@ export async function runCached(inv: RunInvocation): Promise<number> {
   // verification on read and is a miss, never a wrong output. fsync cost ~0.4 s per
   // 100 executions here, all of it on the path of every held exit.
   const store = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }), { durable: false });
+  // Live status line (src/report/progress.ts): only on a terminal, never with --quiet.
+  const progress = inv.progressTerminal && wantsProgress(inv.progressTerminal, inv.env, inv.quiet) ? new ProgressLine(inv.progressTerminal) : undefined;
   let summary: CachedRunSummary;
   try {
+    progress?.start();
     summary = await new CachedRun({
       argv: inv.cmd,
       file,
@@ -81,8 +87,10 @@ export async function runCached(inv: RunInvocation): Promise<number> {
       store,
       noSkip: inv.noSkip,
       strict: inv.strict,
+      onProgress: progress ? (c) => progress.update(c) : undefined,
     }).run();
   } finally {
+    progress?.stop();
     store.close();
   }
   const exitCode = summary.exitCode ?? (summary.signal !== null ? 128 + summary.signal : 1);
@@ -119,6 +127,7 @@ export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> 
         env: process.env,
         cwd: process.cwd(),
         stderr: (t) => process.stderr.write(t),
+        progressTerminal: process.stderr,
       });
     },
   };
