@@ -12,5 +12,5 @@ rm -rf "$out"
 npx --no-install tsc --outDir "$out" --rootDir . --module commonjs --target es2022 --strict \
   --esModuleInterop --skipLibCheck --types node bench/store-bench.ts
 command -v b3sum >/dev/null || echo "note: b3sum not found (apt-get install b3sum); using sha256sum" >&2
-echo "machine: $(nproc) cores, $(uname -r), $(df -T "${STORE_BENCH_DIR:-bench}" | awk 'NR==2 {print $2}') file system"
+echo "machine: $(nproc) cores, $(uname -r), $(df -T "${STORE_BENCH_DIR:-bench}" | awk 'NR==2 {print $2}') file system, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$out/bench/store-bench.js" "$@"

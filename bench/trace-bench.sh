@@ -91,23 +91,46 @@ modes = [
 wanted = set(os.environ.get('BENCH_MODES', 'plain pcache strace seccomp').split()) | {'plain'}
 modes = [(label, wrap) for key, label, wrap in modes if key in wanted]
 
-def once(argv):
+class Hung(Exception):
+    pass
+
+def once(argv, timeout):
     t0 = time.perf_counter()
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
+    # own session, so a hung run can be killed with everything it started
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         cwd=work, start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, 9)
+        p.communicate()
+        raise Hung()
     dt = time.perf_counter() - t0
     if p.returncode != 0:
-        sys.stderr.write(f'bench: {" ".join(argv[:6])} ... exited {p.returncode}\n{p.stderr.decode(errors="replace")[-2000:]}\n')
+        sys.stderr.write(f'bench: {" ".join(argv[:6])} ... exited {p.returncode}\n{err.decode(errors="replace")[-2000:]}\n')
         sys.exit(1)
     return dt
 
 results = {}  # (workload, mode) -> [seconds]
+hung = {}  # (workload, mode) -> how many runs did not finish within the limit
 for name, _, cmd in workloads:
-    # one warm-up of each mode (page cache, python bytecode caches)
+    # one warm-up of each mode (page cache, python bytecode caches); plain's sets the time limit
+    limit = None
     for mname, wrap in modes:
-        once(wrap(cmd))
+        try:
+            dt = once(wrap(cmd), limit)
+        except Hung:
+            hung[(name, mname)] = hung.get((name, mname), 0) + 1
+            continue
+        if mname == 'plain':
+            limit = max(120.0, 30 * dt)
     for r in range(runs):
         for mname, wrap in modes:
-            results.setdefault((name, mname), []).append(once(wrap(cmd)))
+            try:
+                results.setdefault((name, mname), []).append(once(wrap(cmd), limit))
+            except Hung:
+                hung[(name, mname)] = hung.get((name, mname), 0) + 1
+                sys.stderr.write(f'bench: {name} under {mname} did not finish within {limit:.0f} s, killed\n')
         sys.stderr.write(f'bench: {name} round {r + 1}/{runs}\n')
 
 def fmt(s):
@@ -119,10 +142,14 @@ verdicts = []
 for name, desc, _ in workloads:
     plain = statistics.median(results[(name, 'plain')])
     for mname, _ in modes:
-        xs = results[(name, mname)]
+        xs = results.get((name, mname), [])
+        note = f' ({hung[(name, mname)]} run(s) hung, killed)' if (name, mname) in hung else ''
+        if not xs:
+            rows.append(f'| {name}: {desc} | {mname}{note} | - | - | - |')
+            continue
         med = statistics.median(xs)
-        rows.append(f'| {name}: {desc} | {mname} | {fmt(med)} | {fmt(min(xs))}-{fmt(max(xs))} | {med / plain:.3f}x |')
-    if (name, 'pcache trace') not in results or (name, 'strace --seccomp-bpf') not in results:
+        rows.append(f'| {name}: {desc} | {mname}{note} | {fmt(med)} | {fmt(min(xs))}-{fmt(max(xs))} | {med / plain:.3f}x |')
+    if not results.get((name, 'pcache trace')) or not results.get((name, 'strace --seccomp-bpf')):
         continue
     pc = statistics.median(results[(name, 'pcache trace')])
     sb = statistics.median(results[(name, 'strace --seccomp-bpf')])
