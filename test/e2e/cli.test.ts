@@ -90,8 +90,8 @@ describe('summary', () => {
     const s = r.summary!;
     expect(Object.keys(s).sort()).toEqual(['executions', 'exitCode', 'savedSeconds', 'wallSeconds']);
     expect(Object.keys(s.executions).sort()).toEqual(['ran', 'skipped', 'total', 'uncacheable']);
-    expect(typeof s.wallSeconds).toBe('number');
-    expect(typeof s.savedSeconds).toBe('number');
+    expect(s.wallSeconds).toBeGreaterThan(0);
+    expect(s.savedSeconds).toBe(0); // nothing was replayed
     expectSummary(r, { total: 2, ran: 2, skipped: 0, uncacheable: 0, exitCode: 0 });
   });
 });

@@ -484,8 +484,10 @@ export function expectSummary(
   run: CachedRun,
   expected: { total?: number; ran?: number; skipped?: number; uncacheable?: number; exitCode?: number },
 ): void {
-  expect(run.summary).not.toBeNull();
-  const s = run.summary as Summary;
+  if (run.summary === null) {
+    throw new Error(`pcache wrote no --summary-json (exit ${run.exitCode}); its stderr:\n${run.stderr.toString()}`);
+  }
+  const s = run.summary;
   const actual: Record<string, number> = {};
   for (const key of Object.keys(expected) as (keyof typeof expected)[]) {
     actual[key] = key === 'exitCode' ? s.exitCode : s.executions[key];

@@ -37,6 +37,7 @@ describe('nothing changed', () => {
 
     expectIndistinguishable(r.rerun);
     expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1, uncacheable: 0, exitCode: 0 });
+    expect(r.rerun.cached.summary?.savedSeconds).toBeGreaterThan(0);
   });
 });
 
