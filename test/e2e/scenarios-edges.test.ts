@@ -165,6 +165,39 @@ describe('directories, links, names and modes', () => {
   });
 });
 
+// Re-running a script on its own results is not always idempotent: these
+// steps behave differently when their output already exists, so a plain
+// re-run differs from the first run and the cached re-run must follow it.
+describe('steps that are not idempotent on their own results', () => {
+  test('mkdir without -p fails when the directory exists', async () => {
+    const r = await runScenario({ files: { 'p.sh': sh('mkdir out', 'echo made > out/f.txt') } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.exitCode).toBe(1);
+  });
+
+  test('ln -s without -f fails when the link exists', async () => {
+    const r = await runScenario({ files: { 'p.sh': sh('ln -s in.txt link.txt', 'echo linked'), 'in.txt': 'a\n' } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.exitCode).toBe(1);
+  });
+
+  test('cp -r into a directory that now exists copies into it', async () => {
+    const r = await runScenario({ files: { 'p.sh': sh('cp -r src dst'), 'src/a.txt': 'a\n' } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.tree['dst/src/a.txt']).toMatchObject({ text: 'a\n' });
+  });
+
+  test('set -C (noclobber): a redirection onto an existing file fails', async () => {
+    const r = await runScenario({ files: { 'p.sh': sh('set -C', 'sort in.txt > sorted.txt', 'echo sorted'), 'in.txt': 'b\na\n' } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.exitCode).not.toBe(0);
+  });
+});
+
 describe('the script itself', () => {
   test('a step added to the script: the script runs, its unchanged steps are replayed', async () => {
     const r = await runScenario({
