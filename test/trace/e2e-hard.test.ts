@@ -157,6 +157,31 @@ describe('opens that name no path', () => {
   });
 });
 
+describe('someone else changing an input', () => {
+  test('an input rewritten by another process while the execution runs makes it uncacheable', async () => {
+    const dir = tempDir();
+    writeFiles(dir, { f: 'before\n' });
+    const jsonPath = path.join(fs.realpathSync(os.tmpdir()), `pcache-mod-${process.pid}.json`);
+    const child = spawn(process.execPath, [PCACHE, 'trace', '--json', jsonPath, '--', fixture('read_then_wait'), 'f', 'ready', 'go'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 600 && !fs.existsSync(path.join(dir, 'ready')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(fs.existsSync(path.join(dir, 'ready'))).toBe(true);
+    fs.writeFileSync(path.join(dir, 'f'), 'after, and longer\n');
+    fs.writeFileSync(path.join(dir, 'go'), '');
+    expect(await exited).toBe(0);
+    const record = JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as TraceRecord;
+    fs.rmSync(jsonPath, { force: true });
+    const root = rootOf(record);
+    expect(inputsIn(root, dir).f).toBe('content');
+    // the reason is free text; it names the file or says it was modified
+    const f = path.join(dir, 'f');
+    expect(root.uncacheable.filter((r) => r.includes(f) || /modified|changed/.test(r))).not.toEqual([]);
+  });
+});
+
 describe('process lifetimes', () => {
   test('a zombie child that was never waited for leaves nothing running', () => {
     const dir = tempDir();

@@ -572,3 +572,22 @@ describe('executions in order and in parallel', () => {
     expect(sh.uncacheable).toEqual([]);
   });
 });
+
+describe('many short processes', () => {
+  // A deadlock detector, not a timing test: traceRun gives up after 60 s, so a
+  // tracee left stopped forever (a lost exec decision, a lost early stop) fails here.
+  test('500 sequential vfork+exec of /bin/true: every one recorded, nothing left stopped', () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', 'for i in $(seq 500); do /bin/true; done']);
+    expect(r.status).toBe(0);
+    const sh = rootOf(r.record);
+    const trues = r.record.executions.filter((e) => e.argv[0] === '/bin/true');
+    expect(trues).toHaveLength(500);
+    expect(r.record.executions).toHaveLength(502); // sh, seq and the 500
+    for (const t of trues) {
+      expect(t.parent).toBe(sh.id);
+      expect(t.exitCode).toBe(0);
+    }
+    expect(sh.uncacheable).toEqual([]);
+  });
+});
