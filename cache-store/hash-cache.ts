@@ -95,12 +95,13 @@ export class HashCache {
     return { hash: row.hash, hashedAtNs: row.hashed_at_ns };
   }
 
-  /** Remembers a digest, unless the file was too fresh for its stamp to be trusted. */
+  /**
+   * Remembers a digest, unless the file was too fresh for its stamp to be trusted. An
+   * older row for the path is then left alone: its stamp can never match again (any
+   * change moves ctime past it), and not deleting saves a write transaction per racy file.
+   */
   record(path: string, stamp: FileStamp, hash: string, hashedAtNs: bigint): boolean {
-    if (!isSettled(stamp, hashedAtNs)) {
-      this.remove.run(path);
-      return false;
-    }
+    if (!isSettled(stamp, hashedAtNs)) return false;
     this.upsert.run(path, toInt64(stamp.dev), toInt64(stamp.ino), stamp.size, stamp.mtimeNs, stamp.ctimeNs, hash, hashedAtNs);
     return true;
   }
@@ -136,7 +137,6 @@ export class HashCache {
       // A file that changed under us gets an answer for this call but no cache row.
       const stable = sameStamp(stampOf(before), stampOf(after)) && BigInt(size) === before.size;
       if (stable) this.record(path, before, hash, hashedAtNs);
-      else this.forget(path);
       return { hash, stat: before, hashedAtNs: stable ? hashedAtNs : 0n, cached: false };
     } finally {
       fs.closeSync(fd);
