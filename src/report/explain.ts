@@ -80,7 +80,7 @@ function explainExecution(
     }
     if (r.kind === 'absent' && r.reason === 'exists now') {
       const shadowed = shadowedOnPath(r.path, e.keyParts.env);
-      if (shadowed) return { ...base, ...found, kind: 'shadowed', message: `new file ${r.path} shadows ${shadowed} on PATH` };
+      if (shadowed) return { ...base, ...found, kind: 'shadowed', message: `new file ${shown(r.path)} shadows ${shown(shadowed)} on PATH` };
     }
     return { ...base, ...found, kind: 'input', message: inputChange(shown(r.path), r.kind, r.reason) };
   }
@@ -99,7 +99,7 @@ function explainExecution(
     }
   }
   const comparedWith = { runId: best.run.runId, execution: best.execution.id, entryId: best.execution.entryId };
-  const diff = firstKeyDifference(e, best.execution);
+  const diff = firstKeyDifference(e, best.execution, shown);
   if (diff) return { ...base, comparedWith, ...diff };
   if (best.execution.outcome === 'uncacheable') {
     return {
@@ -228,14 +228,18 @@ function differingParts(a: ReportExecution, b: ReportExecution): number {
 }
 
 /** The first key part, in key order, that differs; null when the keys are the same. */
-function firstKeyDifference(now: ReportExecution, before: ReportExecution): Pick<Explanation, 'kind' | 'message'> | null {
+function firstKeyDifference(
+  now: ReportExecution,
+  before: ReportExecution,
+  shown: (p: string) => string,
+): Pick<Explanation, 'kind' | 'message'> | null {
   const a = now.keyParts;
   const b = before.keyParts;
   if (a.exe !== b.exe) {
     if (path.basename(a.exe) === path.basename(b.exe) && exists(b.exe)) {
-      return { kind: 'shadowed', message: `new file ${a.exe} shadows ${b.exe} on PATH` };
+      return { kind: 'shadowed', message: `new file ${shown(a.exe)} shadows ${shown(b.exe)} on PATH` };
     }
-    return { kind: 'executable', message: `executable differs: ${a.exe} vs ${b.exe}${exists(b.exe) ? '' : ' (gone)'}` };
+    return { kind: 'executable', message: `executable differs: ${shown(a.exe)} vs ${shown(b.exe)}${exists(b.exe) ? '' : ' (gone)'}` };
   }
   const n = Math.max(a.argv.length, b.argv.length);
   for (let i = 0; i < n; i++) {

@@ -18,10 +18,10 @@ export interface PlacedNode {
   height: number;
 }
 
-const NODE_WIDTH = 210;
+const NODE_WIDTH = 200;
 const EXEC_HEIGHT = 40;
 const FILE_HEIGHT = 26;
-const COLUMN_GAP = 90;
+const COLUMN_GAP = 70;
 const ROW_GAP = 14;
 const MARGIN = 20;
 
@@ -136,9 +136,9 @@ h1 { font-size: 18px; margin: 0 0 4px; }
 .saved { font-weight: bold; color: #2e7d32; }
 .legend { margin-top: 6px; font-size: 12px; }
 .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 3px; margin: 0 4px -2px 10px; border: 1px solid #0003; }
-main { display: flex; align-items: flex-start; }
-#canvas { overflow: auto; flex: 1; }
-#details { width: 300px; padding: 14px; font-size: 12px; background: #fff; border-left: 1px solid #ddd; min-height: 200px; white-space: pre-wrap; word-break: break-all; }
+#details { padding: 6px 20px; font-size: 12px; background: #f0f0f0; border-bottom: 1px solid #ddd; min-height: 16px; white-space: pre-wrap; word-break: break-all; }
+#canvas { padding: 8px; }
+#canvas svg { display: block; max-width: 100%; height: auto; }
 svg text { font-size: 11px; pointer-events: none; }
 .node { cursor: pointer; }
 .node rect { stroke: #0005; }
@@ -167,19 +167,19 @@ const SCRIPT = `
     nodes.forEach(function (el) { el.classList.toggle('dim', id !== null && !near[el.id]); });
   }
   function describe(n) {
-    if (n.path) return 'file\\n' + n.path;
+    if (n.path) return 'file ' + n.path;
     var lines = ['#' + n.execution + ' ' + n.outcome, n.argv.join(' ')];
     if (n.outcome === 'hit') lines.push('saved ' + (n.savedMs / 1000).toFixed(2) + ' s');
     else lines.push('ran ' + (n.durationMs / 1000).toFixed(2) + ' s, exit ' + n.exitCode);
     n.reasons.forEach(function (r) { lines.push('why: ' + r); });
-    return lines.join('\\n');
+    return lines.join('  |  ');
   }
   nodes.forEach(function (el) {
     el.addEventListener('mouseenter', function () { focus(el.id); });
     el.addEventListener('mouseleave', function () { focus(null); });
     el.addEventListener('click', function () { details.textContent = describe(byId[el.id]); });
   });
-  details.textContent = 'Click a node for details.';
+  details.textContent = 'Click a node for details; hover to follow its reads and writes.';
   document.body.setAttribute('data-ready', 'true');
 })();
 `;
@@ -235,12 +235,10 @@ export function formatHtml(g: ProvenanceGraph): string {
 <div class="summary"><span>cwd ${escapeHtml(g.cwd)}</span><span>exit ${g.exitStatus ?? '-'}</span><span>${c.total} executions: ${c.ran} ran, ${c.skipped} skipped, ${c.uncacheable} uncacheable</span><span>wall ${formatDuration(g.wallSeconds * 1000)}</span><span class="saved">saved ${formatDuration(g.savedSeconds * 1000)}</span></div>
 <div class="legend"><i style="background:${OUTCOME_COLORS.hit}"></i>skipped (hit) <i style="background:${OUTCOME_COLORS.miss}"></i>ran (miss) <i style="background:${OUTCOME_COLORS.uncacheable}"></i>uncacheable <i style="background:#fff"></i>file${g.hiddenFiles > 0 ? ` &nbsp; ${g.hiddenFiles} system files and probes not shown (pcache graph --all)` : ''}</div>
 </header>
-<main>
+<div id="details"></div>
 <div id="canvas">
 ${svg.join('\n')}
 </div>
-<aside id="details"></aside>
-</main>
 <script type="application/json" id="graph-data">${data}</script>
 <script>${SCRIPT}</script>
 </body>
