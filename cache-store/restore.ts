@@ -1,9 +1,11 @@
-// Restoring a blob to a destination path.
-//
-// The copy goes to a temp file beside the destination (same directory, so same file
-// system and rename(2) is atomic) while, in parallel, the blob is re-hashed. Only when
-// the digest matches is the temp file given its mode and renamed over the destination:
-// a reader sees the old file or the whole new one, and a corrupt blob never reaches it.
+// Restoring blobs to destination paths, in two steps so a caller can restore several
+// outputs all-or-nothing:
+//   stage   - copy the blob to a temp file beside the destination (same directory, so
+//             same file system and rename(2) is atomic) while, in parallel, re-hashing the
+//             blob; give the temp file its mode. Nothing visible has changed yet.
+//   commit  - rename the temp file over the destination: a reader sees the old file or
+//             the whole new one. abort() removes the temp file instead.
+// A blob whose digest does not match is never staged, so it never reaches a destination.
 //
 // The copy is fs.copyFile with COPYFILE_FICLONE: libuv tries the FICLONE ioctl (a
 // reflink on btrfs/xfs, no data copied) and falls back to copy_file_range / sendfile,
@@ -18,12 +20,29 @@ import { StoreError, errnoCode, shortMessage } from './errors';
 /** restored: written; missing/corrupt: nothing was written, the blob is unusable */
 export type RestoreOutcome = 'restored' | 'missing' | 'corrupt';
 
-export async function restoreBlob(blobs: BlobDir, hash: string, destination: string, mode: number): Promise<RestoreOutcome> {
+/** A verified copy waiting beside its destination. */
+export interface StagedRestore {
+  readonly destination: string;
+  /** write: a new file replaces the destination; chmod: content already right, mode fixed; none: nothing to do */
+  readonly action: 'write' | 'chmod' | 'none';
+  /** Renames the staged file over the destination. */
+  commit(): void;
+  /** Removes the staged file; the destination stays as it was. */
+  abort(): void;
+}
+
+export async function stageBlob(
+  blobs: BlobDir,
+  hash: string,
+  destination: string,
+  mode: number,
+): Promise<StagedRestore | 'missing' | 'corrupt'> {
   const source = blobs.pathOf(hash);
   const tmp = tempName(path.dirname(destination), '.pcache-');
   const copying = fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
   const hashing = digestFileAsync(source);
   const [copied, hashed] = await Promise.allSettled([copying, hashing]);
+  let staged = false;
   try {
     if (hashed.status === 'rejected') {
       if (errnoCode(hashed.reason) === 'ENOENT') return 'missing';
@@ -34,13 +53,33 @@ export async function restoreBlob(blobs: BlobDir, hash: string, destination: str
       throw new StoreError('IO_ERROR', `cannot restore ${destination}: ${shortMessage(copied.reason)}`, { cause: copied.reason });
     }
     await fs.promises.chmod(tmp, mode & 0o7777);
-    await fs.promises.rename(tmp, destination);
-    return 'restored';
+    staged = true;
+    return {
+      destination,
+      action: 'write',
+      commit() {
+        try {
+          fs.renameSync(tmp, destination);
+        } catch (e) {
+          fs.rmSync(tmp, { force: true });
+          throw new StoreError('IO_ERROR', `cannot restore ${destination}: ${shortMessage(e)}`, { cause: e });
+        }
+      },
+      abort() {
+        fs.rmSync(tmp, { force: true });
+      },
+    };
   } catch (e) {
     if (e instanceof StoreError) throw e;
     throw new StoreError('IO_ERROR', `cannot restore ${destination}: ${shortMessage(e)}`, { cause: e });
   } finally {
-    // After a successful rename this is a no-op.
-    await fs.promises.rm(tmp, { force: true });
+    if (!staged) await fs.promises.rm(tmp, { force: true });
   }
+}
+
+export async function restoreBlob(blobs: BlobDir, hash: string, destination: string, mode: number): Promise<RestoreOutcome> {
+  const staged = await stageBlob(blobs, hash, destination, mode);
+  if (typeof staged === 'string') return staged;
+  staged.commit();
+  return 'restored';
 }

@@ -43,7 +43,7 @@ import { HashCache, statOrUndefined } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, snapshotInput } from './input-check';
 import { decodeManifest, encodeManifest } from './manifest';
-import { RestoreOutcome, restoreBlob } from './restore';
+import { RestoreOutcome, StagedRestore, stageBlob } from './restore';
 
 /** Candidates kept per command key; older (least recently used) ones are dropped. */
 export const DEFAULT_MAX_CANDIDATES = 16;
@@ -268,17 +268,51 @@ export class Store {
    * as a miss (the blob has already been reported and removed).
    */
   async restoreBlob(hash: string, destination: string, mode: number): Promise<RestoreOutcome | 'unchanged'> {
+    const staged = await this.stageRestore([{ hash, destination, mode }]);
+    if (typeof staged === 'string') return staged;
+    staged[0].commit();
+    return staged[0].action === 'write' ? 'restored' : 'unchanged';
+  }
+
+  /**
+   * All-or-nothing restore of several outputs, step one: every blob is verified and
+   * copied beside its destination; a destination already holding the content needs at
+   * most a chmod. Returns one StagedRestore per item, in order, to commit() (or abort())
+   * - or 'missing'/'corrupt' if any blob is unusable, in which case nothing was changed.
+   */
+  async stageRestore(items: ReadonlyArray<{ hash: string; destination: string; mode: number }>): Promise<StagedRestore[] | 'missing' | 'corrupt'> {
     this.live();
-    // Cheap checks first: a destination of another size cannot hold the blob.
-    const current = statOrUndefined(destination);
-    const existing = current?.isFile() && Number(current.size) === this.blobs.sizeOf(hash) ? this.hashCache.hashFile(destination, current) : undefined;
-    if (existing && existing.hash === hash) {
-      if (Number(existing.stat.mode & 0o7777n) !== (mode & 0o7777)) fs.chmodSync(destination, mode & 0o7777);
-      return 'unchanged';
+    const staged: StagedRestore[] = [];
+    for (const { hash, destination, mode } of items) {
+      // Cheap checks first: a destination of another size cannot hold the blob.
+      const current = statOrUndefined(destination);
+      const existing =
+        current?.isFile() && Number(current.size) === this.blobs.sizeOf(hash) ? this.hashCache.hashFile(destination, current) : undefined;
+      if (existing && existing.hash === hash) {
+        const chmod = Number(existing.stat.mode & 0o7777n) !== (mode & 0o7777);
+        staged.push({
+          destination,
+          action: chmod ? 'chmod' : 'none',
+          commit: () => chmod && fs.chmodSync(destination, mode & 0o7777),
+          abort: () => undefined,
+        });
+        continue;
+      }
+      let outcome: StagedRestore | 'missing' | 'corrupt';
+      try {
+        outcome = await stageBlob(this.blobs, hash, destination, mode);
+      } catch (e) {
+        for (const s of staged) s.abort();
+        throw e;
+      }
+      if (typeof outcome === 'string') {
+        for (const s of staged) s.abort();
+        this.dropBadBlob(hash, outcome === 'corrupt' ? 'BLOB_CORRUPT' : 'BLOB_MISSING');
+        return outcome;
+      }
+      staged.push(outcome);
     }
-    const outcome = await restoreBlob(this.blobs, hash, destination, mode);
-    if (outcome !== 'restored') this.dropBadBlob(hash, outcome === 'corrupt' ? 'BLOB_CORRUPT' : 'BLOB_MISSING');
-    return outcome;
+    return staged;
   }
 
   // ---------------------------------------------------------------- entries

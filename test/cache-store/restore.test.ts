@@ -106,4 +106,49 @@ describe('restoreBlob', () => {
     expect(problems.map((p) => [p.code, p.entriesDropped])).toEqual([['BLOB_CORRUPT', 1]]);
     store.close();
   });
+
+  test('stageRestore is all-or-nothing: one corrupt blob and no destination changes', async () => {
+    const problems: StoreProblem[] = [];
+    const store = open(problems);
+    const work = makeTempDir();
+    const dest = (n: string) => path.join(work, n);
+    const blobs = ['alpha\n', 'beta\n', 'gamma\n'].map((t) => store.storeBytes(Buffer.from(t)).hash);
+    for (const n of ['a', 'b', 'c']) fs.writeFileSync(dest(n), `old ${n}\n`);
+    const bad = store.blobs.pathOf(blobs[1]);
+    fs.chmodSync(bad, 0o644);
+    fs.writeFileSync(bad, 'BETA\n');
+    const items = ['a', 'b', 'c'].map((n, i) => ({ hash: blobs[i], destination: dest(n), mode: 0o644 }));
+
+    expect(await store.stageRestore(items)).toBe('corrupt');
+    expect(['a', 'b', 'c'].map((n) => fs.readFileSync(dest(n), 'utf8'))).toEqual(['old a\n', 'old b\n', 'old c\n']);
+    expect(fs.readdirSync(work).sort()).toEqual(['a', 'b', 'c']);
+    expect(problems.map((p) => p.code)).toEqual(['BLOB_CORRUPT']);
+
+    // With a good blob again, staging succeeds and nothing is visible until commit.
+    store.storeBytes(Buffer.from('beta\n'));
+    fs.writeFileSync(dest('c'), 'gamma\n');
+    fs.chmodSync(dest('c'), 0o600);
+    const staged = await store.stageRestore(items);
+    if (typeof staged === 'string') throw new Error(staged);
+    expect(staged.map((s) => s.action)).toEqual(['write', 'write', 'chmod']);
+    expect(fs.readFileSync(dest('a'), 'utf8')).toBe('old a\n');
+    for (const s of staged) s.commit();
+    expect(['a', 'b', 'c'].map((n) => fs.readFileSync(dest(n), 'utf8'))).toEqual(['alpha\n', 'beta\n', 'gamma\n']);
+    expect(fs.statSync(dest('c')).mode & 0o7777).toBe(0o644);
+    expect(fs.readdirSync(work).sort()).toEqual(['a', 'b', 'c']);
+    store.close();
+  });
+
+  test('abort leaves the destination as it was and no temp file behind', async () => {
+    const store = open();
+    const work = makeTempDir();
+    const { hash } = store.storeBytes(Buffer.from('new\n'));
+    fs.writeFileSync(path.join(work, 'x'), 'old\n');
+    const staged = await store.stageRestore([{ hash, destination: path.join(work, 'x'), mode: 0o644 }]);
+    if (typeof staged === 'string') throw new Error(staged);
+    staged[0].abort();
+    expect(fs.readFileSync(path.join(work, 'x'), 'utf8')).toBe('old\n');
+    expect(fs.readdirSync(work)).toEqual(['x']);
+    store.close();
+  });
 });
