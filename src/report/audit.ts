@@ -243,7 +243,7 @@ export function formatAudit(report: RunReport, r: AuditResult): string {
   }
   const total = report.executions.length;
   lines.push(
-    `audit: ${total} executions: ${r.reproduced.length} reproduced their cached result, ${r.findings.length} nondeterministic, ` +
+    `audit: ${total} execution${total === 1 ? '' : 's'}: ${r.reproduced.length} reproduced their cached result, ${r.findings.length} nondeterministic, ` +
       `${r.uncacheable.length} uncacheable, ${r.unmatched.length} without a cached result for the same inputs\n`,
   );
   if (r.reproduced.length + r.findings.length === 0) lines.push('audit: nothing to compare with; run the command under pcache first\n');
