@@ -12,10 +12,16 @@
 // - An execution ends when no process of its subtree is alive; only then are its
 //   output candidates lstat'ed (most fs events carry no result, so the outcome of
 //   a write/unlink/rename is the final state compared with the state before).
+// - A renamed directory is followed path by path (Move): entries that arrived
+//   with it are outputs at the new name and inputs/deletions at the old one.
+// - Regular files an execution starts with open beyond stdio (`cmd 3<in 4>out`)
+//   are inputs/outputs: reads and writes through them are never seen.
 // - Fail closed: anything not understood adds an uncacheable reason.
 //
-// Pure apart from the injectable end-of-execution stat and the injectable
-// reader of exec-implied inputs (the executable, `#!` interpreters, ld.so).
+// I/O goes through injectable functions only: stat (output candidates at the
+// end, identity of content inputs to notice changes behind an execution's
+// back), list (the trees of renamed directories) and the reader of
+// exec-implied inputs (the executable, `#!` interpreters, ld.so).
 
 import * as fs from 'fs';
 import type {
