@@ -127,13 +127,20 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
             }),
           );
           const release = (): void => withTracer((t) => t.resolveExit(req.token));
-          if (!opts.onExitRequest) return release();
-          opts.onExitRequest(req, folder).then(release, release);
+          const hook = opts.onExitRequest;
+          if (!hook) return release();
+          // A hook that throws must still let the process go (and not abort the native batch).
+          Promise.resolve()
+            .then(() => hook(req, folder))
+            .then(release, release);
         },
         onPreimage: (req) => {
           const release = (): void => withTracer((t) => t.resolvePreimage(req.token));
-          if (!opts.onPreimage) return release();
-          opts.onPreimage(req).then(release, release);
+          const hook = opts.onPreimage;
+          if (!hook) return release();
+          Promise.resolve()
+            .then(() => hook(req))
+            .then(release, release);
         },
         onDone: (result) => {
           stopForwarding();

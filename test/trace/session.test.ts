@@ -136,3 +136,21 @@ test('a failure while folding does not stop the answers; it is reported when the
   await expect(runTraced({ ...base, native: f.native })).rejects.toThrow('internal error while folding the trace: unknown native event');
   expect(f.tracer.decisions).toEqual([[4, { action: 'run' }]]);
 });
+
+test('exit and preimage hooks that throw or reject still release the tracee', async () => {
+  const f = fakeNative((o) => {
+    o.onExit({ token: 21, pid: 7, code: 0, signal: null });
+    o.onPreimage({ token: 22, pid: 7, items: [{ path: '/w/f', kind: 'content' }] });
+    setTimeout(() => o.onDone({ code: 0, signal: null }), 20);
+  });
+  await runTraced({
+    ...base,
+    native: f.native,
+    onExitRequest: () => {
+      throw new Error('store broken');
+    },
+    onPreimage: async () => Promise.reject(new Error('hash failed')),
+  });
+  expect(f.tracer.exits).toEqual([21]);
+  expect(f.tracer.preimages).toEqual([22]);
+});
