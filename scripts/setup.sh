@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(g++ make python3 strace file)
+APT_PACKAGES=(g++ make python3 strace file chromium)
 if [ "${PCACHE_SETUP_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206
   APT_PACKAGES+=(${PCACHE_SETUP_EXTRA})

@@ -30,7 +30,7 @@ export function runHeader(report: RunReport): string {
   const status = exitStatus(report);
   return (
     `run ${report.runId}  ${formatTime(report.startedMs)}  ${commandLabel(report.argv)}  (cwd ${report.cwd})\n` +
-    `exit ${status === null ? '-' : status}; ${c.total} executions: ${c.ran} ran, ${c.skipped} skipped, ` +
+    `exit ${status === null ? '-' : status}; ${c.total} execution${c.total === 1 ? '' : 's'}: ${c.ran} ran, ${c.skipped} skipped, ` +
     `${c.uncacheable} uncacheable; wall ${formatDuration(report.wallSeconds * 1000)}, saved ${formatDuration(report.savedSeconds * 1000)}\n`
   );
 }
