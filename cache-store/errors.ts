@@ -6,6 +6,8 @@ export type StoreErrorCode =
   | 'CACHE_DIR_NOT_DIRECTORY'
   /** the cache directory (or something inside it) cannot be created or written */
   | 'CACHE_DIR_UNWRITABLE'
+  /** the cache directory is on a network file system (SQLite locking is unreliable there) */
+  | 'CACHE_DIR_NETWORK_FS'
   /** index.db is not a readable SQLite database, or is damaged */
   | 'INDEX_CORRUPT'
   /** the cache was initialised but index.db is missing or empty */

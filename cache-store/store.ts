@@ -39,6 +39,7 @@ import {
   InputMismatch,
 } from './entry';
 import { StoreError, errnoCode, shortMessage } from './errors';
+import { networkFsOf } from './fs-type';
 import { HashCache, statOrUndefined } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, snapshotInput } from './input-check';
@@ -979,6 +980,13 @@ function ensureCacheDir(dir: string): void {
       throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create cache directory ${dir}: ${shortMessage(e)}`, { cause: e });
     }
     st = fs.statSync(dir);
+  }
+  const network = networkFsOf(dir);
+  if (network) {
+    throw new StoreError(
+      'CACHE_DIR_NETWORK_FS',
+      `cache directory ${dir} is on ${network}, where SQLite locking is unreliable; use a local directory (--cache-dir or PCACHE_DIR)`,
+    );
   }
   try {
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);

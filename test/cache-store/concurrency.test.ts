@@ -39,4 +39,4 @@ test('4 processes x 1,000 entries on one cache directory: no errors, nothing los
   } finally {
     store.close();
   }
-});
+}, 300000); // several processes: longer than the default timeout on a loaded machine

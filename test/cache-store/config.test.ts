@@ -1,4 +1,6 @@
+import * as os from 'os';
 import { DEFAULT_MAX_SIZE, formatSize, parseSize, resolveCacheDir, resolveMaxSize } from '../../cache-store/config';
+import { networkFsName, networkFsOf } from '../../cache-store/fs-type';
 
 describe('cache directory resolution', () => {
   const env = { HOME: '/home/u', XDG_CACHE_HOME: '/xdg', PCACHE_DIR: '/from-env' };
@@ -43,5 +45,16 @@ describe('sizes', () => {
     expect(formatSize(0)).toBe('0 B');
     expect(formatSize(1536)).toBe('1.50 KiB');
     expect(formatSize(50 * 1024 ** 3)).toBe('50.0 GiB');
+  });
+});
+
+describe('network file systems', () => {
+  test('NFS, CIFS and Lustre are recognised by their statfs magic; local file systems are not', () => {
+    expect(networkFsName(0x6969)).toBe('NFS');
+    expect(networkFsName(0xff534d42)).toBe('CIFS');
+    expect(networkFsName(0x0bd00bd0)).toBe('Lustre');
+    expect(networkFsName(0xef53)).toBeUndefined(); // ext4
+    expect(networkFsName(0x01021994)).toBeUndefined(); // tmpfs
+    expect(networkFsOf(os.tmpdir())).toBeUndefined();
   });
 });

@@ -74,4 +74,4 @@ test('entries stay complete when writers are SIGKILLed at random moments', async
   } finally {
     store.close();
   }
-});
+}, 300000); // several processes: longer than the default timeout on a loaded machine
