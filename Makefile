@@ -19,8 +19,9 @@ setup:
 build: native ts fixtures
 
 native: $(NATIVE_OUT)
+# flock: test runs and builds started at the same time must not build into one directory at once.
 $(NATIVE_OUT): $(NATIVE_SRC)
-	cd native && $(NODE_GYP) rebuild --release >/dev/null
+	cd native && flock .build.lock sh -c 'o=build/Release/pcache_tracer.node; [ $$o -nt binding.gyp ] && [ -z "$$(find src -newer $$o)" ] || $(NODE_GYP) rebuild --release >/dev/null'
 	@echo "built $@"
 
 ts:
