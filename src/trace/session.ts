@@ -3,7 +3,6 @@
 // (issue 4) can answer "skip" without this file knowing about it.
 
 import * as os from 'os';
-import * as path from 'path';
 import { TraceFolder } from './fold';
 import { loadNative, type ExecDecision, type ExecRequest, type ExitRequest, type NativeTracer, type PreimageRequest } from './native';
 import type { ExecutionRecord, TraceRecord } from './record';
@@ -50,13 +49,6 @@ export interface SessionResult {
 
 /** Signals pcache passes on to the traced command instead of dying of them. */
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-/** `${PCACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/pcache}` (DESIGN.md, "What the store promises"). */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.PCACHE_DIR) return path.resolve(env.PCACHE_DIR);
-  const base = env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache');
-  return path.join(base, 'pcache');
-}
 
 export function runTraced(opts: SessionOptions): Promise<SessionResult> {
   const native = opts.native ?? loadNative();

@@ -88,6 +88,20 @@ describe('running a command traced', () => {
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^#1 \/bin\/sh -c 'echo "\$@"; exit 3' sh 007 1e3 --x -0  exit 3  \d+(ms|\.\ds)  in \d+ out 0$/)]);
   });
 
+  test("pcache's cache directory is never recorded; the same writes elsewhere are", () => {
+    const cache = path.join(dir, 'cache');
+    const json = path.join(dir, 'cachedir.json');
+    const env = { ...process.env, PCACHE_DIR: cache };
+    const script = `mkdir -p "$PCACHE_DIR" && echo x > "$PCACHE_DIR/f" && echo y > ${dir}/visible`;
+    const r = pcache(['trace', '--json', json, '--', '/bin/sh', '-c', script], { env });
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const touched = (e: { inputs: { path: string }[]; outputs: { path: string }[] }) => [...e.inputs, ...e.outputs].map((x) => x.path);
+    expect(touched(rec.executions[0]).filter((p: string) => p === cache || p.startsWith(cache + '/'))).toEqual([]);
+    const outputs = rec.executions[0].outputs as { path: string; kind: string }[];
+    expect(outputs.filter((o) => o.path.startsWith(dir + '/')).map((o) => `${o.kind} ${o.path}`)).toEqual([`content ${path.join(dir, 'visible')}`]);
+  });
+
   test('death by a signal: 128+N', () => {
     const r = pcache(['trace', '--', '/bin/sh', '-c', 'kill -TERM $$']);
     expect(r.status).toBe(128 + 15);

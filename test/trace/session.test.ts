@@ -1,5 +1,5 @@
 import type { ExecDecision, ExecRequest, NativeEvent, NativeTracer, TraceOptions } from '../../src/trace/native';
-import { defaultCacheDir, runTraced } from '../../src/trace/session';
+import { runTraced } from '../../src/trace/session';
 
 /** A stand-in for the addon: records what pcache tells it and plays a script of callbacks. */
 class FakeTracer implements NativeTracer {
@@ -121,11 +121,6 @@ test('a tracer error rejects and stops forwarding', async () => {
   expect(process.listenerCount('SIGTERM')).toBe(before);
 });
 
-test('defaultCacheDir: PCACHE_DIR, then XDG_CACHE_HOME, then ~/.cache', () => {
-  expect(defaultCacheDir({ PCACHE_DIR: '/c/p', XDG_CACHE_HOME: '/x' })).toBe('/c/p');
-  expect(defaultCacheDir({ XDG_CACHE_HOME: '/x' })).toBe('/x/pcache');
-  expect(defaultCacheDir({})).toMatch(/\/\.cache\/pcache$/);
-});
 
 test('a failure while folding does not stop the answers; it is reported when the command is done', async () => {
   const f = fakeNative((o, t) => {

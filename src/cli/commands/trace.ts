@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { CliError, UsageError } from '../errors';
-import { defaultCacheDir, runTraced, type SessionResult } from '../../trace/session';
+import { runTraced, type SessionResult } from '../../trace/session';
+import { resolveCacheDir } from '../../../cache-store/config';
 import { formatTree } from '../../trace/tree';
 import type { CapturedBytes, TraceRecord } from '../../trace/record';
 
@@ -108,7 +109,7 @@ export async function trace(run: TraceRun): Promise<number> {
     file,
     env,
     cwd: run.cwd,
-    ignoreDirs: [defaultCacheDir(run.env)],
+    ignoreDirs: [resolveCacheDir({ env: run.env })],
   });
   run.stderr(formatTree(result.record));
   if (jsonPath !== undefined) writeAtomically(jsonPath, JSON.stringify(jsonRecord(result), null, 2) + '\n');
