@@ -22,8 +22,8 @@ export interface LineDifference {
 
 export type AuditDifference =
   | { what: 'exit'; now: number; cached: number }
-  | { what: 'stdout' | 'stderr'; line?: LineDifference }
-  | { what: 'output'; path: string; change: 'content'; line?: LineDifference }
+  | { what: 'stdout' | 'stderr'; line?: LineDifference; byte?: number }
+  | { what: 'output'; path: string; change: 'content'; line?: LineDifference; byte?: number }
   | { what: 'output'; path: string; change: 'new' | 'not written' | 'kind' | 'mode' | 'link target'; now?: string; cached?: string };
 
 export interface AuditFinding {
@@ -81,6 +81,7 @@ export function sameInputs(now: Entry, cached: Entry): boolean {
 }
 
 const TEXT_LIMIT = 1024 * 1024;
+const BINARY_LIMIT = 64 * 1024 * 1024;
 
 function looksLikeText(b: Buffer): boolean {
   return b.length <= TEXT_LIMIT && !b.subarray(0, 8192).includes(0);
@@ -88,6 +89,23 @@ function looksLikeText(b: Buffer): boolean {
 
 function clip(line: string): string {
   return line.length <= 100 ? line : `${line.slice(0, 97)}...`;
+}
+
+/** Offset of the first byte that differs (binary content), when both sides are at hand and not huge. */
+export function firstDifferentByte(now: Buffer | null, cached: Buffer | null): number | undefined {
+  if (!now || !cached || now.length > BINARY_LIMIT || cached.length > BINARY_LIMIT) return undefined;
+  const n = Math.min(now.length, cached.length);
+  for (let i = 0; i < n; i++) if (now[i] !== cached[i]) return i;
+  return now.length !== cached.length ? n : undefined;
+}
+
+/** Where two contents first differ: a line for text, else a byte offset. */
+function whereDifferent(now: Buffer | null, cached: Buffer | null): { line: LineDifference } | { byte: number } | Record<string, never> {
+  const line = firstDifferentLine(now, cached);
+  if (line) return { line };
+  if (now && cached && looksLikeText(now) && looksLikeText(cached)) return {};
+  const byte = firstDifferentByte(now, cached);
+  return byte === undefined ? {} : { byte };
 }
 
 /** The first line that differs, when both sides are small text. */
@@ -115,8 +133,7 @@ function compareEntries(now: Entry, cached: Entry, recorded: Store, cache: Store
     const a = stream === 'stdout' ? now.stdoutHash : now.stderrHash;
     const b = stream === 'stdout' ? cached.stdoutHash : cached.stderrHash;
     if (a === b) continue;
-    const line = firstDifferentLine(a ? recorded.readBlob(a) : Buffer.alloc(0), b ? cache.readBlob(b) : Buffer.alloc(0));
-    diffs.push(line ? { what: stream, line } : { what: stream });
+    diffs.push({ what: stream, ...whereDifferent(a ? recorded.readBlob(a) : Buffer.alloc(0), b ? cache.readBlob(b) : Buffer.alloc(0)) });
   }
   const before = new Map<string, OutputRecord>(cached.outputs.map((o) => [o.path, o]));
   const after = new Map<string, OutputRecord>(now.outputs.map((o) => [o.path, o]));
@@ -127,8 +144,7 @@ function compareEntries(now: Entry, cached: Entry, recorded: Store, cache: Store
     else if (!a) diffs.push({ what: 'output', path: p, change: 'not written', cached: b.kind });
     else if (a.kind !== b.kind) diffs.push({ what: 'output', path: p, change: 'kind', now: a.kind, cached: b.kind });
     else if (a.kind === 'content' && a.hash !== b.hash) {
-      const line = firstDifferentLine(a.hash ? recorded.readBlob(a.hash) : null, b.hash ? cache.readBlob(b.hash) : null);
-      diffs.push(line ? { what: 'output', path: p, change: 'content', line } : { what: 'output', path: p, change: 'content' });
+      diffs.push({ what: 'output', path: p, change: 'content', ...whereDifferent(a.hash ? recorded.readBlob(a.hash) : null, b.hash ? cache.readBlob(b.hash) : null) });
     } else if (a.kind === 'symlink' && a.linkTarget !== b.linkTarget) {
       diffs.push({ what: 'output', path: p, change: 'link target', now: a.linkTarget ?? '', cached: b.linkTarget ?? '' });
     } else if ((a.mode ?? null) !== (b.mode ?? null) && a.mode != null && b.mode != null) {
@@ -208,18 +224,24 @@ function lineText(l: LineDifference): string {
   return `line ${l.line}: ${side(l.now)} now, ${side(l.cached)} cached`;
 }
 
+function whereText(d: { line?: LineDifference; byte?: number }): string {
+  if (d.line) return `; ${lineText(d.line)}`;
+  if (d.byte !== undefined) return `; first at byte ${d.byte}`;
+  return '';
+}
+
 function differenceText(d: AuditDifference, cwd: string): string {
   switch (d.what) {
     case 'exit':
       return `exit status ${d.now} now, ${d.cached} cached`;
     case 'stdout':
     case 'stderr':
-      return `${d.what} differs${d.line ? `; ${lineText(d.line)}` : ''}`;
+      return `${d.what} differs${whereText(d)}`;
     case 'output': {
       const p = displayPath(d.path, cwd);
       switch (d.change) {
         case 'content':
-          return `${p}: content differs${d.line ? `; ${lineText(d.line)}` : ''}`;
+          return `${p}: content differs${whereText(d)}`;
         case 'new':
           return `${p}: written now (${d.now}), not in the cached result`;
         case 'not written':

@@ -3,7 +3,7 @@
 
 import * as fs from 'fs';
 import { createWorkspace, writeTree, type Workspace } from '../e2e/harness';
-import { firstDifferentLine } from '../../src/report/audit';
+import { firstDifferentByte, firstDifferentLine } from '../../src/report/audit';
 import { cachedRun, pcache } from './helpers';
 
 let ws: Workspace;
@@ -57,6 +57,17 @@ test('steps writing a timestamp and a process id are nondeterministic: exit stat
   expect(now).not.toBe(cached);
 });
 
+test('binary output: the first differing byte', async () => {
+  writeTree(ws.work, { 'p.sh': sh("printf 'pid\\0%s' $$ > bin.dat") });
+  await cachedRun(ws, ['./p.sh']);
+  const r = await audit(['./p.sh']);
+  expect(r.exitCode).toBe(1);
+  expect(r.stderr.split('\n').slice(0, 2)).toEqual([
+    expect.stringMatching(/^nondeterministic: #1 \.\/p\.sh \(cached entry \d+\)$/),
+    expect.stringMatching(/^ {2}bin\.dat: content differs; first at byte ([4-9]|1\d)$/),
+  ]);
+});
+
 test('--json: the findings', async () => {
   writeTree(ws.work, { 'p.sh': sh('date +%N > n.txt') });
   await cachedRun(ws, ['./p.sh']);
@@ -84,6 +95,14 @@ test('nothing cached yet: nothing to compare, the command status', async () => {
 test('usage: no command is a usage error', async () => {
   const r = await pcache(ws, ['audit', '--cache-dir', ws.cache]);
   expect([r.exitCode, r.stdout, r.stderr]).toEqual([2, '', 'pcache: no command given (usage: pcache audit [options] -- CMD ARGS...)\n']);
+});
+
+test('the first differing byte of two binaries', () => {
+  const b = (s: string): Buffer => Buffer.from(s);
+  expect(firstDifferentByte(b('\0abc'), b('\0abd'))).toBe(3);
+  expect(firstDifferentByte(b('\0ab'), b('\0abc'))).toBe(3);
+  expect(firstDifferentByte(b('\0ab'), b('\0ab'))).toBeUndefined();
+  expect(firstDifferentByte(null, b('x'))).toBeUndefined();
 });
 
 test('the first differing line of two texts', () => {
