@@ -1,7 +1,7 @@
 // log, show, inputs and the graph model on synthetic run reports: exact output.
 
 import { buildGraph, formatDot } from '../../src/report/graph';
-import { layoutGraph } from '../../src/report/graph-html';
+import { formatHtml, layoutGraph } from '../../src/report/graph-html';
 import { externalInputs, formatInputs } from '../../src/report/inputs';
 import { formatLog, logEntry } from '../../src/report/log';
 import { formatShow, showJson } from '../../src/report/show';
@@ -232,4 +232,27 @@ test('graph layout: data flows left to right, a file read and written by one exe
     ['e1', 0],
     ['f1', 1],
   ]);
+});
+
+test('graph --format html: colored by outcome, time saved in the header, names escaped, data inline', () => {
+  const report = runReport(3, [
+    execution({ id: 1, argv: ['./run.sh'], durationMs: 40, outputs: [{ path: `${CWD}/<b>&.txt`, kind: 'content', hash: 'x' }] }),
+    execution({ id: 2, parent: 1, outcome: 'hit', argv: ['bwa', 'mem', 'ref.fa'], savedMs: 65_000 }),
+    execution({ id: 3, parent: 1, outcome: 'uncacheable', argv: ['curl', 'https://example.org/</script>'], reasons: ['connected to 10.0.0.5:443'] }),
+  ], { savedSeconds: 65 });
+  const html = formatHtml(buildGraph(report));
+  const nodes = [...html.matchAll(/<g class="node execution (\w+)" id="(e\d)"[^>]*><title>[^<]*<\/title><rect [^>]* fill="([^"]+)"\/>/g)].map((m) => [m[2], m[1], m[3]]);
+  expect(nodes).toEqual([
+    ['e1', 'miss', '#ffb74d'],
+    ['e2', 'hit', '#4caf50'],
+    ['e3', 'uncacheable', '#e57373'],
+  ]);
+  expect(html).toContain('<span class="saved">saved 65.0 s</span>');
+  expect(html).toContain('3 executions: 2 ran, 1 skipped, 1 uncacheable');
+  expect(html).toContain('>&lt;b&gt;&amp;.txt</text>');
+  expect(html).toContain('hit, saved 65.0 s');
+  // the embedded JSON cannot close its script element early
+  expect(html.split('</script>').length).toBe(3);
+  const data = /<script type="application\/json" id="graph-data">(.*?)<\/script>/s.exec(html)![1];
+  expect((JSON.parse(data) as { executions: unknown[] }).executions.length).toBe(3);
 });
