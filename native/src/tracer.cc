@@ -169,8 +169,13 @@ void Tracer::threadMain() {
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = kWakeSignal;
   sev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  // The first timer of a process has id 0, which is also what a null timer_t looks like:
+  // keep "have a timer" apart from its id.
   timer_t timer;
-  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) == 0) timer_ = timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) == 0) {
+    timer_ = timer;
+    hasTimer_ = true;
+  }
 
   threadHandle_.store(pthread_self());
   threadReady_.store(true);
@@ -202,7 +207,8 @@ void Tracer::threadMain() {
   }
   delete batch_;
   batch_ = nullptr;
-  if (timer_) timer_delete(static_cast<timer_t>(timer_));
+  if (hasTimer_) timer_delete(static_cast<timer_t>(timer_));
+  hasTimer_ = false;
   threadReady_.store(false);
   if (onThreadExit_) onThreadExit_();
 }
@@ -270,7 +276,7 @@ bool Tracer::spawnRoot(std::string& error) {
 }
 
 void Tracer::armTimer(long micros) {
-  if (!timer_) return;
+  if (!hasTimer_) return;
   itimerspec its;
   memset(&its, 0, sizeof its);
   its.it_value.tv_sec = micros / 1000000;

@@ -111,6 +111,7 @@ class Tracer {
   std::atomic<pthread_t> threadHandle_{};
   std::atomic<bool> threadReady_{false};
   void* timer_ = nullptr;
+  bool hasTimer_ = false;
   bool timerArmed_ = false;
 
   // Tracer-thread state.
