@@ -381,6 +381,9 @@ export class Store {
     const now = Date.now();
     return this.write(() => {
       for (const hash of referenced) {
+        // A blob with a row is present: rows go before files in every removal, under
+        // this same lock. Only a new row needs the file checked.
+        if (this.sql.blobRow.get(hash)) continue;
         const size = this.blobs.sizeOf(hash);
         if (size === undefined) throw new MissingBlobError(hash);
         this.sql.insertBlob.run(hash, size, now);
@@ -679,9 +682,10 @@ export class Store {
     // between phase 1 and 2 of an earlier gc). Listed without the lock, removed under it.
     const known = db.prepare(`SELECT 1 FROM blobs WHERE hash = ?`).pluck();
     const cutoff = Date.now() - grace;
+    const freed = new Set(freedHashes);
     const orphans: string[] = [];
     for (const file of this.blobs.list()) {
-      if (file.mtimeMs <= cutoff && !known.get(file.hash) && !freedHashes.includes(file.hash)) orphans.push(file.hash);
+      if (file.mtimeMs <= cutoff && !freed.has(file.hash) && !known.get(file.hash)) orphans.push(file.hash);
     }
     if (dryRun) {
       result.orphanFilesRemoved = orphans.length;
