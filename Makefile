@@ -9,7 +9,7 @@ FIXTURE_SRC := $(wildcard fixtures/c/*.c)
 FIXTURE_BIN := $(patsubst fixtures/c/%.c,fixtures/bin/%,$(FIXTURE_SRC))
 TS_SRC := $(shell find src cache-store -name '*.ts' 2>/dev/null)
 
-.PHONY: all setup build native ts fixtures test bench bench-trace demo clean
+.PHONY: all setup build native ts fixtures test bench bench-cache bench-trace demo clean
 
 all: build
 
@@ -45,6 +45,9 @@ bench-trace: setup
 	bash bench/trace-bench.sh
 
 bench: setup
+	bash bench/pipelines-bench.sh
+
+bench-cache: setup
 	bash bench/cache-bench.sh
 
 clean:

@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ make python3 strace file chromium)
+# the fixture pipelines (test/pipelines, make bench) and their peers in make bench
+APT_PACKAGES+=(bwa samtools bcftools fastp clustalo hmmer seqtk snakemake reprozip)
 if [ "${PCACHE_SETUP_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206
   APT_PACKAGES+=(${PCACHE_SETUP_EXTRA})
