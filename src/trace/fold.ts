@@ -511,6 +511,8 @@ export class TraceFolder {
   private readonly pending = new Map<number, PendingExec>();
   private readonly pendingByTid = new Map<number, number>();
   private readonly all: Execution[] = [];
+  /** the innermost execution that last changed each path */
+  private readonly writers = new Map<string, Execution>();
   private nextId = 1;
 
   constructor(opts: FolderOptions = {}) {
@@ -743,6 +745,7 @@ export class TraceFolder {
   private applyEffects(e: Execution, effects: readonly PathEffect[]): void {
     const kept = effects.filter((fx) => pathPolicy(fx.path, this.ignoreDirs) === 'record');
     if (kept.length === 0) return;
+    for (const fx of kept) if (fx.change !== null) this.noteWriter(e, fx.path);
     // one stat per event, whatever the depth of the execution tree
     const memo = new Map<string, FinalState | null>();
     const identity = (p: string): FinalState | null => {
@@ -750,6 +753,29 @@ export class TraceFolder {
       return memo.get(p) ?? null;
     };
     for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx, identity);
+  }
+
+  /**
+   * Two executions running side by side (neither inside the other) changing the same path:
+   * the result depends on how they interleaved, so neither can be replayed alone. Their
+   * common ancestor contains both and is not affected.
+   */
+  private noteWriter(e: Execution, p: string): void {
+    const w = this.writers.get(p);
+    this.writers.set(p, e);
+    if (w === undefined || w === e || w.end !== null) return;
+    const related = (a: Execution, b: Execution): boolean => {
+      for (let x: Execution | null = b; x !== null; x = x.parent) if (x === a) return true;
+      return false;
+    };
+    if (related(w, e) || related(e, w)) return;
+    // Every execution containing one writer but not the other is tainted, up to the common ancestor.
+    for (let x: Execution | null = w; x !== null && !related(x, e); x = x.parent) {
+      this.addReasonLocal(x, `changed ${p} concurrently with execution ${e.id}`);
+    }
+    for (let x: Execution | null = e; x !== null && !related(x, w); x = x.parent) {
+      this.addReasonLocal(x, `changed ${p} concurrently with execution ${w.id}`);
+    }
   }
 
   /**

@@ -754,6 +754,34 @@ describe('executions nest', () => {
     expect(s.rec(1).uncacheable).toEqual(['connected to unix socket /run/dbus/system_bus_socket']);
   });
 
+  test('siblings changing the same path while both run: both sides uncacheable up to the common ancestor', () => {
+    const s = new Sim();
+    s.exec(10, ['make', '-j2']);
+    s.fork(10, 11);
+    s.exec(11, ['sh']);
+    s.fork(11, 12);
+    s.exec(12, ['cc']);
+    s.fork(10, 13);
+    s.exec(13, ['ld']);
+    s.open(12, '/w/out.o', '-', O_WRONLY | O_CREAT | O_TRUNC);
+    s.open(13, '/w/out.o', 'f', O_WRONLY | O_TRUNC);
+    s.file('/w/out.o');
+    s.exit(12);
+    s.exit(11);
+    // cc has ended: strip's write conflicts only with ld, which still runs
+    s.fork(10, 14);
+    s.exec(14, ['strip']);
+    s.open(14, '/w/out.o', 'f', O_RDWR);
+    s.exit(14);
+    s.exit(13);
+    s.exit(10);
+    expect(s.rec(3).uncacheable).toEqual(['changed /w/out.o concurrently with execution 4']);
+    expect(s.rec(2).uncacheable).toEqual(['changed /w/out.o concurrently with execution 4']);
+    expect(s.rec(4).uncacheable).toEqual(['changed /w/out.o concurrently with execution 3', 'changed /w/out.o concurrently with execution 5']);
+    expect(s.rec(5).uncacheable).toEqual(['changed /w/out.o concurrently with execution 4']);
+    expect(s.rec(1).uncacheable).toEqual([]);
+  });
+
   test('a fork without exec stays in the same execution, which ends with its last process', () => {
     const s = new Sim();
     s.file('/a');
