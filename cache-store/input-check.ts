@@ -128,6 +128,13 @@ function readLink(path: string): string | null {
   }
 }
 
+/**
+ * Caller policy for an input that does not match: return true to accept it anyway (e.g.
+ * an absent input that the execution itself created and that is still what it left).
+ * Only called on mismatches, so it may be expensive.
+ */
+export type Tolerate = (input: InputRecord, reason: string) => boolean;
+
 /** Checks candidate inputs against the file system, memoising per lookup. */
 export class InputChecker {
   private readonly stats = new Map<string, fs.BigIntStats | null>();
@@ -140,11 +147,11 @@ export class InputChecker {
 
   constructor(private readonly hashCache: HashCache) {}
 
-  /** First input that no longer matches, or null if all match. */
-  check(inputs: readonly InputRecord[]): InputMismatch | null {
+  /** First input that no longer matches (and is not tolerated), or null if all match. */
+  check(inputs: readonly InputRecord[], tolerate?: Tolerate): InputMismatch | null {
     for (let i = 0; i < inputs.length; i++) {
       const reason = this.checkOne(inputs[i]);
-      if (reason !== null) return { index: i, path: inputs[i].path, kind: inputs[i].kind, reason };
+      if (reason !== null && !tolerate?.(inputs[i], reason)) return { index: i, path: inputs[i].path, kind: inputs[i].kind, reason };
     }
     return null;
   }
@@ -153,7 +160,7 @@ export class InputChecker {
    * Same as check() over an encoded manifest (manifest.ts). The common case, a settled
    * content or dirlist input whose stat is unchanged, costs one stat and no decoding.
    */
-  checkManifest(manifest: Buffer): InputMismatch | null {
+  checkManifest(manifest: Buffer, tolerate?: Tolerate): InputMismatch | null {
     const reader = new ManifestReader(manifest);
     for (let i = 0; reader.next(); i++) {
       if (reader.kind === 'content' || reader.kind === 'dirlist') {
@@ -162,7 +169,7 @@ export class InputChecker {
       }
       const input = reader.record();
       const reason = this.checkOne(input);
-      if (reason !== null) return { index: i, path: input.path, kind: input.kind, reason };
+      if (reason !== null && !tolerate?.(input, reason)) return { index: i, path: input.path, kind: input.kind, reason };
     }
     return null;
   }

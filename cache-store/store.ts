@@ -42,7 +42,7 @@ import { StoreError, errnoCode, shortMessage } from './errors';
 import { networkFsOf } from './fs-type';
 import { HashCache, statOrUndefined } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
-import { InputChecker, snapshotInput } from './input-check';
+import { InputChecker, Tolerate, snapshotInput } from './input-check';
 import { decodeManifest, encodeManifest } from './manifest';
 import { RestoreOutcome, StagedRestore, stageBlob } from './restore';
 
@@ -77,6 +77,13 @@ export interface PublishedEntry {
   stdoutHash: string | null;
   stderrHash: string | null;
   outputs: OutputRecord[];
+}
+
+export interface LookupOptions {
+  /** share one checker (and its memoised stats and digests) across several lookups */
+  checker?: InputChecker;
+  /** accept a mismatching input of a candidate anyway; gets that candidate's outputs */
+  tolerate?: (input: InputRecord, reason: string, outputs: readonly OutputRecord[]) => boolean;
 }
 
 export interface LookupResult {
@@ -484,20 +491,26 @@ export class Store {
 
   /**
    * Finds the newest candidate whose inputs still match and marks it used. The hit's
-   * inputs are decoded from its manifest.
+   * inputs are decoded from its manifest. `tolerate` is asked about each mismatching
+   * input of a candidate (with that candidate's outputs) and may accept it.
    */
-  lookup(commandKey: string, checker: InputChecker = this.newInputChecker()): LookupResult {
+  lookup(commandKey: string, options: LookupOptions = {}): LookupResult {
     this.live();
+    const checker = options.checker ?? this.newInputChecker();
     const rejected: LookupResult['rejected'] = [];
     const rows = this.sql.candidatesWithManifest.all(commandKey, this.maxCandidates) as Array<EntryRow & { inputs_manifest: Buffer }>;
     for (const row of rows) {
-      const mismatch = checker.checkManifest(row.inputs_manifest);
+      let outputs: OutputRecord[] | undefined;
+      const tolerate: Tolerate | undefined = options.tolerate
+        ? (input, reason) => options.tolerate!(input, reason, (outputs ??= this.entryOutputs(row.id)))
+        : undefined;
+      const mismatch = checker.checkManifest(row.inputs_manifest, tolerate);
       if (mismatch) {
         rejected.push({ entryId: row.id, mismatch });
         continue;
       }
       this.markUsed(row.id);
-      const hit: Entry = { ...entrySummary(row), inputs: decodeManifest(row.inputs_manifest), outputs: this.entryOutputs(row.id) };
+      const hit: Entry = { ...entrySummary(row), inputs: decodeManifest(row.inputs_manifest), outputs: outputs ?? this.entryOutputs(row.id) };
       return { hit, rejected };
     }
     return { hit: null, rejected };

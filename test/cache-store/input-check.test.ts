@@ -171,7 +171,7 @@ describe('input checking', () => {
     const inputs = files.map((file) => store.snapshotInput(file, 'content')!);
     const published = await store.publishEntry({ commandKey: 'k1000', exitStatus: 0, durationMs: 1, inputs, outputs: [] });
     const checker = store.newInputChecker();
-    const result = store.lookup('k1000', checker);
+    const result = store.lookup('k1000', { checker });
     expect(result.hit?.id).toBe(published.id);
     expect(result.hit?.inputs).toHaveLength(1000);
     expect(checker.filesHashed).toBe(0);

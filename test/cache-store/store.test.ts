@@ -104,6 +104,30 @@ describe('publishing and reading entries', () => {
     store.close();
   });
 
+  test('lookup asks `tolerate` about mismatching inputs only, with the candidate\'s outputs', async () => {
+    const store = open();
+    const dir = makeTempDir();
+    const made = path.join(dir, 'made-by-the-command');
+    const published = await store.publishEntry({
+      ...entry('tol', ''),
+      inputs: [store.snapshotInput(made, 'absent')!, store.snapshotInput(dir, 'metadata')!],
+      outputs: [{ path: made, kind: 'mkdir', mode: 0o755 }],
+    });
+    fs.mkdirSync(made); // the command's own result now exists
+    const asked: Array<[string, string, number]> = [];
+    const result = store.lookup('tol', {
+      tolerate: (input, reason, outputs) => {
+        asked.push([input.path, reason, outputs.length]);
+        return outputs.some((o) => o.path === input.path && o.kind === 'mkdir');
+      },
+    });
+    expect(result.hit?.id).toBe(published.id);
+    expect(result.hit?.outputs).toEqual([{ path: made, kind: 'mkdir', hash: null, mode: 0o755, linkTarget: null }]);
+    expect(asked).toEqual([[made, 'exists now', 1]]);
+    expect(store.lookup('tol').hit).toBeNull();
+    store.close();
+  });
+
   test('publishing the same command with identical inputs replaces the old entry', async () => {
     const store = open();
     const first = await store.publishEntry(entry('k', hashOf('same'), { exitStatus: 1 }));
