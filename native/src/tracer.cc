@@ -281,6 +281,10 @@ void Tracer::armTimer(long micros) {
   memset(&its, 0, sizeof its);
   its.it_value.tv_sec = micros / 1000000;
   its.it_value.tv_nsec = (micros % 1000000) * 1000;
+  // Periodic, not one-shot: an expiry that lands between arming and waitpid (the
+  // thread preempted there) runs the handler outside the wait and is lost; the next
+  // one, kBackstopMicros later, interrupts the wait.
+  its.it_interval.tv_nsec = micros > 0 ? kBackstopMicros * 1000 : 0;
   timer_settime(static_cast<timer_t>(timer_), 0, &its, nullptr);
   timerArmed_ = micros > 0;
   localStats_["timer_arms"]++;
@@ -294,8 +298,8 @@ void Tracer::loop() {
     if (tid == 0) {
       // Nothing ready: JS hears about pending events within kFlushMicros, and an
       // answer whose wake-up signal raced with this wait is picked up within
-      // kBackstopMicros. The timer is re-armed before every sleep, so an expiry
-      // that landed outside waitpid is never lost.
+      // kBackstopMicros (the timer repeats until disarmed, so an expiry that
+      // landed outside waitpid is followed by one that lands inside).
       if (!batch_->events.empty()) {
         long waited = static_cast<long>(monotonicMicros() - batchStart_);
         if (waited >= kFlushMicros) {
