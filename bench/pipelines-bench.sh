@@ -41,12 +41,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -f dist/src/cli/main.js ] || make -s build
 HAVE_REPROZIP=0; command -v reprozip >/dev/null && HAVE_REPROZIP=1
+[ "$HAVE_REPROZIP" = 0 ] || reprozip usage_report --disable >/dev/null 2>&1 || true
 
 now() { date +%s.%N; }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'; }
 
-declare -A T CHECK INFO
+declare -A T CHECK INFO FAILMSG
+FAILED=()
 
 timed() { # key dir command... : runs the command in dir, appends its wall seconds to T[key]
   local key="$1" dir="$2"; shift 2
@@ -57,7 +59,9 @@ timed() { # key dir command... : runs the command in dir, appends its wall secon
   if [ "$rc" != 0 ]; then
     echo "bench: $key failed (exit $rc): $*" >&2
     tail -5 "$WORK/last.err" >&2
-    INFO[failed]+="$key "
+    CHECK[$key]="FAILED (exit $rc)"
+    [ -n "${FAILMSG[$key]:-}" ] || FAILED+=("$key")
+    FAILMSG[$key]="exit $rc: $({ grep -m1 CRITICAL "$WORK/last.err" || grep -m1 -E 'ERROR|rror' "$WORK/last.err"; } | sed 's/^\[REPROZIP\] [0-9:.]* //' | cut -c1-200)"
   fi
   T[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') "
   echo "  $key $(echo "${T[$key]}" | awk '{ print $NF }') s" >&2
@@ -190,7 +194,12 @@ row() { # name key label
       [ -z "${INFO[$name,$k,diff]:-}" ] || echo "- $name, $k: outputs differ: ${INFO[$name,$k,diff]}"
     done
   done
-  [ -z "${INFO[failed]:-}" ] || echo "- failed runs: ${INFO[failed]}"
+  if [ ${#FAILED[@]} -gt 0 ]; then
+    echo
+    echo "Failed runs (their time is until the failure; the message of the last one):"
+    echo
+    for key in "${FAILED[@]}"; do echo "- $key: ${FAILMSG[$key]}"; done
+  fi
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
