@@ -34,7 +34,7 @@ async function concurrentPhase(spaces: Workspace[]): Promise<Phase[]> {
   return phases;
 }
 
-describe('two pcache runs at once on one cache directory', () => {
+describe('several pcache runs at once on one cache directory', () => {
   // 24 executions: p.sh, mkdir, 10 x sort, 10 x tr, cat, wc. The glob lists
   // out/, which holds only what the loop wrote, so it reads the same listing
   // on every run (a glob over W itself would see all.txt on a re-run: a real
@@ -49,44 +49,41 @@ describe('two pcache runs at once on one cache directory', () => {
     ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`in${i}.txt`, `${tag}${i}b\n${tag}${i}a\n`])),
   });
 
-  test('cold, unchanged and changed runs of two work dirs in parallel: both correct, no lock errors', async () => {
-    const one = createWorkspace();
-    const two = createWorkspace({ cache: one.cache });
+  test.each([2, 4])('cold, unchanged and changed runs of %i work dirs in parallel: all correct, no lock errors', async (n) => {
+    const spaces = [createWorkspace()];
+    for (let i = 1; i < n; i++) spaces.push(createWorkspace({ cache: spaces[0].cache }));
     try {
-      writeTree(one.work, pipeline('x'));
-      writeTree(two.work, pipeline('y'));
+      spaces.forEach((ws, i) => writeTree(ws.work, pipeline(`w${i}-`)));
 
-      // plain runs from the initial state, then both pcache runs at once on a cold cache
-      copyTree(one.work, one.snapshot);
-      copyTree(two.work, two.snapshot);
-      const plains = [await runPlain(one, {}), await runPlain(two, {})];
-      copyTree(one.snapshot, one.work);
-      copyTree(two.snapshot, two.work);
-      fs.rmSync(one.snapshot, { recursive: true });
-      fs.rmSync(two.snapshot, { recursive: true });
-      const colds = await Promise.all([runCached(one, {}), runCached(two, {})]);
-      for (const i of [0, 1]) {
-        expectIndistinguishable({ plain: plains[i], cached: colds[i] });
-        expectSummary(colds[i], { total: 24, ran: 24, skipped: 0, uncacheable: 0 });
+      // plain runs from the initial state, then all pcache runs at once on a cold cache
+      const plains = [];
+      for (const ws of spaces) {
+        copyTree(ws.work, ws.snapshot);
+        plains.push(await runPlain(ws, {}));
+        copyTree(ws.snapshot, ws.work);
+        fs.rmSync(ws.snapshot, { recursive: true });
+      }
+      const colds = await Promise.all(spaces.map((ws) => runCached(ws, {})));
+      for (const [i, cold] of colds.entries()) {
+        expectIndistinguishable({ plain: plains[i], cached: cold });
+        expectSummary(cold, { total: 24, ran: 24, skipped: 0, uncacheable: 0 });
       }
 
-      // nothing changed, both at once
-      for (const phase of await concurrentPhase([one, two])) {
+      // nothing changed, all at once
+      for (const phase of await concurrentPhase(spaces)) {
         expectIndistinguishable(phase);
         expectSummary(phase.cached, { total: 1, ran: 0, skipped: 1 });
       }
 
-      // one input changed in each, both at once
-      fs.writeFileSync(path.join(one.work, 'in3.txt'), 'changed\n');
-      fs.writeFileSync(path.join(two.work, 'in7.txt'), 'changed too\n');
-      for (const phase of await concurrentPhase([one, two])) {
+      // one input changed in each (a different one), all at once
+      spaces.forEach((ws, i) => fs.writeFileSync(path.join(ws.work, `in${(3 + 2 * i) % 10}.txt`), `changed ${i}\n`));
+      for (const phase of await concurrentPhase(spaces)) {
         expectIndistinguishable(phase);
         // p.sh, the sort and tr of the changed file, cat and wc ran; mkdir and the 18 other steps were replayed
         expectSummary(phase.cached, { total: 24, ran: 5, skipped: 19 });
       }
     } finally {
-      one.cleanup();
-      two.cleanup();
+      for (const ws of spaces) ws.cleanup();
     }
   });
 });
