@@ -48,6 +48,8 @@ import { RestoreOutcome, StagedRestore, stageBlob } from './restore';
 
 /** Candidates kept per command key; older (least recently used) ones are dropped. */
 export const DEFAULT_MAX_CANDIDATES = 16;
+/** Hash cache rows older than this are dropped by gc (the file is simply hashed again once). */
+export const HASH_CACHE_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 /** Blob and temp files younger than this are never swept as orphans: a writer may be about to publish them. */
 export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
@@ -128,6 +130,7 @@ export interface GcReport {
   blobBytesFreed: number;
   orphanFilesRemoved: number;
   tempFilesRemoved: number;
+  hashCacheRowsPruned: number;
 }
 
 export interface VerifyReport {
@@ -670,6 +673,10 @@ export class Store {
           }
         }
       }
+      // Rows are only rewritten when a file is re-hashed, so age bounds the table.
+      const pruned = db
+        .prepare(`DELETE FROM hash_cache WHERE hashed_at_ns < ?`)
+        .run(BigInt(Date.now() - HASH_CACHE_MAX_AGE_MS) * 1_000_000n).changes;
       report = {
         dryRun,
         maxBytes: options.maxBytes,
@@ -680,6 +687,7 @@ export class Store {
         blobBytesFreed: freedBytes,
         orphanFilesRemoved: 0,
         tempFilesRemoved: 0,
+        hashCacheRowsPruned: pruned,
       };
       freedHashes = freed;
       if (dryRun) throw ROLLBACK;

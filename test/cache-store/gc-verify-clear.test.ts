@@ -117,6 +117,21 @@ describe('gc', () => {
     store.close();
   });
 
+  test('hash cache rows older than 30 days are pruned', () => {
+    const store = open();
+    const stamp = { dev: 1n, ino: 2n, size: 3n, mtimeNs: 4n, ctimeNs: 5n };
+    const day = 24n * 3600n * 1_000_000_000n;
+    const now = BigInt(Date.now()) * 1_000_000n;
+    store.hashCache.record('/old', stamp, 'a'.repeat(64), now - 31n * day);
+    store.hashCache.record('/recent', stamp, 'b'.repeat(64), now - 29n * day);
+    expect(store.gc({ maxBytes: 1024 * MiB, dryRun: true }).hashCacheRowsPruned).toBe(1);
+    expect(store.stats().hashCacheRows).toBe(2);
+    expect(store.gc({ maxBytes: 1024 * MiB }).hashCacheRowsPruned).toBe(1);
+    expect(store.hashCache.lookup('/old', stamp)).toBeUndefined();
+    expect(store.hashCache.lookup('/recent', stamp)?.hash).toBe('b'.repeat(64));
+    store.close();
+  });
+
   test('an invalid limit is refused', () => {
     const store = open();
     expect(() => store.gc({ maxBytes: NaN })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
