@@ -74,6 +74,19 @@ describe('stdout and stderr', () => {
     expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1 });
   });
 
+  test('into a file the outer shell already wrote to: the replay lands after what is there', async () => {
+    const r = await runScenario({
+      files: { ...STREAMS, 'extra.txt': 'one\n' },
+      first: { cmd: ['/bin/sh', '-c', '{ echo header; ./p.sh; cat extra.txt; echo footer; } > out.txt 2> err.txt'] },
+      change: (w) => fs.writeFileSync(path.join(w, 'extra.txt'), 'two\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'out.txt')).toBe('header\nout1\na\nb\nc\nout2\ntwo\nfooter\n');
+    // the outer sh and cat ran, p.sh was replayed
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1 });
+  });
+
   // ls prints one name per line to a pipe and columns to a terminal: whether
   // stdout is a terminal is observable, so a result recorded for one must not
   // be replayed into the other
