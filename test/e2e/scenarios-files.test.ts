@@ -261,6 +261,18 @@ describe('outputs', () => {
     expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
   });
 
+  test('an in-place edit (sed -i), nothing changed: the edit applies again', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh("sed -i 's/a/b/' counter.txt", 'sort in.txt > sorted.txt'), 'counter.txt': 'aaaa\n', 'in.txt': 'b\na\n' },
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.cached.tree, 'counter.txt')).toBe('baaa\n');
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'counter.txt')).toBe('bbaa\n');
+    // p.sh and sed (counter.txt is their input and output) ran; sort was replayed
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1 });
+  });
+
   const RENAME = { 'p.sh': sh('sort in.txt > out.tmp && mv out.tmp out.txt'), 'in.txt': 'b\na\n' };
 
   test('temp file + rename, the input changed: the renamed file has the new content', async () => {
