@@ -50,11 +50,25 @@ export function explainRun(report: RunReport, earlierRuns: readonly RunReport[],
   }
   const byEntry = new Map<number, Earlier>();
   for (const x of earlier) if (x.execution.outcome === 'miss' && x.execution.entryId !== null) byEntry.set(x.execution.entryId, x);
+  // Same program in the same directory: same executable, or same argv[0] (found elsewhere on PATH now).
+  const byProgram = new Map<string, Earlier[]>();
+  const add = (k: string, x: Earlier): void => {
+    let list = byProgram.get(k);
+    if (!list) byProgram.set(k, (list = []));
+    list.push(x);
+  };
+  for (const x of earlier) {
+    add(`exe\0${x.execution.cwd}\0${x.execution.exe}`, x);
+    if (x.execution.argv.length > 0) add(`argv0\0${x.execution.cwd}\0${x.execution.argv[0]}`, x);
+  }
+  const samePrograms = (e: ReportExecution): Earlier[] => [
+    ...new Set([...(byProgram.get(`exe\0${e.cwd}\0${e.exe}`) ?? []), ...(byProgram.get(`argv0\0${e.cwd}\0${e.argv[0]}`) ?? [])]),
+  ];
   const out: Explanation[] = [];
   for (const e of [...report.executions].sort((a, b) => a.id - b.id)) {
     if (e.outcome === 'hit') continue;
     if (only !== undefined && e.id !== only) continue;
-    out.push(explainExecution(report, e, earlier, byEntry));
+    out.push(explainExecution(report, e, samePrograms(e), byEntry));
   }
   return out;
 }
@@ -62,7 +76,7 @@ export function explainRun(report: RunReport, earlierRuns: readonly RunReport[],
 function explainExecution(
   report: RunReport,
   e: ReportExecution,
-  earlier: readonly Earlier[],
+  same: readonly Earlier[],
   byEntry: ReadonlyMap<number, Earlier>,
 ): Explanation {
   const base = { execution: e.id, argv: e.argv };
@@ -84,9 +98,6 @@ function explainExecution(
     }
     return { ...base, ...found, kind: 'input', message: inputChange(shown(r.path), r.kind, r.reason) };
   }
-  const same = earlier.filter(
-    (x) => x.execution.cwd === e.cwd && (x.execution.exe === e.exe || x.execution.argv[0] === e.argv[0]),
-  );
   if (same.length === 0) return { ...base, kind: 'never-ran', message: 'never ran before' };
   let best = same[0];
   let bestScore = Infinity;
