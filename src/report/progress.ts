@@ -12,10 +12,10 @@
 // Trade-offs: while a run is in progress the terminal has one row less to scroll; a
 // full-screen program run under pcache (an editor, a pager, `clear`) resets the region and
 // its last row can be overdrawn by the status line until the run ends (--quiet avoids it;
-// the bytes it writes are untouched either way); the
-// line is redrawn at most every 200 ms; it is only used when stderr is a terminal with at
-// least 3 rows and TERM is not `dumb`, and not with --quiet. When the run ends (or the
-// process exits) the region is reset and the row cleared, before pcache prints anything.
+// the bytes it writes are untouched either way); the line is redrawn at most every
+// 200 ms; it is only used when stderr is a terminal with at least 3 rows and TERM is not
+// `dumb`, and not with --quiet. When the run ends (or the process exits) the region is
+// reset and the row cleared, before pcache prints anything.
 
 import { formatDuration } from './runs';
 
