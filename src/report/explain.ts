@@ -111,7 +111,10 @@ function explainExecution(
   }
   const comparedWith = { runId: best.run.runId, execution: best.execution.id, entryId: best.execution.entryId };
   const diff = firstKeyDifference(e, best.execution, shown);
-  if (diff) return { ...base, comparedWith, ...diff };
+  if (diff) {
+    const more = bestScore - 1;
+    return { ...base, comparedWith, kind: diff.kind, message: more > 0 ? `${diff.message} (and ${more} more difference${more === 1 ? '' : 's'})` : diff.message };
+  }
   if (best.execution.outcome === 'uncacheable') {
     return {
       ...base,

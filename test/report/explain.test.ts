@@ -211,6 +211,18 @@ describe('another command key: the first differing key part', () => {
     expect(explainOne([runReport(1, [alsoOneOff]), runReport(2, [oneOff])], now)).toEqual(['environment variable LC_ALL differs']);
   });
 
+  test('more key parts differ: counted after the first', () => {
+    const old = execution({ argv: JF, key: 'a' });
+    const now = execution({
+      argv: [...JF.slice(0, 3), '19', 'reads.fa'],
+      key: 'b',
+      keyParts: { env: ['LC_ALL=C', 'PATH=/opt/bin:/usr/bin:/bin', 'TMPDIR=/scratch'], umask: 0o002 },
+    });
+    expect(explainOne([runReport(1, [old])], now)).toEqual(['argument 3 differs: -k 19 vs -k 21 (and 3 more differences)']);
+    const envOnly = execution({ argv: JF, key: 'c', keyParts: { env: ['LC_ALL=C', 'PATH=/opt/bin:/usr/bin:/bin'], umask: 0o002 } });
+    expect(explainOne([runReport(1, [old])], envOnly)).toEqual(['environment variable PATH differs (and 1 more difference)']);
+  });
+
   test('never seen before: another program, or the same one in another directory', () => {
     expect(explainOne([], execution())).toEqual(['never ran before']);
     const elsewhere = execution({ cwd: '/elsewhere', key: 'a' });
