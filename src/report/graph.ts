@@ -8,8 +8,18 @@
 // touches and which would make every graph a hairball; --all keeps everything.
 
 import type { ReportExecution, ReportFile, RunReport } from '../core/run-report';
-import { commandLabel, displayPath, executionTree, exitStatus, formatDuration, ownFiles, runCounts, type RunCounts } from './runs';
-import { isProbe } from './show';
+import {
+  commandLabel,
+  displayPath,
+  executionTree,
+  exitStatus,
+  formatDuration,
+  isProbe,
+  isSystemPath,
+  ownFiles,
+  runCounts,
+  type RunCounts,
+} from './runs';
 
 export type EdgeKind = 'read' | 'write' | 'child';
 
@@ -52,13 +62,6 @@ export interface ProvenanceGraph {
   edges: GraphEdge[];
   /** files left out (probes and system files) unless --all */
   hiddenFiles: number;
-}
-
-const SYSTEM_PREFIXES = ['/usr/', '/lib/', '/lib32/', '/lib64/', '/libx32/', '/etc/', '/proc/', '/sys/', '/dev/', '/bin/', '/sbin/', '/run/', '/var/lib/', '/var/cache/'];
-const SYSTEM_DIRS = new Set(['/', '/usr', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/sys', '/dev', '/bin', '/sbin', '/run', '/var', '/tmp']);
-
-export function isSystemPath(p: string): boolean {
-  return SYSTEM_DIRS.has(p) || SYSTEM_PREFIXES.some((prefix) => p.startsWith(prefix));
 }
 
 export function buildGraph(report: RunReport, opts: { all?: boolean } = {}): ProvenanceGraph {

@@ -3,8 +3,7 @@
 // the run elsewhere.
 
 import type { RunReport } from '../core/run-report';
-import { isProbe } from './show';
-import { displayPath } from './runs';
+import { displayPath, isProbe } from './runs';
 
 export interface ExternalInput {
   path: string;

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CliError, UsageError } from '../cli/errors';
-import { readRunReport, runsDir, type ReportExecution, type RunReport } from '../core/run-report';
+import { readRunReport, runsDir, type ReportExecution, type ReportFile, type RunReport } from '../core/run-report';
 
 /** Ids of the runs that have a report, oldest first. */
 export function listRunIds(cacheDir: string): number[] {
@@ -114,6 +114,21 @@ export function ownFiles(
     inputs: e.inputs.filter((i) => !below.inputs.has(`${i.kind}\0${i.path}`)),
     outputs: e.outputs.filter((o) => !below.outputs.has(o.path)),
   };
+}
+
+// ---------------------------------------------------------------- kinds of files
+
+/** Inputs that only looked at a path (stat, access, a failed open) rather than read it. */
+export function isProbe(f: ReportFile): boolean {
+  return f.kind === 'metadata' || f.kind === 'absent';
+}
+
+/** Files every execution touches (libraries, locales, the loader cache): left out of views unless asked for. */
+const SYSTEM_PREFIXES = ['/usr/', '/lib/', '/lib32/', '/lib64/', '/libx32/', '/etc/', '/proc/', '/sys/', '/dev/', '/bin/', '/sbin/', '/run/', '/var/lib/', '/var/cache/'];
+const SYSTEM_DIRS = new Set(['/', '/usr', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/sys', '/dev', '/bin', '/sbin', '/run', '/var', '/tmp']);
+
+export function isSystemPath(p: string): boolean {
+  return SYSTEM_DIRS.has(p) || SYSTEM_PREFIXES.some((prefix) => p.startsWith(prefix));
 }
 
 // ---------------------------------------------------------------- formatting

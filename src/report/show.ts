@@ -9,20 +9,16 @@ import {
   exitStatus,
   formatDuration,
   formatTime,
+  isProbe,
+  isSystemPath,
   ownFiles,
   runCounts,
   shortHash,
 } from './runs';
-import { isSystemPath } from './graph';
 
 export interface ShowOptions {
   /** also list probes (metadata and absence inputs: PATH and library searches, stats) and system files */
   all?: boolean;
-}
-
-/** Inputs that only looked at a path (stat, access, a failed open) rather than read it. */
-export function isProbe(f: ReportFile): boolean {
-  return f.kind === 'metadata' || f.kind === 'absent';
 }
 
 export function runHeader(report: RunReport): string {
