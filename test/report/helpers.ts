@@ -1,11 +1,9 @@
 // Helpers for the report tests: synthetic run reports (exact, no tracing needed) and
 // running bin/pcache in a workspace.
 
-import * as fs from 'fs';
-import * as path from 'path';
-import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from '../../src/core/run-report';
+import { RUN_REPORT_VERSION, type ReportExecution, type RunReport } from '../../src/core/run-report';
 import { KEY_VERSION } from '../../src/core/key';
-import { BASE_ENV, PCACHE, runArgv, type Workspace } from '../e2e/harness';
+import { PCACHE, runArgv, type Workspace } from '../e2e/harness';
 
 export const CWD = '/work/project';
 
@@ -70,11 +68,6 @@ export function runReport(runId: number, executions: ReportExecution[], over: Pa
   };
 }
 
-export function writeReports(cacheDir: string, reports: RunReport[]): void {
-  fs.mkdirSync(cacheDir, { recursive: true });
-  for (const r of reports) writeRunReport(cacheDir, r);
-}
-
 export interface CliResult {
   exitCode: number;
   stdout: string;
@@ -91,7 +84,3 @@ export async function pcache(ws: Workspace, args: string[], env: Record<string, 
 export async function cachedRun(ws: Workspace, cmd: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return pcache(ws, ['--cache-dir', ws.cache, '--quiet', '--', ...cmd], env);
 }
-
-export { BASE_ENV };
-
-export const REPO = path.resolve(__dirname, '..', '..');
