@@ -21,9 +21,10 @@ export function listRunIds(cacheDir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Every readable report, oldest first (unreadable or foreign-version ones are left out). */
-export function loadRunReports(cacheDir: string): RunReport[] {
+/** Every readable report (of runs before `before`, when given), oldest first; unreadable or foreign-version ones are left out. */
+export function loadRunReports(cacheDir: string, before = Infinity): RunReport[] {
   return listRunIds(cacheDir)
+    .filter((id) => id < before)
     .map((id) => readRunReport(cacheDir, id))
     .filter((r): r is RunReport => r !== null);
 }

@@ -47,6 +47,9 @@ test('log: both runs, the second skipped whole', async () => {
       '',
     ].join('\n'),
   );
+  expect(steady(await ok(['log', '-n', '1'])).replace(/ +/g, ' ')).toBe(
+    ['run started exit ran skipped uncacheable wall saved cwd command', ` 2 TIME 0 0 1 0 T T ${ws.work} ./p.sh`, ''].join('\n'),
+  );
   const json = JSON.parse(await ok(['log', '--json'])) as Array<{ runId: number; executions: object; command: string[] }>;
   expect(json.map((e) => [e.runId, e.command, e.executions])).toEqual([
     [1, ['./p.sh'], { total: 4, ran: 4, skipped: 0, uncacheable: 0 }],

@@ -35,7 +35,7 @@ export function explainCommand(print: Print = stdoutPrint): CommandModule<object
           return;
         }
       }
-      const explanations = explainRun(report, loadRunReports(dir), only);
+      const explanations = explainRun(report, loadRunReports(dir, report.runId), only);
       print(args.json ? JSON.stringify(explanations, null, 2) + '\n' : formatExplain(report, explanations));
     },
   };
