@@ -125,6 +125,9 @@ export class BlobDir {
     }
     const tmp = tempName(this.tmpDir);
     let output: fs.promises.FileHandle | undefined;
+    // In flight while the loop runs; on failure they are settled before the handles close.
+    let reading: Promise<unknown> | undefined;
+    let writing: Promise<unknown> = Promise.resolve();
     try {
       const readStartNs = nowNs();
       const before = await input.stat({ bigint: true });
@@ -135,19 +138,22 @@ export class BlobDir {
       const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
       let position = 0;
       let i = 0;
-      let reading = input.read(buffers[0], 0, chunk, 0);
-      let writing: Promise<unknown> = Promise.resolve();
+      let read = input.read(buffers[0], 0, chunk, 0);
+      reading = read;
       for (;;) {
-        const { bytesRead } = await reading;
+        const { bytesRead } = await read;
         if (bytesRead === 0) break;
         const current = buffers[i % 3];
         position += bytesRead;
         i++;
         // buffers[i % 3] was last used by the write two iterations back, awaited below.
-        reading = input.read(buffers[i % 3], 0, chunk, position);
+        reading = read = input.read(buffers[i % 3], 0, chunk, position);
+        // Awaited later: mark handled now so a failure meanwhile is not an unhandled rejection.
+        read.catch(() => undefined);
         hasher.update(current.subarray(0, bytesRead));
         await writing;
         writing = writeFully(output, current, bytesRead);
+        writing.catch(() => undefined);
       }
       await writing;
       // One flush at the end: periodic fdatasync calls during the copy were measured to
@@ -165,6 +171,7 @@ export class BlobDir {
       this.commitTemp(tmp, hash);
       return { hash, size: position, stat: before, readStartNs, stable };
     } catch (e) {
+      await Promise.allSettled([reading, writing]);
       await output?.close().catch(() => undefined);
       fs.rmSync(tmp, { force: true });
       if (e instanceof StoreError) throw e;

@@ -54,6 +54,7 @@ export async function digestFileAsync(file: string): Promise<{ hash: string; siz
       position += bytesRead;
       i++;
       pending = fh.read(buffers[i & 1], 0, buffers[i & 1].length, position);
+      pending.catch(() => undefined); // awaited on the next turn; no unhandled rejection meanwhile
       hasher.update(current.subarray(0, bytesRead));
     }
     return { hash: hasher.digest('hex'), size: position };
