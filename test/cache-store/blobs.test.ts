@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BlobDir } from '../../cache-store/blobs';
@@ -108,5 +109,28 @@ describe('BlobDir', () => {
     fs.utimesSync(old, past, past);
     expect(blobs.sweepTemp(3600 * 1000)).toBe(1);
     expect(fs.readdirSync(blobs.tmpDir)).toEqual(['fresh.tmp']);
+  });
+
+  test('a write failure mid-stream (file size limit) is an IO_ERROR: no crash, no temp file left', () => {
+    const cacheDir = makeTempDir();
+    const src = path.join(makeTempDir(), 'big');
+    fs.writeFileSync(src, bigBuffer(6 * 1024 * 1024));
+    const script = `
+      const { BlobDir } = require(${JSON.stringify(path.join(__dirname, '../../cache-store/blobs.ts'))});
+      const blobs = new BlobDir(${JSON.stringify(cacheDir)});
+      blobs.init();
+      blobs.storeFile(${JSON.stringify(src)}).then(
+        () => console.log('stored'),
+        (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    // Node ignores SIGXFSZ, so writes past RLIMIT_FSIZE fail with EFBIG instead of killing it.
+    const r = spawnSync('sh', ['-c', 'ulimit -f 2048 && exec "$0" -r "$1" -e "$2"', process.execPath, path.join(__dirname, 'helpers/ts-register.js'), script], {
+      encoding: 'utf8',
+    });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    const result = JSON.parse(r.stdout);
+    expect(result.code).toBe('IO_ERROR');
+    expect(result.message).toMatch(/^cannot store .*big: EFBIG/);
+    expect(fs.readdirSync(path.join(cacheDir, 'tmp'))).toEqual([]);
+    expect(fs.readdirSync(path.join(cacheDir, 'blobs'))).toEqual([]);
   });
 });
