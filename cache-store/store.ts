@@ -655,21 +655,25 @@ export class Store {
       let evicted = 0;
       if (blobBytes + indexBytes > options.maxBytes) {
         // In batches: a statement cannot stay open while others run on the connection.
-        let batch: Array<{ id: number; stdout_hash: string | null; stderr_hash: string | null }>;
-        while (blobBytes + indexBytes > options.maxBytes && (batch = this.sql.entriesByLru.all() as typeof batch).length > 0)
-        for (const e of batch) {
-          if (blobBytes + indexBytes <= options.maxBytes) break;
-          const hashes = new Set<string>();
-          if (e.stdout_hash) hashes.add(e.stdout_hash);
-          if (e.stderr_hash) hashes.add(e.stderr_hash);
-          for (const o of this.sql.outputHashesOf.all(e.id) as Array<{ hash: string }>) hashes.add(o.hash);
-          this.sql.deleteEntry.run(e.id);
-          evicted++;
-          indexBytes -= indexBytesPerEntry;
-          for (const hash of hashes) {
-            if (this.sql.blobReferenced.get({ hash })) continue;
-            const row = this.sql.blobRow.get(hash) as { size: number } | undefined;
-            if (row) freeBlob(hash, row.size);
+        type LruRow = { id: number; stdout_hash: string | null; stderr_hash: string | null };
+        while (blobBytes + indexBytes > options.maxBytes) {
+          const batch = this.sql.entriesByLru.all() as LruRow[];
+          if (batch.length === 0) break;
+          for (const e of batch) {
+            if (blobBytes + indexBytes <= options.maxBytes) break;
+            const hashes = new Set<string>();
+            if (e.stdout_hash) hashes.add(e.stdout_hash);
+            if (e.stderr_hash) hashes.add(e.stderr_hash);
+            for (const o of this.sql.outputHashesOf.all(e.id) as Array<{ hash: string }>) hashes.add(o.hash);
+            this.sql.deleteEntry.run(e.id);
+            evicted++;
+            indexBytes -= indexBytesPerEntry;
+            // Only blobs no remaining entry needs are freed: never a dangling reference.
+            for (const hash of hashes) {
+              if (this.sql.blobReferenced.get({ hash })) continue;
+              const row = this.sql.blobRow.get(hash) as { size: number } | undefined;
+              if (row) freeBlob(hash, row.size);
+            }
           }
         }
       }
