@@ -206,6 +206,8 @@ export class InputChecker {
         if (type !== input.type) return `type changed (${input.type} -> ${type})`;
         if (input.mode != null && Number(st.mode & 0o7777n) !== input.mode) return 'mode changed';
         if (type === 'file' && input.size != null && st.size !== input.size) return 'size changed';
+        // ls -l, stat, make and `test -nt` show or compare it: a file's timestamp is observed.
+        if (type === 'file' && input.mtimeNs != null && st.mtimeNs !== input.mtimeNs) return 'modification time changed';
         if (type === 'symlink' && readLink(input.path) !== input.hash) return 'link target changed';
         return null;
       }

@@ -322,7 +322,23 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// The status flags of fds 0-2 (O_NONBLOCK above all) as they were when pcache
+// started. Node turns them non-blocking when it first writes to a pipe or a
+// terminal, and they are shared with the command (one open file description):
+// the command must see them as a plain run would, and so must whoever gets
+// them back after pcache exits.
+int g_stdioFlags[3] = {-1, -1, -1};
+
+Napi::Value RestoreStdioFlags(const Napi::CallbackInfo& info) {
+  for (int fd = 0; fd <= 2; fd++)
+    if (g_stdioFlags[fd] >= 0) fcntl(fd, F_SETFL, g_stdioFlags[fd]);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  for (int fd = 0; fd <= 2; fd++)
+    if (g_stdioFlags[fd] < 0) g_stdioFlags[fd] = fcntl(fd, F_GETFL);
+  exports.Set("restoreStdioFlags", Napi::Function::New(env, RestoreStdioFlags));
   TracerHandle::Init(env);
   exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));
   exports.Set("start", Napi::Function::New(env, Start));

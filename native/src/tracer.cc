@@ -38,6 +38,8 @@
 
 namespace pcache {
 
+extern int g_stdioFlags[3];  // addon.cc: fds 0-2 status flags when pcache started
+
 namespace {
 
 // Wakes the tracer thread out of waitpid when JS answers or a batch is due.
@@ -225,6 +227,7 @@ bool Tracer::spawnRoot(std::string& error) {
   sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
   const char* file = file_.c_str();
   const char* cwd = cwd_.empty() ? nullptr : cwd_.c_str();
+  const int* stdioFlags = g_stdioFlags;
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -243,8 +246,12 @@ bool Tracer::spawnRoot(std::string& error) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    // Node marks its stdio close-on-exec; the command must inherit it as a shell would pass it.
-    for (int fd = 0; fd <= 2; fd++) fcntl(fd, F_SETFD, 0);
+    // Node marks its stdio close-on-exec and non-blocking; the command must inherit it as a
+    // shell would pass it.
+    for (int fd = 0; fd <= 2; fd++) {
+      fcntl(fd, F_SETFD, 0);
+      if (stdioFlags[fd] >= 0) fcntl(fd, F_SETFL, stdioFlags[fd]);
+    }
     if (cwd && chdir(cwd) != 0) _exit(126);
     kill(getpid(), SIGSTOP);  // wait here until the tracer has seized us
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);

@@ -5,6 +5,7 @@
 
 import yargs, { type CommandModule } from 'yargs';
 import { CliError, UsageError } from './errors';
+import { loadNative } from '../trace/native';
 import { traceCommand, type CommandContext } from './commands/trace';
 import { runCommand } from './commands/run';
 import { storeCommands } from './commands/store';
@@ -63,8 +64,14 @@ export function main(argv: string[]): void {
   };
   process.on('uncaughtException', die);
   process.on('unhandledRejection', die);
-  run(argv).then(
-    (code) => process.exit(code),
-    () => process.exit(1),
-  );
+  // Whoever gets fds 0-2 back after pcache (a shell, a terminal) must find them as they were.
+  const exit = (code: number): void => {
+    try {
+      loadNative().restoreStdioFlags();
+    } catch {
+      // no addon (a build problem already reported): nothing was changed through it
+    }
+    process.exit(code);
+  };
+  run(argv).then(exit, () => exit(1));
 }

@@ -81,6 +81,8 @@ export class CachedRun {
   private readonly keys = new Map<string, { key: string; parts: KeyParts; rejected: ReportExecution['rejected'] }>();
   private readonly report: ReportExecution[] = [];
   private readonly hitReports: ReportExecution[] = [];
+  /** pid -> offset of its fd 0 when it exited */
+  private readonly stdinEnd = new Map<number, number>();
   private readonly preimages = new Map<string, Preimage[]>();
   private readonly ended: ExecutionRecord[] = [];
   private readonly outcomes: ExecutionOutcome[] = [];
@@ -324,7 +326,15 @@ export class CachedRun {
     }
   }
 
-  private async onExitRequest(_req: ExitRequest): Promise<void> {
+  private async onExitRequest(req: ExitRequest): Promise<void> {
+    // Still open at the exit stop: where the process left a stdin file's offset.
+    try {
+      const info = fs.readFileSync(`/proc/${req.pid}/fdinfo/0`, 'utf8');
+      const m = /^pos:\s*(\d+)/m.exec(info);
+      if (m) this.stdinEnd.set(req.pid, Number(m[1]));
+    } catch {
+      // no fd 0: nothing shared to leave behind
+    }
     await this.storeEnded();
   }
 
@@ -411,6 +421,12 @@ export class CachedRun {
     const durationMs = (rec.end ?? rec.start) - rec.start;
     if (rec.uncacheable.length > 0) return this.uncacheable(rec, rec.uncacheable[0]);
     if (rec.exitCode === null) return this.uncacheable(rec, rec.signal !== null ? `killed by signal ${rec.signal}` : 'no exit status');
+    // A stdin file shared with the caller (`while read ...; done < f`, `{ head -n1; cat; } < f`):
+    // where its offset ends up is an effect a replay would not reproduce.
+    const end = this.stdinEnd.get(rec.pid);
+    if (rec.stdin.kind === 'file' && end !== undefined && end !== (rec.stdin.pos ?? 0)) {
+      return this.uncacheable(rec, `moved the offset of its stdin file ${rec.stdin.target} (shared with its caller)`);
+    }
     const key = this.keys.get(`${rec.pid}:${rec.start}`)?.key;
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
     const inputs: InputRecord[] = [];

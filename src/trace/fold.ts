@@ -129,6 +129,8 @@ export function pathPolicy(p: string, ignoreDirs: readonly string[] = []): PathP
   // nothing anyone can look up by name.
   if (!p.startsWith('/') || p.endsWith(' (deleted)')) return 'ignore';
   for (const d of ignoreDirs) if (p === d || p.startsWith(d.endsWith('/') ? d : d + '/')) return 'ignore';
+  // Random numbers and clocks behind /proc are as nondeterministic as /dev/urandom.
+  if (p.startsWith('/proc/sys/kernel/random/') || p === '/proc/uptime' || p === '/proc/loadavg') return 'random';
   if (p === '/proc' || p.startsWith('/proc/') || p === '/sys' || p.startsWith('/sys/')) return 'ignore';
   if (p === '/dev/shm' || p.startsWith('/dev/shm/')) return 'record';
   if (p === '/dev/urandom' || p === '/dev/random') return 'random';

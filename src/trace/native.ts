@@ -246,6 +246,8 @@ interface NativeModule {
   start(opts: TraceOptions): NativeTracer;
   /** pidfd_getfd: a duplicate of fd `fd` of process `pid` (same open file description), or -errno */
   dupFd(pid: number, fd: number): number;
+  /** puts back the status flags (O_NONBLOCK) fds 0-2 had when the addon was loaded */
+  restoreStdioFlags(): void;
 }
 
 let loaded: NativeModule | undefined;
