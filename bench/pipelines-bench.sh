@@ -14,7 +14,8 @@
 # NONDETERMINISTIC.tsv). Writes bench/RESULTS.md (BENCH_OUT).
 #
 # Environment: BENCH_RUNS, BENCH_SIZE (bench|small), BENCH_PIPELINES ("variant
-# align chunks"), BENCH_OUT, PCACHE_BIN (another pcache entry point).
+# align chunks"), BENCH_OUT, BENCH_WORK, PCACHE_BIN (another pcache entry point)
+# with BENCH_PCACHE_REV (what to call it in the results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -23,7 +24,7 @@ RUNS="${BENCH_RUNS:-3}"
 SIZE="${BENCH_SIZE:-bench}"
 PIPELINES="${BENCH_PIPELINES:-variant align chunks}"
 OUT="${BENCH_OUT:-$ROOT/bench/RESULTS.md}"
-WORK="$ROOT/bench/work/pipelines"
+WORK="${BENCH_WORK:-$ROOT/bench/work/pipelines}"
 FIX="$ROOT/fixtures/pipelines"
 PCACHE="${PCACHE_BIN:-$ROOT/bin/pcache}"
 export LC_ALL=C
@@ -75,8 +76,8 @@ mutate() { # name dir : the one-sample change
   esac
 }
 
-fresh() { # name : a working directory with only the generated data
-  rm -rf "$W" && mkdir -p "$W" && cp -r "$WORK/$1/data" "$W/data"
+fresh() { # a working directory with only the generated data
+  rm -rf "$W" && mkdir -p "$W" && cp -r "$D/data" "$W/data"
 }
 
 check() { # name key reference : compares the working directory with a plain run's
@@ -94,53 +95,54 @@ check() { # name key reference : compares the working directory with a plain run
 mkdir -p "$WORK"
 for name in $PIPELINES; do
   echo "bench: $name ($SIZE)" >&2
-  W="$WORK/$name/w"
-  if [ ! -f "$WORK/$name/data.$SIZE.ok" ]; then
-    rm -rf "$WORK/$name" && mkdir -p "$WORK/$name"
-    python3 "$FIX/gen/gen.py" "$name" "$SIZE" "$WORK/$name/data"
-    touch "$WORK/$name/data.$SIZE.ok"
+  D="$WORK/$name-$SIZE"  # generated data, reference trees, cache; W: the working directory
+  W="$D/w"
+  if [ ! -f "$D/data.ok" ]; then
+    rm -rf "$D" && mkdir -p "$D"
+    python3 "$FIX/gen/gen.py" "$name" "$SIZE" "$D/data"
+    touch "$D/data.ok"
   fi
   script="$FIX/$name/run.sh"
   snake=(snakemake -s "$FIX/$name/Snakefile" -j 2 --quiet --config "size=$SIZE")
   for i in $(seq "$RUNS"); do
     # plain, and the reference trees: plain before and after the change
-    fresh "$name"
+    fresh
     timed "$name,plain" "$W" "$script" "$SIZE"
     if [ "$i" = 1 ]; then
-      rm -rf "$WORK/$name/ref-plain" && cp -a "$W" "$WORK/$name/ref-plain"
-      cp "$WORK/last.out" "$WORK/$name/plain.stdout"
+      rm -rf "$D/ref-plain" && cp -a "$W" "$D/ref-plain"
+      cp "$WORK/last.out" "$D/plain.stdout"
       mutate "$name" "$W"
       timed "$name,plain-changed" "$W" "$script" "$SIZE"
-      rm -rf "$WORK/$name/ref-changed" && cp -a "$W" "$WORK/$name/ref-changed"
+      rm -rf "$D/ref-changed" && cp -a "$W" "$D/ref-changed"
     fi
 
     # pcache: cold, unchanged, changed, each checked against plain
-    fresh "$name"
-    cache="$WORK/$name/cache"; rm -rf "$cache"
-    pc=("$PCACHE" --quiet --cache-dir "$cache" --summary-json "$WORK/$name/summary.json" -- "$script" "$SIZE")
+    fresh
+    cache="$D/cache"; rm -rf "$cache"
+    pc=("$PCACHE" --quiet --cache-dir "$cache" --summary-json "$D/summary.json" -- "$script" "$SIZE")
     timed "$name,cold" "$W" "${pc[@]}"
-    INFO[$name,cold]="$(cat "$WORK/$name/summary.json")"
-    check "$name" cold "$WORK/$name/ref-plain"
+    INFO[$name,cold]="$(cat "$D/summary.json")"
+    check "$name" cold "$D/ref-plain"
     timed "$name,unchanged" "$W" "${pc[@]}"
-    INFO[$name,unchanged]="$(cat "$WORK/$name/summary.json")"
-    check "$name" unchanged "$WORK/$name/ref-plain"
+    INFO[$name,unchanged]="$(cat "$D/summary.json")"
+    check "$name" unchanged "$D/ref-plain"
     mutate "$name" "$W"
     timed "$name,changed" "$W" "${pc[@]}"
-    INFO[$name,changed]="$(cat "$WORK/$name/summary.json")"
-    check "$name" changed "$WORK/$name/ref-changed"
+    INFO[$name,changed]="$(cat "$D/summary.json")"
+    check "$name" changed "$D/ref-changed"
 
     # tracing peers
-    fresh "$name"
+    fresh
     timed "$name,strace" "$W" strace -f -e trace=%file,%process -o /dev/null "$script" "$SIZE"
-    fresh "$name"
+    fresh
     timed "$name,strace-bpf" "$W" strace -f --seccomp-bpf -e trace=%file,%process -o /dev/null "$script" "$SIZE"
     if [ "$HAVE_REPROZIP" = 1 ]; then
-      fresh "$name"
-      timed "$name,reprozip" "$W" reprozip trace --dont-identify-packages -d "$WORK/$name/rpz" --overwrite "$script" "$SIZE"
+      fresh
+      timed "$name,reprozip" "$W" reprozip trace --dont-identify-packages -d "$D/rpz" --overwrite "$script" "$SIZE"
     fi
 
     # snakemake: first run, no-op, after the same change
-    fresh "$name"
+    fresh
     timed "$name,snakemake" "$W" "${snake[@]}"
     timed "$name,snakemake-noop" "$W" "${snake[@]}"
     mutate "$name" "$W"
@@ -158,11 +160,30 @@ row() { # name key label
   printf '| %s | %s | %.2f | %s | %s | %s |\n' "$name" "$label" "$m" "$mm" "$ratio" "${CHECK[$name,$key]:-}"
 }
 
+med() { # name key -> median or empty
+  [ -n "${T[$1,$2]:-}" ] || return 0
+  echo "${T[$1,$2]}" | tr ' ' '\n' | grep . | median
+}
+goals() { # name cold-limit -> one line of met/missed
+  local p c u ch sb rz sn snc
+  p=$(med "$1" plain); c=$(med "$1" cold); u=$(med "$1" unchanged); ch=$(med "$1" changed)
+  sb=$(med "$1" strace-bpf); rz=$(med "$1" reprozip); sn=$(med "$1" snakemake-noop); snc=$(med "$1" snakemake-changed)
+  awk -v p="$p" -v c="$c" -v u="$u" -v ch="$ch" -v sb="$sb" -v rz="$rz" -v rzok="${CHECK[$1,reprozip]:-ok}" -v sn="$sn" -v snc="$snc" -v lim="$2" 'BEGIN {
+    printf "cold %.3f of plain (goal <= %.2f: %s)", c / p, lim, (c / p <= lim ? "met" : "MISSED")
+    printf "; cold vs strace --seccomp-bpf %.2f s: %s", sb, (c < sb ? "cheaper" : "NOT cheaper")
+    if (rz != "" && rzok == "ok") printf "; vs reprozip %.2f s: %s", rz, (c < rz ? "cheaper" : "NOT cheaper")
+    else printf "; reprozip: no successful run to compare with"
+    printf "; unchanged %.4f of plain (goal < 0.02: %s)", u / p, (u / p < 0.02 ? "met" : "MISSED")
+    printf ", vs snakemake no-op %.2f s: %s", sn, (u < sn ? "faster" : "NOT faster")
+    printf "; after the change %.3f of plain (snakemake after the same change: %.3f)", ch / p, snc / p
+  }'
+}
+
 {
   echo "# make bench: pcache on the fixture pipelines"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), size \`$SIZE\`, median of $RUNS runs each (seconds, wall clock);"
-  echo "ratio = median / plain median. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "ratio = median / plain median. pcache: ${BENCH_PCACHE_REV:-$(git rev-parse --short HEAD) (working tree)}. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "Produced by \`make bench\` (bench/pipelines-bench.sh). The pcache column \"outputs\" says whether the working"
   echo "directory after every pcache run was identical to a plain run from the same state after the normalization"
   echo "listed in fixtures/pipelines/<name>/NONDETERMINISTIC.tsv (fixtures/pipelines/compare.py)."
@@ -181,6 +202,13 @@ row() { # name key label
     row "$name" snakemake "snakemake, first run"
     row "$name" snakemake-noop "snakemake, no-op re-run"
     row "$name" snakemake-changed "snakemake, after the change"
+  done
+  echo
+  echo "Goals of issue 5, checked against these medians:"
+  echo
+  for name in $PIPELINES; do
+    limit=1.05; [ "$name" = chunks ] && limit=1.30
+    echo "- $name: $(goals "$name" "$limit")"
   done
   echo
   [ "$HAVE_REPROZIP" = 1 ] || echo "reprozip: not installable from Debian here, not measured."
