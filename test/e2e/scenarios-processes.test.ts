@@ -292,8 +292,11 @@ describe('stdin', () => {
       first: { cmd: ['/bin/sh', '-c', './p.sh < input.txt'] },
     });
     expectIndistinguishable(r.first);
-    expectSummary(r.first.cached, { total: 4, ran: 4, skipped: 0, uncacheable: 0 });
+    // (whether p.sh and sort, which move the offset of a file description
+    // their caller shares, are uncacheable themselves is the implementation's call)
+    expectSummary(r.first.cached, { total: 4, ran: 4, skipped: 0 });
     expectIndistinguishable(r.rerun);
+    // the outer sh opened input.txt itself: nothing outside it sees the offset
     expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
   });
 
@@ -317,7 +320,9 @@ describe('stdin', () => {
       change: (_w, ws) => fs.writeFileSync(path.join(ws.io, 'stdin.txt'), 'two\nx\nw\n'),
     });
     expectIndistinguishable(r.first);
-    expectSummary(r.first.cached, { total: 3, ran: 3, skipped: 0, uncacheable: 0 });
+    // (p.sh moves the offset of a file description the caller of pcache shares:
+    // running it every time is a legitimate choice, so uncacheable is not pinned)
+    expectSummary(r.first.cached, { total: 3, ran: 3, skipped: 0 });
     expectIndistinguishable(r.rerun);
     expect(textOf(r.rerun.cached.tree, 'first.txt')).toBe('first line: two\n');
     expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1 });
