@@ -12,7 +12,7 @@ import { runTraced, type SessionResult } from '../trace/session';
 import type { TraceFolder } from '../trace/fold';
 import { commandKey, ignoredEnv, keyParts, type KeyParts } from './key';
 import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
-import { applyOutputs, eventsForHit, writeStdio, type StdioBytes } from './replay';
+import { applyOutputs, eventsForHit, KEEPS_MODE, writeStdio, type StdioBytes } from './replay';
 
 export type Outcome = 'hit' | 'miss' | 'uncacheable';
 
@@ -46,8 +46,12 @@ export interface CachedRunOptions {
   store: Store;
   /** trace and record, never skip */
   noSkip?: boolean;
-  /** no idempotence assumption: an output already in place does not stand for an absent input */
-  strict?: boolean;
+  /**
+   * Assume that re-running an execution on its own results gives the same result: an input
+   * it saw absent (or present) and then created (or deleted), now exactly as it left it,
+   * matches. Off by default: a step like `mkdir out` (without -p) would fail when re-run.
+   */
+  assumeIdempotent?: boolean;
   /** called whenever counts change (live progress) */
   onProgress?: (counts: { running: number; ran: number; skipped: number; savedMs: number }) => void;
 }
@@ -238,12 +242,11 @@ export class CachedRun {
   }
 
   /**
-   * The newest candidate whose inputs match. One relaxation, so that a pipeline re-run
-   * on its own results is skipped rather than run once more: an input the execution saw
-   * absent (or present) that the execution itself then created (or deleted), and that is
-   * now exactly what the execution left there, matches. This assumes that re-running an
-   * execution on its own results is idempotent (mkdir -p, cp, ln -sf, tools that check
-   * their outputs); `--strict` turns the assumption off.
+   * The newest candidate whose inputs match. With --assume-idempotent, one relaxation: an
+   * input the execution saw absent (or present) that the execution itself then created (or
+   * deleted), and that is now exactly what the execution left there, matches (re-running an
+   * execution on its own results is then assumed to give the same result: mkdir -p, cp,
+   * ln -sf, tools that check their outputs).
    */
   private lookup(key: string, rejected: ReportExecution['rejected'] = []): Entry | null {
     const checker = this.store.newInputChecker();
@@ -251,7 +254,7 @@ export class CachedRun {
       const inputs = this.store.entryInputs(candidate.id);
       const outputs = this.store.entryOutputs(candidate.id);
       const own = new Map(outputs.map((o) => [o.path, o]));
-      const toCheck = this.opts.strict ? inputs : inputs.filter((i) => !this.isOwnResult(i, own.get(i.path)));
+      const toCheck = this.opts.assumeIdempotent ? inputs.filter((i) => !this.isOwnResult(i, own.get(i.path))) : inputs;
       const mismatch = checker.check(toCheck);
       if (mismatch) {
         rejected.push({ entryId: candidate.id, path: mismatch.path, kind: mismatch.kind, reason: mismatch.reason });
@@ -439,7 +442,7 @@ export class CachedRun {
     const outputs: NewOutput[] = rec.outputs.map((o) => ({
       path: o.path,
       kind: o.kind,
-      mode: o.mode ?? null,
+      mode: o.mode == null ? null : o.keepsMode ? o.mode | KEEPS_MODE : o.mode,
       linkTarget: o.linkTarget ?? null,
     }));
     const stdout = this.folder?.captured(rec.id, 'stdout') ?? Buffer.alloc(0);

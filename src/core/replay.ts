@@ -13,6 +13,13 @@ import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
 
 const O_WRONLY = 1;
+
+/**
+ * Stored with a content output's mode (above the permission and file-type bits): the file
+ * was written through opens only, so a file already at that name keeps its own mode, as it
+ * would under a plain run's O_TRUNC.
+ */
+export const KEEPS_MODE = 0o10000000;
 const O_CREAT = fs.constants.O_CREAT;
 const O_TRUNC = fs.constants.O_TRUNC;
 
@@ -77,7 +84,9 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
         if (before === 'd') fs.rmSync(o.path, { recursive: true, force: true });
         else if (before === 'l') fs.rmSync(o.path, { force: true });
         fs.mkdirSync(path.dirname(o.path), { recursive: true });
-        const outcome = await store.restoreBlob(o.hash, o.path, o.mode ?? 0o644);
+        let mode = (o.mode ?? 0o644) & 0o7777;
+        if (((o.mode ?? 0) & KEEPS_MODE) !== 0 && before === 'f') mode = fs.lstatSync(o.path).mode & 0o7777;
+        const outcome = await store.restoreBlob(o.hash, o.path, mode);
         if (outcome === 'missing' || outcome === 'corrupt') return null;
         break;
       }

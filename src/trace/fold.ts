@@ -146,7 +146,7 @@ export function pathPolicy(p: string, ignoreDirs: readonly string[] = []): PathP
 type How = NonNullable<OutputRecord['how']>;
 
 type Change =
-  | { k: 'content'; how: How } // bytes written or the whole file replaced
+  | { k: 'content'; how: How; replaced?: boolean } // bytes written, or (replaced) a new file put at the name
   | { k: 'remove' } // unlink, rmdir, rename source
   | { k: 'mkdir' }
   | { k: 'symlink' }
@@ -216,15 +216,16 @@ function openEffects(ev: FsEvent): PathEffect[] {
   const writes = acc !== O_RDONLY || trunc;
   if (!exists(t)) {
     if (!creat) return [effect(ev.path, t, 'absent')]; // ENOENT
-    // Creating observed absence even with O_TRUNC: on an existing file the same open keeps
-    // that file's mode (and owner) instead of applying the requested mode and the umask.
-    return [effect(ev.path, t, 'absent', { k: 'content', how: 'created' })];
+    // O_CREAT|O_TRUNC ends the same whether or not the file existed, but for its mode: an
+    // existing file keeps its own. The output says so (keepsMode) and a replay does the same,
+    // so absence is not an input. Without O_TRUNC, old bytes would have survived: observed.
+    return [effect(ev.path, t, trunc && !excl ? null : 'absent', { k: 'content', how: 'created' })];
   }
   if (excl) return [effect(ev.path, t, 'metadata')]; // EEXIST
   if (t === 'f') {
     if (!writes) return [effect(ev.path, t, 'content')];
-    // The old bytes are gone, but the old mode survives the truncation.
-    if (trunc) return [effect(ev.path, t, 'metadata', { k: 'content', how: 'truncated' })];
+    // The old bytes are gone; the old mode survives the truncation, and a replay keeps it too.
+    if (trunc) return [effect(ev.path, t, null, { k: 'content', how: 'truncated' })];
     // Appending or writing in place: the final bytes depend on the old ones.
     return [effect(ev.path, t, 'content', { k: 'content', how: append ? 'appended' : 'written' })];
   }
@@ -268,7 +269,7 @@ function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[];
     // A whole tree changes name: TraceFolder keeps a move record (see Move) so what lies
     // below either name is attributed to where it came from.
     return {
-      effects: [effect(src, ts, movedKind, { k: 'remove' }), effect(dst, td, dstObserved, { k: 'content', how: 'created' })],
+      effects: [effect(src, ts, movedKind, { k: 'remove' }), effect(dst, td, dstObserved, { k: 'content', how: 'created', replaced: true })],
       reasons,
       move: { from: src, to: dst },
     };
@@ -277,7 +278,7 @@ function renameEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason[];
     effects: [
       // The source's bytes become the destination's: a content input unless the subtree wrote them.
       effect(src, ts, movedKind, { k: 'remove' }),
-      effect(dst, td, dstObserved, { k: 'content', how: exists(td) ? 'truncated' : 'created' }),
+      effect(dst, td, dstObserved, { k: 'content', how: exists(td) ? 'truncated' : 'created', replaced: true }),
     ],
     reasons,
   };
@@ -322,11 +323,11 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       const td = ev.type2 ?? '-';
       // linkat of an O_TMPFILE file through /proc/self/fd/N: the source is an unnamed inode
       // ("/dir/#123 (deleted)"), nothing anyone else could observe.
-      if (p.endsWith(' (deleted)')) effects.push(effect(dst, td, probe(td), exists(td) ? null : { k: 'content', how: 'created' }));
+      if (p.endsWith(' (deleted)')) effects.push(effect(dst, td, probe(td), exists(td) ? null : { k: 'content', how: 'created', replaced: true }));
       else if (!exists(t)) effects.push(effect(p, t, 'absent'));
       else if (exists(td) || t === 'd') effects.push(effect(p, t, 'metadata'), effect(dst, td, probe(td)));
       // The new name shares the source's bytes; link() fails on an existing name, so absence was observed.
-      else effects.push(effect(p, t, t === 'f' ? 'content' : 'metadata'), effect(dst, td, 'absent', { k: 'content', how: 'created' }));
+      else effects.push(effect(p, t, t === 'f' ? 'content' : 'metadata'), effect(dst, td, 'absent', { k: 'content', how: 'created', replaced: true }));
       break;
     }
     case 'symlink': {
@@ -397,6 +398,8 @@ interface PathState {
   mode: boolean;
   owner: boolean;
   times: boolean;
+  /** a new file was put at the name (rename or link onto it): its mode came with it */
+  replaced: boolean;
   /** the entry was moved away with a renamed directory (its final state is still decided at the end) */
   movedAway: boolean;
   /** moved away before anything saw what it was: `before` is only known from the moved tree */
@@ -421,6 +424,7 @@ function newPathState(before: FileType): PathState {
     mode: false,
     owner: false,
     times: false,
+    replaced: false,
     movedAway: false,
     beforeUnknown: false,
     viaMove: false,
@@ -715,6 +719,7 @@ export class TraceFolder {
       case 'content':
         st.content = true;
         if (st.how === null) st.how = c.how;
+        if (c.replaced) st.replaced = true;
         break;
       case 'remove':
         st.removed = true;
@@ -1174,13 +1179,18 @@ export class TraceFolder {
       case 'l':
         if (b !== 'l' || st.symlink || st.content) return { path: p, kind: 'symlink', linkTarget: fin.linkTarget ?? '' };
         return null;
-      case 'f':
-        if (b !== 'f') return { path: p, kind: 'content', how: 'created', mode: fin.mode };
+      case 'f': {
+        // Written through opens only (no rename or link onto it, no chmod, never removed): an
+        // existing file at that name keeps its mode, in a plain run and in a replay alike.
+        const keeps = !st.replaced && !st.mode && !st.removed && !st.symlink && !st.mkdir && !st.viaMove;
+        const keepsMode = keeps ? { keepsMode: true } : {};
+        if (b !== 'f') return { path: p, kind: 'content', how: 'created', mode: fin.mode, ...keepsMode };
         // touch on an existing file counts as rewriting it: its mtime is what changed.
-        if (st.content || st.times) return { path: p, kind: 'content', how: st.how ?? 'written', mode: fin.mode };
+        if (st.content || st.times) return { path: p, kind: 'content', how: st.how ?? 'written', mode: fin.mode, ...keepsMode };
         if (st.mode) return { path: p, kind: 'mode', mode: fin.mode };
         if (st.owner) this.addReason(e, { text: `changed the owner of ${p}`, propagate: true });
         return null;
+      }
       case 'p':
       case 'c':
       case 'b':

@@ -41,6 +41,11 @@ export interface OutputRecord {
   linkTarget?: string;
   /** content/mode outputs: final mode bits, when known at the end of the execution */
   mode?: number;
+  /**
+   * content outputs written through opens only: a file already at that name keeps its own
+   * mode (a plain run's O_TRUNC does not change it), so a replay keeps it too
+   */
+  keepsMode?: boolean;
   /** content outputs: how the file was written ('created' | 'truncated' | 'appended' | 'written') */
   how?: 'created' | 'truncated' | 'appended' | 'written';
 }

@@ -126,13 +126,13 @@ describe('inputs and outputs of one execution', () => {
     expect(r.outputs).toEqual([]);
   });
 
-  test('create with O_TRUNC: a created content output; absence observed (an existing file would keep its mode)', () => {
+  test('create with O_TRUNC: a created content output; no input (an existing file would keep its mode, and so does a replay)', () => {
     const r = single((s) => {
       s.open(10, '/data/out.txt', '-', O_WRONLY | O_CREAT | O_TRUNC);
       s.file('/data/out.txt', 'f', 0o640);
     });
-    expect(ins(r)).toEqual([{ path: '/data/out.txt', kind: 'absent' }]);
-    expect(r.outputs).toEqual([{ path: '/data/out.txt', kind: 'content', how: 'created', mode: 0o640 }]);
+    expect(ins(r)).toEqual([]);
+    expect(r.outputs).toEqual([{ path: '/data/out.txt', kind: 'content', how: 'created', mode: 0o640, keepsMode: true }]);
   });
 
   test('create without O_TRUNC observed absence', () => {
@@ -141,16 +141,16 @@ describe('inputs and outputs of one execution', () => {
       s.file('/data/log');
     });
     expect(ins(r)).toEqual([{ path: '/data/log', kind: 'absent' }]);
-    expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'created', mode: 0o644, keepsMode: true }]);
   });
 
   test('append to an existing file is both input and output', () => {
     const r = single((s) => s.open(10, '/data/log', 'f', O_WRONLY | O_APPEND), (s) => s.file('/data/log'));
     expect(ins(r)).toEqual([{ path: '/data/log', kind: 'content' }]);
-    expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'appended', mode: 0o644 }]);
+    expect(r.outputs).toEqual([{ path: '/data/log', kind: 'content', how: 'appended', mode: 0o644, keepsMode: true }]);
   });
 
-  test('O_RDWR without truncation reads and writes; O_RDWR|O_TRUNC only probes (the mode survives)', () => {
+  test('O_RDWR without truncation reads and writes; O_RDWR|O_TRUNC observes nothing (the mode survives, in a replay too)', () => {
     const r = single(
       (s) => {
         s.open(10, '/db', 'f', O_RDWR);
@@ -163,11 +163,10 @@ describe('inputs and outputs of one execution', () => {
     );
     expect(ins(r)).toEqual([
       { path: '/db', kind: 'content' },
-      { path: '/scratch', kind: 'metadata' },
     ]);
     expect(r.outputs).toEqual([
-      { path: '/db', kind: 'content', how: 'written', mode: 0o644 },
-      { path: '/scratch', kind: 'content', how: 'truncated', mode: 0o644 },
+      { path: '/db', kind: 'content', how: 'written', mode: 0o644, keepsMode: true },
+      { path: '/scratch', kind: 'content', how: 'truncated', mode: 0o644, keepsMode: true },
     ]);
   });
 
@@ -180,7 +179,7 @@ describe('inputs and outputs of one execution', () => {
       (s) => s.file('/f'),
     );
     expect(ins(r)).toEqual([{ path: '/f', kind: 'content' }]);
-    expect(r.outputs).toEqual([{ path: '/f', kind: 'content', how: 'truncated', mode: 0o644 }]);
+    expect(r.outputs).toEqual([{ path: '/f', kind: 'content', how: 'truncated', mode: 0o644, keepsMode: true }]);
   });
 
   test('a file written then read is not an input', () => {
@@ -190,8 +189,8 @@ describe('inputs and outputs of one execution', () => {
       s.fs(10, 'stat', '/tmp/t', 'f');
       s.file('/tmp/t');
     });
-    expect(ins(r)).toEqual([{ path: '/tmp/t', kind: 'absent' }]);
-    expect(r.outputs).toEqual([{ path: '/tmp/t', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(ins(r)).toEqual([]);
+    expect(r.outputs).toEqual([{ path: '/tmp/t', kind: 'content', how: 'created', mode: 0o644, keepsMode: true }]);
   });
 
   test('probed absent, then created: still an absent input', () => {
@@ -201,7 +200,7 @@ describe('inputs and outputs of one execution', () => {
       s.file('/out');
     });
     expect(ins(r)).toEqual([{ path: '/out', kind: 'absent' }]);
-    expect(r.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(r.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644, keepsMode: true }]);
   });
 
   test('O_CREAT|O_EXCL on an existing path only observed its existence', () => {
@@ -232,7 +231,7 @@ describe('inputs and outputs of one execution', () => {
       },
       (s) => s.file('/d/out'),
     );
-    expect(ins(r)).toEqual([{ path: '/d/out.tmp', kind: 'absent' }]);
+    expect(ins(r)).toEqual([]);
     expect(r.outputs).toEqual([{ path: '/d/out', kind: 'content', how: 'truncated', mode: 0o600 }]);
   });
 
@@ -280,7 +279,6 @@ describe('inputs and outputs of one execution', () => {
       { path: '/w/d1/a', kind: 'content' },
       { path: '/w/d1/sub', kind: 'dirlist' },
       { path: '/w/d1/sub/c', kind: 'content' },
-      { path: '/w/d2/new', kind: 'absent' },
     ]);
     expect(r.outputs).toEqual([
       { path: '/w/d1', kind: 'deleted' },
@@ -289,7 +287,7 @@ describe('inputs and outputs of one execution', () => {
       { path: '/w/d1/sub/c', kind: 'deleted' },
       { path: '/w/d2', kind: 'mkdir', mode: 0o750 },
       { path: '/w/d2/a', kind: 'content', how: 'created', mode: 0o644 },
-      { path: '/w/d2/new', kind: 'content', how: 'created', mode: 0o644 },
+      { path: '/w/d2/new', kind: 'content', how: 'created', mode: 0o644, keepsMode: true },
       { path: '/w/d2/sub', kind: 'mkdir', mode: 0o755 },
       { path: '/w/d2/sub/c', kind: 'content', how: 'created', mode: 0o644 },
     ]);
@@ -330,7 +328,6 @@ describe('inputs and outputs of one execution', () => {
     });
     expect(ins(r)).toEqual([
       { path: '/w/tmp', kind: 'absent' },
-      { path: '/w/tmp/x', kind: 'absent' },
     ]);
     expect(r.outputs.map((o) => `${o.kind} ${o.path}`)).toEqual(['mkdir /w/out', 'content /w/out/x']);
   });
@@ -506,7 +503,7 @@ describe('inputs and outputs of one execution', () => {
       { path: '/owned', kind: 'metadata' },
       { path: '/stamp', kind: 'metadata' },
     ]);
-    expect(r.outputs).toEqual([{ path: '/stamp', kind: 'content', how: 'written', mode: 0o644 }]);
+    expect(r.outputs).toEqual([{ path: '/stamp', kind: 'content', how: 'written', mode: 0o644, keepsMode: true }]);
     expect(r.uncacheable).toEqual(['changed the owner of /owned']);
   });
 
@@ -630,9 +627,9 @@ describe('files inherited open beyond stdio', () => {
       { path: '/w/offset4', kind: 'content' },
     ]);
     expect(s.rec(1).outputs).toEqual([
-      { path: '/w/log', kind: 'content', how: 'appended', mode: 0o644 },
-      { path: '/w/offset4', kind: 'content', how: 'written', mode: 0o644 },
-      { path: '/w/out', kind: 'content', how: 'written', mode: 0o644 },
+      { path: '/w/log', kind: 'content', how: 'appended', mode: 0o644, keepsMode: true },
+      { path: '/w/offset4', kind: 'content', how: 'written', mode: 0o644, keepsMode: true },
+      { path: '/w/out', kind: 'content', how: 'written', mode: 0o644, keepsMode: true },
     ]);
   });
 });
@@ -687,21 +684,18 @@ describe('executions nest', () => {
     expect(ins(child)).toEqual([
       { path: '/in', kind: 'content' },
       { path: '/mid', kind: 'content' },
-      { path: '/out', kind: 'absent' },
     ]);
-    expect(child.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(child.outputs).toEqual([{ path: '/out', kind: 'content', how: 'created', mode: 0o644, keepsMode: true }]);
 
     const parent = s.rec(1);
     expect(parent.parent).toBeNull();
     expect(parent.exitCode).toBe(3);
     expect(ins(parent)).toEqual([
       { path: '/in', kind: 'content' },
-      { path: '/mid', kind: 'absent' },
-      { path: '/out', kind: 'absent' },
     ]);
     expect(parent.outputs).toEqual([
       { path: '/mid', kind: 'content', how: 'created', mode: 0o644 },
-      { path: '/out', kind: 'content', how: 'created', mode: 0o644 },
+      { path: '/out', kind: 'content', how: 'created', mode: 0o644, keepsMode: true },
     ]);
     expect(parent.uncacheable).toEqual([]);
   });
@@ -796,9 +790,8 @@ describe('executions nest', () => {
     expect(s.folder.executions().length).toBe(1);
     expect(ins(s.rec(1))).toEqual([
       { path: '/a', kind: 'content' },
-      { path: '/b', kind: 'absent' },
     ]);
-    expect(s.rec(1).outputs).toEqual([{ path: '/b', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(s.rec(1).outputs).toEqual([{ path: '/b', kind: 'content', how: 'created', mode: 0o644, keepsMode: true }]);
     expect(s.rec(1).uncacheable).toEqual([]);
   });
 
@@ -848,7 +841,7 @@ describe('executions nest', () => {
     s.file('/late');
     s.exit(12, 0);
     expect(s.ended).toEqual([1]);
-    expect(s.rec(1).outputs).toEqual([{ path: '/late', kind: 'content', how: 'created', mode: 0o644 }]);
+    expect(s.rec(1).outputs).toEqual([{ path: '/late', kind: 'content', how: 'created', mode: 0o644, keepsMode: true }]);
   });
 
   test('a failed exec is an input of the execution that tried and starts nothing', () => {

@@ -19,11 +19,11 @@ interface RunArgs {
   'no-skip'?: boolean;
   skip?: boolean;
   quiet?: boolean;
-  strict?: boolean;
+  'assume-idempotent'?: boolean;
 }
 
 export interface RunInvocation {
-  strict?: boolean;
+  assumeIdempotent?: boolean;
   cmd: string[];
   cacheDir?: string;
   summaryJson?: string;
@@ -86,7 +86,7 @@ export async function runCached(inv: RunInvocation): Promise<number> {
       cwd: inv.cwd,
       store,
       noSkip: inv.noSkip,
-      strict: inv.strict,
+      assumeIdempotent: inv.assumeIdempotent,
       onProgress: progress ? (c) => progress.update(c) : undefined,
     }).run();
   } finally {
@@ -111,10 +111,10 @@ export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> 
         .option('summary-json', { type: 'string', requiresArg: true, describe: 'write counts and times as JSON to FILE' })
         .option('skip', { type: 'boolean', default: true, describe: 'skip unchanged executions (--no-skip: trace and record only)' })
         .option('quiet', { type: 'boolean', default: false, describe: 'no summary line' })
-        .option('strict', {
+        .option('assume-idempotent', {
           type: 'boolean',
           default: false,
-          describe: 'never assume that re-running an execution on its own outputs is idempotent',
+          describe: 'an output already in place counts for the absent input it replaced (mkdir -p, cp)',
         }) as Argv<RunArgs>,
     handler: async (args) => {
       ctx.exitCode = await runCached({
@@ -123,7 +123,7 @@ export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> 
         summaryJson: args['summary-json'],
         noSkip: args.skip === false,
         quiet: args.quiet === true,
-        strict: args.strict === true,
+        assumeIdempotent: args['assume-idempotent'] === true,
         env: process.env,
         cwd: process.cwd(),
         stderr: (t) => process.stderr.write(t),
