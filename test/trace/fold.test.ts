@@ -694,7 +694,7 @@ describe('executions nest', () => {
       { path: '/in', kind: 'content' },
     ]);
     expect(parent.outputs).toEqual([
-      { path: '/mid', kind: 'content', how: 'created', mode: 0o644 },
+      { path: '/mid', kind: 'content', how: 'created', mode: 0o644, keepsMode: true },
       { path: '/out', kind: 'content', how: 'created', mode: 0o644, keepsMode: true },
     ]);
     expect(parent.uncacheable).toEqual([]);
