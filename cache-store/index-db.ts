@@ -6,6 +6,10 @@
 //
 // Schema history (bump SCHEMA_VERSION and append to MIGRATIONS; never edit a step):
 //   1 - entries, inputs, outputs, blobs, hash_cache, runs, run_executions, meta.
+//   2 - the indexes from blobs back to entries (and the LRU index) are dropped: each
+//       publish wrote ~7 random index pages for the sake of the rare gc/verify, which
+//       now count references themselves. Adds entries.inputs_manifest to databases made
+//       by a pre-release step 1 that lacked it (their entries are dropped: unusable).
 //
 // Integers that may exceed 2^53 (inode numbers, device numbers, nanosecond times) are
 // stored as signed 64-bit values and read with safeIntegers (BigInt).
@@ -18,13 +22,13 @@ export type Db = Database.Database;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Statement = Database.Statement<any[]>;
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** "pcac" - identifies index.db as ours. */
 export const APPLICATION_ID = 0x70636163;
 /** Writers wait this long for the lock before failing; other processes' transactions are short. */
 export const BUSY_TIMEOUT_MS = 60_000;
 
-const MIGRATIONS: ReadonlyArray<string> = [
+const MIGRATIONS: ReadonlyArray<string | ((db: Db) => void)> = [
   // 0 -> 1
   `
   CREATE TABLE meta (
@@ -131,6 +135,17 @@ const MIGRATIONS: ReadonlyArray<string> = [
     PRIMARY KEY (run_id, seq)
   ) WITHOUT ROWID;
   `,
+  // 1 -> 2
+  (db) => {
+    db.exec(`DROP INDEX IF EXISTS entries_by_lru;
+             DROP INDEX IF EXISTS entries_by_stdout;
+             DROP INDEX IF EXISTS entries_by_stderr;
+             DROP INDEX IF EXISTS outputs_by_hash;`);
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('entries')`).pluck().all() as string[];
+    if (!columns.includes('inputs_manifest')) {
+      db.exec(`DELETE FROM entries; ALTER TABLE entries ADD COLUMN inputs_manifest BLOB NOT NULL DEFAULT x''`);
+    }
+  },
 ];
 
 if (MIGRATIONS.length !== SCHEMA_VERSION) throw new Error('MIGRATIONS and SCHEMA_VERSION disagree');
@@ -217,7 +232,11 @@ function migrate(db: Db, file: string): void {
     if (version > SCHEMA_VERSION) {
       throw new StoreError('INDEX_TOO_NEW', `${file} has schema version ${version}, newer than ${SCHEMA_VERSION}`);
     }
-    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v];
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
+    }
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();

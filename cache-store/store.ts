@@ -189,16 +189,17 @@ interface OutputRow {
 
 const ENTRY_COLUMNS = `id, command_key, exit_status, stdout_hash, stderr_hash, duration_ms, created_ms, last_used_ms, input_count, output_count`;
 
-/** SQL: the entries that reference blob ?1 (as an output, stdout or stderr). */
+/** SQL: the entries that reference blob @hash (as an output, stdout or stderr). Scans: rare. */
 const ENTRIES_USING_BLOB = `
   SELECT entry_id AS id FROM outputs WHERE hash = @hash
   UNION SELECT id FROM entries WHERE stdout_hash = @hash
   UNION SELECT id FROM entries WHERE stderr_hash = @hash`;
 
-const BLOB_IS_REFERENCED = `
-  EXISTS (SELECT 1 FROM outputs WHERE hash = @hash)
-  OR EXISTS (SELECT 1 FROM entries WHERE stdout_hash = @hash)
-  OR EXISTS (SELECT 1 FROM entries WHERE stderr_hash = @hash)`;
+/** SQL: every reference from an entry to a blob, one row per reference (no index: gc/verify only). */
+const BLOB_REFERENCES = `
+  SELECT hash FROM outputs WHERE hash IS NOT NULL
+  UNION ALL SELECT stdout_hash FROM entries WHERE stdout_hash IS NOT NULL
+  UNION ALL SELECT stderr_hash FROM entries WHERE stderr_hash IS NOT NULL`;
 
 export class Store {
   readonly dir: string;
@@ -649,34 +650,39 @@ export class Store {
         freedBytes += size;
         blobBytes -= size;
       };
-      for (const b of db.prepare(`SELECT hash, size FROM blobs b WHERE NOT (${BLOB_IS_REFERENCED.replace(/@hash/g, 'b.hash')})`).all() as Array<{ hash: string; size: number }>) {
+      // Reference counts, computed once here rather than indexed on every publish.
+      db.exec(`DROP TABLE IF EXISTS temp.gc_refs;
+               CREATE TEMP TABLE gc_refs (hash TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+               INSERT INTO gc_refs SELECT hash, count(*) FROM (${BLOB_REFERENCES}) GROUP BY hash;`);
+      for (const b of db.prepare(`SELECT hash, size FROM blobs WHERE hash NOT IN (SELECT hash FROM temp.gc_refs)`).all() as Array<{ hash: string; size: number }>) {
         freeBlob(b.hash, b.size);
       }
       let evicted = 0;
       if (blobBytes + indexBytes > options.maxBytes) {
-        // In batches: a statement cannot stay open while others run on the connection.
-        type LruRow = { id: number; stdout_hash: string | null; stderr_hash: string | null };
-        while (blobBytes + indexBytes > options.maxBytes) {
-          const batch = this.sql.entriesByLru.all() as LruRow[];
-          if (batch.length === 0) break;
-          for (const e of batch) {
-            if (blobBytes + indexBytes <= options.maxBytes) break;
-            const hashes = new Set<string>();
-            if (e.stdout_hash) hashes.add(e.stdout_hash);
-            if (e.stderr_hash) hashes.add(e.stderr_hash);
-            for (const o of this.sql.outputHashesOf.all(e.id) as Array<{ hash: string }>) hashes.add(o.hash);
-            this.sql.deleteEntry.run(e.id);
-            evicted++;
-            indexBytes -= indexBytesPerEntry;
-            // Only blobs no remaining entry needs are freed: never a dangling reference.
-            for (const hash of hashes) {
-              if (this.sql.blobReferenced.get({ hash })) continue;
-              const row = this.sql.blobRow.get(hash) as { size: number } | undefined;
-              if (row) freeBlob(hash, row.size);
-            }
+        const lru = db.prepare(`SELECT id, stdout_hash, stderr_hash FROM entries ORDER BY last_used_ms, id`).all() as Array<{
+          id: number;
+          stdout_hash: string | null;
+          stderr_hash: string | null;
+        }>;
+        const outputHashes = db.prepare(`SELECT hash FROM outputs WHERE entry_id = ? AND hash IS NOT NULL`).pluck();
+        const release = db.prepare(`UPDATE temp.gc_refs SET n = n - 1 WHERE hash = ? RETURNING n`).pluck();
+        for (const e of lru) {
+          if (blobBytes + indexBytes <= options.maxBytes) break;
+          const references = outputHashes.all(e.id) as string[];
+          if (e.stdout_hash) references.push(e.stdout_hash);
+          if (e.stderr_hash) references.push(e.stderr_hash);
+          this.sql.deleteEntry.run(e.id);
+          evicted++;
+          indexBytes -= indexBytesPerEntry;
+          // Only blobs no remaining entry needs are freed: never a dangling reference.
+          for (const hash of references) {
+            if ((release.get(hash) as number) !== 0) continue;
+            const row = this.sql.blobRow.get(hash) as { size: number } | undefined;
+            if (row) freeBlob(hash, row.size);
           }
         }
       }
+      db.exec(`DROP TABLE temp.gc_refs`);
       // Rows are only rewritten when a file is re-hashed, so age bounds the table.
       const pruned = db
         .prepare(`DELETE FROM hash_cache WHERE hashed_at_ns < ?`)
@@ -904,7 +910,6 @@ export class Store {
       insertBlob: db.prepare(`INSERT INTO blobs (hash, size, created_ms) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
       blobRow: db.prepare(`SELECT size FROM blobs WHERE hash = ?`),
       deleteBlobRow: db.prepare(`DELETE FROM blobs WHERE hash = ?`),
-      blobReferenced: db.prepare(`SELECT ${BLOB_IS_REFERENCED}`).pluck(),
       entriesUsingBlob: db.prepare(ENTRIES_USING_BLOB),
       deleteSameInputs: db.prepare(`DELETE FROM entries WHERE command_key = ? AND inputs_digest = ?`),
       insertEntry: db.prepare(
@@ -938,10 +943,8 @@ export class Store {
         )
         .safeIntegers(true),
       outputsOf: db.prepare(`SELECT path, kind, hash, mode, link_target FROM outputs WHERE entry_id = ? ORDER BY seq`),
-      outputHashesOf: db.prepare(`SELECT DISTINCT hash FROM outputs WHERE entry_id = ? AND hash IS NOT NULL`),
       touchEntry: db.prepare(`UPDATE entries SET last_used_ms = max(last_used_ms, ?) WHERE id = ?`),
       deleteEntry: db.prepare(`DELETE FROM entries WHERE id = ?`),
-      entriesByLru: db.prepare(`SELECT id, stdout_hash, stderr_hash FROM entries ORDER BY last_used_ms, id LIMIT 256`),
       insertRun: db.prepare(`INSERT INTO runs (command, cwd, started_ms) VALUES (?, ?, ?)`),
       insertRunExecution: db.prepare(
         `INSERT INTO run_executions (run_id, seq, command_key, entry_id, label, outcome, reason, duration_ms, saved_ms)
