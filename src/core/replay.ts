@@ -75,6 +75,13 @@ export interface AppliedOutput {
  * the execution instead, which rewrites whatever was already put in place.
  */
 export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedOutput[] | null> {
+  // A directory output where something else now stands (a file where `mkdir -p` would
+  // fail): only a real run can say what happens. Checked before anything is touched.
+  for (const o of entry.outputs) {
+    if (o.kind !== 'mkdir') continue;
+    const t = lstatType(o.path);
+    if (t !== '-' && t !== 'd') return null;
+  }
   const applied: AppliedOutput[] = [];
   for (const o of applyOrder(entry.outputs)) {
     const before = lstatType(o.path);

@@ -436,6 +436,27 @@ function sameFile(a: FinalState, b: FinalState): boolean {
   return a.type === b.type && a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
+/** coreutils `mkdir -p` / `--parents` (options before a `--`; `-m MODE` takes an argument). */
+export function isMkdirParents(req: { path: string; argv: readonly string[] }): boolean {
+  if (!req.path.endsWith('/mkdir')) return false;
+  const args = req.argv.slice(1);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return false;
+    if (a === '--parents') return true;
+    if (a === '-m' || a === '--mode') {
+      i++;
+      continue;
+    }
+    if (/^-[a-zA-Z]+$/.test(a)) {
+      const m = a.indexOf('m');
+      const cluster = m >= 0 ? a.slice(0, m) : a; // after -m comes its argument
+      if (cluster.includes('p')) return true;
+    }
+  }
+  return false;
+}
+
 /** `p` strictly below directory `dir` */
 function below(dir: string, p: string): boolean {
   return p.length > dir.length && p.startsWith(dir) && p[dir.length] === '/';
@@ -826,6 +847,11 @@ export class TraceFolder {
       if (policy === 'terminal') reasons.push({ text: `opened terminal ${ev.path}`, propagate: true });
     }
     for (const r of reasons) this.addReason(e, r);
+    if (ev.op === 'mkdir' && isMkdirParents(e.req)) {
+      // `mkdir -p` ends with a directory whether or not one was there: absence is not an
+      // input. (A non-directory in the way makes it fail; a replay then runs it instead.)
+      for (const fx of effects) if (fx.path === ev.path && fx.input === 'absent') fx.input = null;
+    }
     this.applyEffects(e, effects);
     if (move && pathPolicy(move.from, this.ignoreDirs) === 'record' && pathPolicy(move.to, this.ignoreDirs) === 'record') {
       for (const a of this.chain(e)) this.recordMove(a, move);

@@ -35,6 +35,7 @@ function fakeNative(play: (o: TraceOptions, t: FakeTracer) => void) {
     native: {
       eventVersion: 1,
       dupFd: () => -9,
+      restoreStdioFlags: () => undefined,
       start(o: TraceOptions): NativeTracer {
         options = o;
         setImmediate(() => play(o, tracer));
