@@ -62,10 +62,10 @@ for name in demo chunks; do
     R[$name,plain]+="$(time_cmd "$dir" ./p.sh $arg) "
     prepare "$name"
     cache="$WORK/$name.cache"; rm -rf "$cache"
-    R[$name,cold]+="$(time_cmd "$dir" "$PCACHE" --quiet --cache-dir "$cache" -- ./p.sh $arg) "
-    R[$name,rerun]+="$(time_cmd "$dir" "$PCACHE" --quiet --cache-dir "$cache" -- ./p.sh $arg) "
+    R[$name,cold]+="$(time_cmd "$dir" "$PCACHE" --quiet --assume-idempotent --cache-dir "$cache" -- ./p.sh $arg) "
+    R[$name,rerun]+="$(time_cmd "$dir" "$PCACHE" --quiet --assume-idempotent --cache-dir "$cache" -- ./p.sh $arg) "
     change_one "$name"
-    R[$name,changed]+="$(time_cmd "$dir" "$PCACHE" --quiet --cache-dir "$cache" --summary-json "$WORK/$name.changed.json" -- ./p.sh $arg) "
+    R[$name,changed]+="$(time_cmd "$dir" "$PCACHE" --quiet --assume-idempotent --cache-dir "$cache" --summary-json "$WORK/$name.changed.json" -- ./p.sh $arg) "
   done
   R[$name,changed_summary]="$(cat "$WORK/$name.changed.json")"
 done

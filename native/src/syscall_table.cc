@@ -148,6 +148,14 @@ std::vector<SyscallSpec> build() {
   t.push_back(H(__NR_sendmmsg, "sendmmsg", Handling::SendMsg));
   t.push_back(H(__NR_listen, "listen", Handling::Listen));
   t.push_back(H(__NR_umask, "umask", Handling::Umask));
+  {
+    // glibc (malloc), Python (hash seed) and others seed with getrandom(GRND_NONBLOCK) in every
+    // process; those do not stop. A blocking request (shuf, os.urandom, arc4random) does.
+    SyscallSpec s = H(__NR_getrandom, "getrandom", Handling::Random);
+    s.skipFlagMask = 1;  // GRND_NONBLOCK
+    s.skipFlagArg = 2;
+    t.push_back(s);
+  }
   // stdio traffic: only fds 0/1/2 stop (the filter compares the fd argument)
   t.push_back(H(__NR_read, "read", Handling::ReadStdin, FdFilter::Is0, 0));
   t.push_back(H(__NR_readv, "readv", Handling::ReadStdin, FdFilter::Is0, 0));

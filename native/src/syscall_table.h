@@ -19,6 +19,7 @@ enum class Handling : uint8_t {
   SendMsg,    // sendmsg: msghdr.msg_name
   Listen,     // listen/accept: a server inside the execution
   Umask,      // umask: part of every later exec's key
+  Random,     // getrandom without GRND_NONBLOCK: random bytes asked for, like reading /dev/urandom
   ReadStdin,  // read family on fd 0 (filtered in BPF)
   WriteStd,   // write family on fd 1/2 (filtered in BPF): captured at syscall exit
   MoveData,   // sendfile/splice/tee/copy_file_range/vmsplice touching fd 0/1/2

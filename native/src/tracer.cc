@@ -726,6 +726,15 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::SendMsg:
       handleSockAddr(t, *s, a);
       break;
+    case Handling::Random: {
+      // Random bytes are what reading /dev/urandom gives: report it as that read.
+      Event& e = emit(EventKind::Fs, t.tid);
+      e.op = "open";
+      e.path = "/dev/urandom";
+      e.type = 'c';
+      e.flags = O_RDONLY;
+      break;
+    }
     case Handling::Umask:
       processes_[t.tgid].umask = static_cast<int>(a[0] & 0777);
       break;
