@@ -142,6 +142,10 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
   std::unique_ptr<Batch> owned(b);
   if (env == nullptr || ctx == nullptr) return;
   Napi::HandleScope scope(env);
+  for (const ExecRequest& r : b->execNotices) {
+    ctx->onExec.Call({execToJs(env, r)});
+    if (env.IsExceptionPending()) return;
+  }
   if (!b->events.empty()) {
     Napi::Array arr = Napi::Array::New(env, b->events.size());
     for (size_t i = 0; i < b->events.size(); i++) arr.Set(static_cast<uint32_t>(i), eventToJs(env, b->events[i]));
@@ -291,6 +295,8 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   });
   auto tracer = std::make_shared<Tracer>(
       file, argv, envv, cwd, [tsfn](Batch* b) { tsfn->NonBlockingCall(b); }, [tsfn] { tsfn->Release(); });
+  Napi::Value ask = o.Get("askExec");
+  if (ask.IsBoolean()) tracer->setAskExec(ask.As<Napi::Boolean>().Value());
   ctx->tracer = tracer;
 
   Napi::Object handle = TracerHandle::ctor.New({});

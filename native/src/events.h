@@ -110,6 +110,8 @@ struct DoneNotice {
 // What crosses to JS in one ThreadSafeFunction call: events first, then at most
 // one request or the final notice (a request always flushes what came before it).
 struct Batch {
+  // Exec requests nobody waits for (tracing without a cache): delivered before `events`.
+  std::vector<ExecRequest> execNotices;
   std::vector<Event> events;
   bool hasExec = false;
   ExecRequest exec;

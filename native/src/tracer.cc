@@ -307,7 +307,7 @@ void Tracer::loop() {
       // answer whose wake-up signal raced with this wait is picked up within
       // kBackstopMicros (the timer repeats until disarmed, so an expiry that
       // landed outside waitpid is followed by one that lands inside).
-      if (!batch_->events.empty()) {
+      if (!batch_->events.empty() || !batch_->execNotices.empty()) {
         long waited = static_cast<long>(monotonicMicros() - batchStart_);
         if (waited >= kFlushMicros) {
           flush();
@@ -332,7 +332,7 @@ void Tracer::loop() {
     if (batch_->events.size() >= kBatchMax) flush();
   }
   if (timerArmed_) armTimer(0);
-  if (!batch_->events.empty()) flush();
+  if (!batch_->events.empty() || !batch_->execNotices.empty()) flush();
 }
 
 Event& Tracer::emit(EventKind k, pid_t pid) {
@@ -978,8 +978,15 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
     resume(t);
     return;
   }
-  flush();  // every event before the request reaches JS first
-  ExecRequest* req = &batch_->exec;
+  ExecRequest* req;
+  if (askExec_) {
+    flush();  // every event before the request reaches JS first
+    req = &batch_->exec;
+  } else {
+    if (batch_->events.empty() && batch_->execNotices.empty()) batchStart_ = monotonicMicros();
+    batch_->execNotices.emplace_back();
+    req = &batch_->execNotices.back();
+  }
   req->token = nextToken_++;
   req->pid = t.tid;
   req->tgid = t.tgid;
@@ -991,11 +998,21 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   req->umask = processes_[t.tgid].umask;
   req->fds = stdioSnapshot(t.tid);
   req->time = nowMs();
+  localStats_["exec_requests"]++;
+  if (!askExec_) {
+    // Nobody decides: it runs. Its request reaches JS with the next batch, before the
+    // exec event (a batch delivers its requests first).
+    t.pending = Task::Pending::ExecRunning;
+    t.token = req->token;
+    t.pendingHoldExit = false;
+    t.wantExitStop = false;
+    resume(t);
+    return;
+  }
   batch_->hasExec = true;
   t.pending = Task::Pending::ExecDecision;
   t.token = req->token;
   tokens_[req->token] = t.tid;
-  localStats_["exec_requests"]++;
   flush();
 }
 

@@ -36,6 +36,8 @@ class Tracer {
 
   Tracer(std::string file, std::vector<std::string> argv, std::vector<std::string> env, std::string cwd,
          Sink sink, std::function<void()> onThreadExit);
+  // false: execs run without waiting for a decision (their requests still reach JS).
+  void setAskExec(bool ask) { askExec_ = ask; }
   ~Tracer();
 
   // JS thread.
@@ -107,6 +109,7 @@ class Tracer {
   Sink sink_;
   std::function<void()> onThreadExit_;  // tracer thread, last thing it does
   uint64_t batchStart_ = 0;
+  bool askExec_ = true;
   std::thread thread_;
   std::atomic<pthread_t> threadHandle_{};
   std::atomic<bool> threadReady_{false};

@@ -212,6 +212,11 @@ export interface PreimageRequest {
 export interface TraceOptions {
   /** the file to execve (argv[0] already searched along PATH); default argv[0] */
   file?: string;
+  /**
+   * false: execs run without waiting for a decision (tracing only); their requests still
+   * reach onExec, and resolveExec for them is ignored. Default true.
+   */
+  askExec?: boolean;
   argv: string[];
   /** "NAME=value" strings */
   env: string[];

@@ -21,6 +21,8 @@ export interface SessionOptions {
   env: string[];
   cwd: string;
   decideExec?: DecideExec;
+  /** false: no decisions at all, every exec runs at once (tracing only) */
+  askExec?: boolean;
   /** never recorded as inputs/outputs (pcache's cache directory) */
   ignoreDirs?: string[];
   onExecutionEnd?: (record: ExecutionRecord) => void;
@@ -90,6 +92,7 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
     try {
       tracer = native.start({
         file: opts.file,
+        askExec: opts.askExec ?? true,
         argv: opts.argv,
         env: opts.env,
         cwd: opts.cwd,

@@ -110,6 +110,8 @@ export async function trace(run: TraceRun): Promise<number> {
     env,
     cwd: run.cwd,
     ignoreDirs: [resolveCacheDir({ env: run.env })],
+    // Nothing to decide when only tracing: execs need not wait for JS.
+    askExec: false,
   });
   run.stderr(formatTree(result.record));
   if (jsonPath !== undefined) writeAtomically(jsonPath, JSON.stringify(jsonRecord(result), null, 2) + '\n');
