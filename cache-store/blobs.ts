@@ -134,7 +134,9 @@ export class BlobDir {
       if (!before.isFile()) throw new StoreError('INVALID_ARGUMENT', `not a regular file: ${source}`);
       output = await this.openTempAsync(tmp);
       const hasher = newHasher();
-      const chunk = CHUNK_SIZE * 4;
+      // Sized to the file: most outputs are small, and 3 x 4 MiB per file was most of a
+      // cold run's garbage (100 short executions: 90 ms allocating, 240 ms collecting).
+      const chunk = Math.max(64 * 1024, Math.min(CHUNK_SIZE * 4, Number(before.size) + 1));
       const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
       let position = 0;
       let i = 0;
