@@ -996,7 +996,8 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   readStringArray(t.tid, envArg, req->env);
   cwdOf(t, req->cwd);
   req->umask = processes_[t.tgid].umask;
-  req->fds = stdioSnapshot(t.tid);
+  // Without a decision to make, the exec event's full snapshot (taken after the exec) is enough.
+  if (askExec_) req->fds = stdioSnapshot(t.tid);
   req->time = nowMs();
   localStats_["exec_requests"]++;
   if (!askExec_) {
