@@ -64,6 +64,15 @@ describe('replay into shared state', () => {
     expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
   });
 
+  test('bytes written to the outside stdout through a duplicate on fd 3 are replayed too', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('exec 3>&1', `sh -c 'echo "via fd 3" >&3'`, 'echo direct') },
+    });
+    expectIndistinguishable(r.first);
+    expect(r.first.plain.stdout.toString()).toBe('via fd 3\ndirect\n');
+    expectIndistinguishable(r.rerun);
+  });
+
   test('binary bytes on stdout and stderr are replayed exactly', async () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const r = await runScenario({ files: { 'p.sh': sh('cat bytes.bin', 'cat bytes.bin >&2'), 'bytes.bin': all } });
@@ -271,6 +280,16 @@ describe('metadata a step observes', () => {
     expect(textOf(r.first.plain.tree, 'which.txt')).toBe('built is newer\n');
     expectIndistinguishable(r.rerun);
     expect(textOf(r.rerun.cached.tree, 'which.txt')).toBe('src is newer\n');
+  });
+
+  test('a modification time read through fstat of an open file (gzip stores it in its header)', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('gzip -c data.txt > data.gz'), 'data.txt': 'some data\n' },
+      setup: (w) => setMtime(path.join(w, 'data.txt'), 1_000_000_000),
+      change: (w) => setMtime(path.join(w, 'data.txt'), 1_500_000_000),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
   });
 
   test('an executable bit probed with [ -x ] changes', async () => {
