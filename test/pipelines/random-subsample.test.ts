@@ -4,8 +4,9 @@
 // key or make the execution uncacheable, as reading /dev/urandom does; a
 // re-run must therefore run shuf again rather than replay the first sample.
 //
-// Known pcache bug when this was written: getrandom(2) is not seen at all, so
-// the second run is a hit that replays the first run's "random" lines.
+// This failed when written (getrandom(2) was not seen at all, so the second run
+// replayed the first run's "random" lines); fixed by 1bfe708, which makes a
+// blocking getrandom uncacheable.
 
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
