@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -334,16 +335,40 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
 // the command must see them as a plain run would, and so must whoever gets
 // them back after pcache exits.
 int g_stdioFlags[3] = {-1, -1, -1};
+// Duplicates of fds 0-2 as pcache received them. On a terminal, libuv reopens the
+// terminal onto fd 1/2 as soon as anything touches process.stdout/stderr (loading
+// yargs does): the command must get the caller's descriptions back, not Node's.
+int g_stdioOrig[3] = {-1, -1, -1};
 
 Napi::Value RestoreStdioFlags(const Napi::CallbackInfo& info) {
-  for (int fd = 0; fd <= 2; fd++)
-    if (g_stdioFlags[fd] >= 0) fcntl(fd, F_SETFL, g_stdioFlags[fd]);
+  for (int fd = 0; fd <= 2; fd++) {
+    if (g_stdioFlags[fd] < 0) continue;
+    fcntl(g_stdioOrig[fd] >= 0 ? g_stdioOrig[fd] : fd, F_SETFL, g_stdioFlags[fd]);
+  }
   return info.Env().Undefined();
 }
 
+// [rows, columns] of the terminal on fd, or null. Asking Node instead would create
+// process.stderr, and on a terminal libuv then reopens it onto fd 2: the command
+// would inherit a different open file description (other flags) than a plain run.
+Napi::Value TermSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 2;
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return env.Null();
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, ws.ws_row));
+  a.Set(1u, Napi::Number::New(env, ws.ws_col));
+  return a;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  for (int fd = 0; fd <= 2; fd++)
-    if (g_stdioFlags[fd] < 0) g_stdioFlags[fd] = fcntl(fd, F_GETFL);
+  exports.Set("termSize", Napi::Function::New(env, TermSize));
+  for (int fd = 0; fd <= 2; fd++) {
+    if (g_stdioFlags[fd] >= 0) continue;
+    g_stdioFlags[fd] = fcntl(fd, F_GETFL);
+    if (g_stdioFlags[fd] >= 0) g_stdioOrig[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  }
   exports.Set("restoreStdioFlags", Napi::Function::New(env, RestoreStdioFlags));
   TracerHandle::Init(env);
   exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));

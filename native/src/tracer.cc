@@ -39,6 +39,7 @@
 namespace pcache {
 
 extern int g_stdioFlags[3];  // addon.cc: fds 0-2 status flags when pcache started
+extern int g_stdioOrig[3];   // addon.cc: duplicates of fds 0-2 as pcache received them
 
 namespace {
 
@@ -228,6 +229,7 @@ bool Tracer::spawnRoot(std::string& error) {
   const char* file = file_.c_str();
   const char* cwd = cwd_.empty() ? nullptr : cwd_.c_str();
   const int* stdioFlags = g_stdioFlags;
+  const int* stdioOrig = g_stdioOrig;
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -249,6 +251,7 @@ bool Tracer::spawnRoot(std::string& error) {
     // Node marks its stdio close-on-exec and non-blocking; the command must inherit it as a
     // shell would pass it.
     for (int fd = 0; fd <= 2; fd++) {
+      if (stdioOrig[fd] >= 0) dup2(stdioOrig[fd], fd);  // the caller's description, not Node's reopened one
       fcntl(fd, F_SETFD, 0);
       if (stdioFlags[fd] >= 0) fcntl(fd, F_SETFL, stdioFlags[fd]);
     }

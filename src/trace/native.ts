@@ -253,6 +253,8 @@ interface NativeModule {
   dupFd(pid: number, fd: number): number;
   /** puts back the status flags (O_NONBLOCK) fds 0-2 had when the addon was loaded */
   restoreStdioFlags(): void;
+  /** [rows, columns] of the terminal on fd (TIOCGWINSZ), or null when it is not one */
+  termSize(fd: number): [number, number] | null;
 }
 
 let loaded: NativeModule | undefined;

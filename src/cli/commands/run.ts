@@ -2,6 +2,8 @@
 // run CMD with every unchanged execution skipped and replayed from the cache.
 
 import * as fs from 'fs';
+import * as tty from 'tty';
+import { loadNative } from '../../trace/native';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { resolveCacheDir } from '../../../cache-store/config';
@@ -99,6 +101,37 @@ export async function runCached(inv: RunInvocation): Promise<number> {
   return exitCode;
 }
 
+function writeStderr(text: string): void {
+  const bytes = Buffer.from(text);
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += fs.writeSync(2, bytes, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    }
+  }
+}
+
+function stderrTerminal(): StatusTerminal & { isTTY: boolean } {
+  const size = (): [number, number] => {
+    try {
+      return loadNative().termSize(2) ?? [0, 0];
+    } catch {
+      return [0, 0];
+    }
+  };
+  return {
+    isTTY: tty.isatty(2),
+    get rows() {
+      return size()[0];
+    },
+    get columns() {
+      return size()[1];
+    },
+    write: (text: string) => writeStderr(text),
+  };
+}
+
 export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> {
   return {
     command: ['run [cmd..]', '$0 [cmd..]'],
@@ -126,8 +159,10 @@ export function runCommand(ctx: CommandContext): CommandModule<object, RunArgs> 
         assumeIdempotent: args['assume-idempotent'] === true,
         env: process.env,
         cwd: process.cwd(),
-        stderr: (t) => process.stderr.write(t),
-        progressTerminal: process.stderr,
+        // fd 2 directly: creating process.stderr on a terminal makes libuv reopen the terminal
+        // onto fd 2, and the command would inherit that description instead of the caller's.
+        stderr: (t) => writeStderr(t),
+        progressTerminal: stderrTerminal(),
       });
     },
   };
