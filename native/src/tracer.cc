@@ -108,7 +108,9 @@ Tracer::~Tracer() { join(); }
 // JS thread.
 void Tracer::start() {
   thread_ = std::thread([this] { threadMain(); });
-  while (!threadReady_.load()) std::this_thread::yield();
+  // threadStarted_ stays true: a command that ends at once clears threadReady_ again
+  // before this loop may ever see it set (seen: `sh -c 'kill -9 $$'` spun here forever).
+  while (!threadStarted_.load()) std::this_thread::yield();
 }
 
 // JS thread (from the TSFN finalizer, after the tracer thread released it).
@@ -182,6 +184,7 @@ void Tracer::threadMain() {
 
   threadHandle_.store(pthread_self());
   threadReady_.store(true);
+  threadStarted_.store(true);
 
   batch_ = new Batch();
   std::string error;

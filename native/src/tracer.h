@@ -113,6 +113,7 @@ class Tracer {
   std::thread thread_;
   std::atomic<pthread_t> threadHandle_{};
   std::atomic<bool> threadReady_{false};
+  std::atomic<bool> threadStarted_{false};
   void* timer_ = nullptr;
   bool hasTimer_ = false;
   bool timerArmed_ = false;
