@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -143,16 +144,23 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
   std::unique_ptr<Batch> owned(b);
   if (env == nullptr || ctx == nullptr) return;
   Napi::HandleScope scope(env);
+  // Events and the requests nobody waits for, in the order they happened: a failed PATH
+  // probe between two execs must reach the folder after the first and before the second.
+  size_t next = 0;
+  auto deliverEvents = [&](size_t upTo) {
+    if (upTo <= next) return true;
+    Napi::Array arr = Napi::Array::New(env, upTo - next);
+    for (size_t i = next; i < upTo; i++) arr.Set(static_cast<uint32_t>(i - next), eventToJs(env, b->events[i]));
+    next = upTo;
+    ctx->onEvents.Call({arr});
+    return !env.IsExceptionPending();
+  };
   for (const ExecRequest& r : b->execNotices) {
+    if (!deliverEvents(std::min(r.eventIndex, b->events.size()))) return;
     ctx->onExec.Call({execToJs(env, r)});
     if (env.IsExceptionPending()) return;
   }
-  if (!b->events.empty()) {
-    Napi::Array arr = Napi::Array::New(env, b->events.size());
-    for (size_t i = 0; i < b->events.size(); i++) arr.Set(static_cast<uint32_t>(i), eventToJs(env, b->events[i]));
-    ctx->onEvents.Call({arr});
-    if (env.IsExceptionPending()) return;
-  }
+  if (!deliverEvents(b->events.size())) return;
   if (b->hasExec) {
     ctx->onExec.Call({execToJs(env, b->exec)});
     if (env.IsExceptionPending()) return;

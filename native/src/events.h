@@ -71,6 +71,8 @@ struct Event {
 
 struct ExecRequest {
   int64_t token;
+  // For a request nobody waits for: how many of the batch's events came before it.
+  size_t eventIndex = 0;
   int pid, tgid;
   std::string path;
   std::vector<std::string> links, argv, env;
@@ -110,7 +112,7 @@ struct DoneNotice {
 // What crosses to JS in one ThreadSafeFunction call: events first, then at most
 // one request or the final notice (a request always flushes what came before it).
 struct Batch {
-  // Exec requests nobody waits for (tracing without a cache): delivered before `events`.
+  // Exec requests nobody waits for (tracing without a cache), delivered in order among `events`.
   std::vector<ExecRequest> execNotices;
   std::vector<Event> events;
   bool hasExec = false;

@@ -992,6 +992,7 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
     if (batch_->events.empty() && batch_->execNotices.empty()) batchStart_ = monotonicMicros();
     batch_->execNotices.emplace_back();
     req = &batch_->execNotices.back();
+    req->eventIndex = batch_->events.size();
   }
   req->token = nextToken_++;
   req->pid = t.tid;
@@ -1007,8 +1008,8 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   req->time = nowMs();
   localStats_["exec_requests"]++;
   if (!askExec_) {
-    // Nobody decides: it runs. Its request reaches JS with the next batch, before the
-    // exec event (a batch delivers its requests first).
+    // Nobody decides: it runs. Its request reaches JS with the next batch, in its place
+    // among the events (after the events before it, before its exec event).
     t.pending = Task::Pending::ExecRunning;
     t.token = req->token;
     t.pendingHoldExit = false;
