@@ -71,6 +71,31 @@ const STORE_TYPE: Record<Exclude<FileType, '-'>, StoreFileType> = {
   b: 'block',
 };
 
+/**
+ * Programs known to write their input files' modification times into their output, which
+ * they read with fstat (not traced: every program fstats its files). A content input is
+ * keyed on bytes only, so these must run every time.
+ */
+export function storesTimestamps(exe: string, argv: readonly string[]): string | null {
+  const name = exe.slice(exe.lastIndexOf('/') + 1);
+  const args = argv.slice(1);
+  const flag = (long: string, short: string): boolean =>
+    args.some((a) => a === long || (/^-[a-zA-Z0-9]+$/.test(a) && a.includes(short)));
+  if (name === 'gzip' || name === 'pigz') {
+    const decompress = flag('--decompress', 'd') || flag('--test', 't') || flag('--list', 'l');
+    const noName = flag('--no-name', 'n');
+    const fileOperand = args.some((a) => !a.startsWith('-'));
+    if (!decompress && !noName && fileOperand) return `${name} stores its input files' timestamps (use -n)`;
+  }
+  if (name === 'tar') {
+    const first = args[0] ?? '';
+    const creates = args.includes('--create') || args.includes('--append') || (/^-?[A-Za-z]+$/.test(first) && /[cr]/.test(first.replace(/^-/, '')));
+    if (creates) return 'tar stores its input files\' timestamps';
+  }
+  if (name === 'zip') return 'zip stores its input files\' timestamps';
+  return null;
+}
+
 function label(argv: readonly string[]): string {
   return argv.slice(0, 4).join(' ');
 }
@@ -85,6 +110,8 @@ export class CachedRun {
   private readonly keys = new Map<string, { key: string; parts: KeyParts; rejected: ReportExecution['rejected'] }>();
   private readonly report: ReportExecution[] = [];
   private readonly hitReports: ReportExecution[] = [];
+  /** execution id -> why a descendant made it uncacheable (found when storing, not folding) */
+  private readonly tainted = new Map<number, string>();
   /** pid -> offset of its fd 0 when it exited */
   private readonly stdinEnd = new Map<number, number>();
   private readonly preimages = new Map<string, Preimage[]>();
@@ -422,6 +449,10 @@ export class CachedRun {
 
   private async storeOne(rec: ExecutionRecord): Promise<void> {
     const durationMs = (rec.end ?? rec.start) - rec.start;
+    const passedUp = this.tainted.get(rec.id);
+    if (passedUp !== undefined && rec.parent !== null && !this.tainted.has(rec.parent)) {
+      this.tainted.set(rec.parent, `child execution ${rec.id}: ${passedUp}`);
+    }
     if (rec.uncacheable.length > 0) return this.uncacheable(rec, rec.uncacheable[0]);
     if (rec.exitCode === null) return this.uncacheable(rec, rec.signal !== null ? `killed by signal ${rec.signal}` : 'no exit status');
     // A stdin file shared with the caller (`while read ...; done < f`, `{ head -n1; cat; } < f`):
@@ -432,6 +463,25 @@ export class CachedRun {
     }
     const key = this.keys.get(`${rec.pid}:${rec.start}`)?.key;
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
+    // Reasons found here taint the ancestors too (their records cover this subtree); a child
+    // always ends, and is stored, before its parent.
+    const taint = (reason: string): void => {
+      if (rec.parent !== null && !this.tainted.has(rec.parent)) this.tainted.set(rec.parent, `child execution ${rec.id}: ${reason}`);
+      this.uncacheable(rec, reason);
+    };
+    const inherited = this.tainted.get(rec.id);
+    if (inherited) return taint(inherited);
+    const stamps = storesTimestamps(rec.exe, rec.argv);
+    if (stamps) return taint(stamps);
+    // Hard links among outputs would come back as separate files.
+    for (const o of rec.outputs) {
+      if (o.kind !== 'content') continue;
+      try {
+        if (fs.lstatSync(o.path).nlink > 1) return taint(`output ${o.path} has more than one name (hard link)`);
+      } catch {
+        // gone since the end of the execution: publishing reports it
+      }
+    }
     const inputs: InputRecord[] = [];
     const changed = new Map(rec.outputs.map((o) => [o.path, o]));
     for (const i of rec.inputs) {
