@@ -36,6 +36,7 @@ function fakeNative(play: (o: TraceOptions, t: FakeTracer) => void) {
       eventVersion: 1,
       dupFd: () => -9,
       restoreStdioFlags: () => undefined,
+      termSize: () => null,
       start(o: TraceOptions): NativeTracer {
         options = o;
         setImmediate(() => play(o, tracer));
