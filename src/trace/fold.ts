@@ -180,6 +180,7 @@ const O_CREAT = fs.constants.O_CREAT;
 const O_EXCL = fs.constants.O_EXCL;
 const O_TRUNC = fs.constants.O_TRUNC;
 const O_APPEND = fs.constants.O_APPEND;
+const O_NONBLOCK = fs.constants.O_NONBLOCK;
 const O_PATH = 0o10000000;
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
 const AT_EMPTY_PATH = 0x1000;
@@ -844,7 +845,12 @@ export class TraceFolder {
     if (ev.op === 'open') {
       const policy = pathPolicy(ev.path, this.ignoreDirs);
       if (policy === 'random') reasons.push({ text: `read ${ev.path} (nondeterministic)`, propagate: true });
-      if (policy === 'terminal') reasons.push({ text: `opened terminal ${ev.path}`, propagate: true });
+      // bash opens /dev/tty O_NONBLOCK at start-up and closes it unread, only to learn whether
+      // it has a controlling terminal: that probe would make every bash script uncacheable.
+      // A program that means to read the terminal (read < /dev/tty, password prompts) opens it
+      // blocking. (Reads on fds other than 0 are not seen, hence the open decides.)
+      const probeOnly = ev.path === '/dev/tty' && (ev.flags & O_NONBLOCK) !== 0;
+      if (policy === 'terminal' && !probeOnly) reasons.push({ text: `opened terminal ${ev.path}`, propagate: true });
     }
     for (const r of reasons) this.addReason(e, r);
     if (ev.op === 'mkdir' && isMkdirParents(e.req)) {
