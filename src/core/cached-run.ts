@@ -276,24 +276,20 @@ export class CachedRun {
    * ln -sf, tools that check their outputs).
    */
   private lookup(key: string, rejected: ReportExecution['rejected'] = []): Entry | null {
-    const checker = this.store.newInputChecker();
-    for (const candidate of this.store.candidates(key)) {
-      const inputs = this.store.entryInputs(candidate.id);
-      const outputs = this.store.entryOutputs(candidate.id);
-      const own = new Map(outputs.map((o) => [o.path, o]));
-      const toCheck = this.opts.assumeIdempotent ? inputs.filter((i) => !this.isOwnResult(i, own.get(i.path))) : inputs;
-      const mismatch = checker.check(toCheck);
-      if (mismatch) {
-        rejected.push({ entryId: candidate.id, path: mismatch.path, kind: mismatch.kind, reason: mismatch.reason });
-        if (this.opts.env.PCACHE_DEBUG) {
-          process.stderr.write(`pcache: debug: candidate ${candidate.id} rejected: ${mismatch.path} (${mismatch.kind}): ${mismatch.reason}\n`);
-        }
-        continue;
+    // The store's lookup reads each candidate's inputs from its packed manifest (one value per
+    // entry, not a query per input row) and memoises stats across candidates.
+    const tolerate = this.opts.assumeIdempotent
+      ? (input: InputRecord, _reason: string, outputs: readonly OutputRecord[]) =>
+          this.isOwnResult(input, outputs.find((o) => o.path === input.path))
+      : undefined;
+    const { hit, rejected: rej } = this.store.lookup(key, { tolerate });
+    for (const { entryId, mismatch } of rej) {
+      rejected.push({ entryId, path: mismatch.path, kind: mismatch.kind, reason: mismatch.reason });
+      if (this.opts.env.PCACHE_DEBUG) {
+        process.stderr.write(`pcache: debug: candidate ${entryId} rejected: ${mismatch.path} (${mismatch.kind}): ${mismatch.reason}\n`);
       }
-      this.store.markUsed(candidate.id);
-      return { ...candidate, inputs, outputs };
     }
-    return null;
+    return hit;
   }
 
   private isOwnResult(input: InputRecord, output: OutputRecord | undefined): boolean {
