@@ -175,15 +175,19 @@ export async function writeStdio(
     [1, bytes.stdout],
     [2, bytes.stderr],
   ];
-  for (const [fd, data] of pieces) {
-    if (data.length === 0) continue;
-    const dup = dupFd(req.pid, fd);
-    if (dup < 0) throw new Error(`cannot reach fd ${fd} of process ${req.pid} (errno ${-dup})`);
-    try {
-      await writeAll(dup, data);
-    } finally {
-      fs.closeSync(dup);
+  // Every descriptor is reached before any byte is written: failing half-way would leave
+  // stdout written once here and again by the real run the caller falls back to.
+  const dups: Array<[number, Buffer]> = [];
+  try {
+    for (const [fd, data] of pieces) {
+      if (data.length === 0) continue;
+      const dup = dupFd(req.pid, fd);
+      if (dup < 0) throw new Error(`cannot reach fd ${fd} of process ${req.pid} (errno ${-dup})`);
+      dups.push([dup, data]);
     }
+    for (const [dup, data] of dups) await writeAll(dup, data);
+  } finally {
+    for (const [dup] of dups) fs.closeSync(dup);
   }
 }
 

@@ -1,0 +1,34 @@
+// writeStdio reaches every descriptor before writing a byte: a replay that cannot reach
+// stderr must not have written stdout already (the real run it falls back to writes it).
+
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { writeStdio } from '../../src/core/replay';
+import type { ExecRequest } from '../../src/trace/native';
+
+const req: ExecRequest = { token: 1, pid: 42, tgid: 42, path: '/bin/true', links: [], argv: ['true'], env: [], cwd: '/', umask: 0o22, fds: [], time: 0 };
+
+describe('writeStdio', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-replay-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('stderr unreachable: nothing is written to stdout', async () => {
+    const out = path.join(dir, 'out');
+    const dupFd = (_pid: number, fd: number): number => (fd === 1 ? fs.openSync(out, 'w') : -9);
+    await expect(writeStdio(dupFd, req, { stdout: Buffer.from('once\n'), stderr: Buffer.from('err\n') })).rejects.toThrow(
+      'cannot reach fd 2 of process 42 (errno 9)',
+    );
+    expect(fs.readFileSync(out, 'utf8')).toBe('');
+  });
+
+  test('both reachable: each stream gets exactly its bytes', async () => {
+    const files = [path.join(dir, '1'), path.join(dir, '2')];
+    const dupFd = (_pid: number, fd: number): number => fs.openSync(files[fd - 1], 'w');
+    await writeStdio(dupFd, req, { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') });
+    expect(files.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(['out\n', 'err\n']);
+  });
+});
