@@ -146,6 +146,7 @@ export class CachedRun {
       onExecutionEnd: (rec) => {
         this.running = Math.max(0, this.running - 1);
         this.ended.push(rec);
+        this.progress();
       },
       onExitRequest: (req) => this.onExitRequest(req),
       onPreimage: (req) => this.onPreimage(req),
