@@ -372,11 +372,16 @@ export class Store {
       } catch (e) {
         const source = e instanceof MissingBlobError ? sources.get(e.hash) : undefined;
         if (!source || attempt >= 3) throw e;
-        const missing = (e as MissingBlobError).hash;
-        const again = await resolve(source);
-        if (stdoutHash === missing) stdoutHash = again;
-        if (stderrHash === missing) stderrHash = again;
-        for (const o of outputs) if (o.hash === missing) o.hash = again;
+        // A gc that removed one of this entry's blobs has usually removed others too: store
+        // every missing one again, not only the first the transaction tripped over (one per
+        // attempt ran out of attempts with a few evicted outputs).
+        for (const [missing, src] of [...sources]) {
+          if (this.blobs.has(missing)) continue;
+          const again = await resolve(src);
+          if (stdoutHash === missing) stdoutHash = again;
+          if (stderrHash === missing) stderrHash = again;
+          for (const o of outputs) if (o.hash === missing) o.hash = again;
+        }
       }
     }
   }
