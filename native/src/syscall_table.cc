@@ -110,8 +110,8 @@ std::vector<SyscallSpec> build() {
   t.push_back(P(__NR_mkdirat, "mkdirat", "mkdir", 0, 1, F_::Never, -1, 2));
   t.push_back(P(__NR_mknod, "mknod", "mknod", -1, 0, F_::Never, -1, 1));
   t.push_back(P(__NR_mknodat, "mknodat", "mknod", 0, 1, F_::Never, -1, 2));
-  t.push_back(P(__NR_truncate, "truncate", "truncate", -1, 0, F_::Always));
-  t.push_back(F(__NR_ftruncate, "ftruncate", "truncate", 0));
+  t.push_back(P(__NR_truncate, "truncate", "truncate", -1, 0, F_::Always, -1, 1));  // length as mode
+  t.push_back(F(__NR_ftruncate, "ftruncate", "truncate", 0, 1));  // length as mode
   t.push_back(P(__NR_chmod, "chmod", "chmod", -1, 0, F_::Always, -1, 1));
   t.push_back(F(__NR_fchmod, "fchmod", "chmod", 0, 1));
   t.push_back(P(__NR_fchmodat, "fchmodat", "chmod", 0, 1, F_::Always, -1, 2));

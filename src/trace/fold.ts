@@ -164,6 +164,14 @@ interface PathEffect {
   /** what the call observed of the state before (null = nothing) */
   input: InputKind | null;
   change: Change | null;
+  /**
+   * An open with O_CREAT (without O_EXCL) that created the file. Its absence is observed only
+   * because old bytes could have survived; emptying the file later (ftruncate to 0, which is
+   * how split and sort -o start their outputs) makes the outcome the same either way.
+   */
+  creates?: boolean;
+  /** a truncation to length 0: no old byte survives */
+  empties?: boolean;
 }
 
 interface Reason {
@@ -220,7 +228,8 @@ function openEffects(ev: FsEvent): PathEffect[] {
     // O_CREAT|O_TRUNC ends the same whether or not the file existed, but for its mode: an
     // existing file keeps its own. The output says so (keepsMode) and a replay does the same,
     // so absence is not an input. Without O_TRUNC, old bytes would have survived: observed.
-    return [effect(ev.path, t, trunc && !excl ? null : 'absent', { k: 'content', how: 'created' })];
+    if (trunc && !excl) return [effect(ev.path, t, null, { k: 'content', how: 'created' })];
+    return [{ ...effect(ev.path, t, 'absent', { k: 'content', how: 'created' }), creates: !excl }];
   }
   if (excl) return [effect(ev.path, t, 'metadata')]; // EEXIST
   if (t === 'f') {
@@ -353,8 +362,10 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       effects.push(exists(t) ? effect(p, t, 'metadata') : effect(p, t, 'absent', { k: 'mknod' }));
       break;
     case 'truncate':
-      // The length is not known, so the old bytes may survive: read and written.
-      if (t === 'f') effects.push(effect(p, t, 'content', { k: 'content', how: 'truncated' }));
+      // To length 0 (the tracer passes the length as `mode`): the file existed, its bytes are
+      // gone. To any other length the old bytes may survive: read and written.
+      if (t === 'f' && ev.mode === 0) effects.push({ ...effect(p, t, 'metadata', { k: 'content', how: 'truncated' }), empties: true });
+      else if (t === 'f') effects.push(effect(p, t, 'content', { k: 'content', how: 'truncated' }));
       else effects.push(effect(p, t, probe(t)));
       break;
     // These succeed only on an existing path (ENOENT otherwise): existence was observed.
@@ -409,6 +420,8 @@ interface PathState {
   viaMove: boolean;
   /** content inputs: the file's identity when first read, checked again at the end */
   seen: FinalState | null;
+  /** first touched by an O_CREAT open that created it (PathEffect.creates) */
+  createdByOpen: boolean;
 }
 
 function newPathState(before: FileType): PathState {
@@ -430,6 +443,7 @@ function newPathState(before: FileType): PathState {
     beforeUnknown: false,
     viaMove: false,
     seen: null,
+    createdByOpen: false,
   };
 }
 
@@ -731,8 +745,15 @@ export class TraceFolder {
     // where its output goes, which the record holds as the stream's target, not at an input.
     const ownStream = fx.viaFd === true && (e.fds.get(1)?.target === fx.path || e.fds.get(2)?.target === fx.path);
     if (fx.input !== null && !ownStream && !st.modified && !st.movedAway) {
+      if (fx.creates && st.input === null) st.createdByOpen = true;
       mergeInput(st, fx.input);
       if (fx.input === 'content' && st.seen === null) st.seen = identity(fx.path);
+    }
+    // Created by an open that kept old bytes (no O_TRUNC), then emptied: the same as O_TRUNC,
+    // whose absence is no input either.
+    if (fx.empties && st.createdByOpen && st.input === 'absent') {
+      st.input = null;
+      st.createdByOpen = false;
     }
     const c = fx.change;
     if (c === null) return;

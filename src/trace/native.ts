@@ -47,7 +47,7 @@ export type FsOp =
   | 'rmdir'
   | 'mkdir'
   | 'mknod'
-  | 'truncate' // truncate(path) or ftruncate(fd) (path = file behind the fd)
+  | 'truncate' // truncate(path) or ftruncate(fd) (path = file behind the fd); mode = the new length
   | 'chmod' // chmod/fchmod/fchmodat; mode = new mode
   | 'chown'
   | 'utimes' // utime/utimes/utimensat/futimesat

@@ -41,6 +41,26 @@ describe('nothing changed', () => {
   });
 });
 
+describe('nothing changed, outputs started the way split and sort -o start them', () => {
+  // Both open their outputs with O_CREAT but without O_TRUNC and empty them with
+  // ftruncate(fd, 0): the file's absence on the first run must not be an input, or the
+  // first re-run would find the outputs there and run again.
+  test('the very first re-run skips everything', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('mkdir -p parts', 'split -l 2 -d in.txt parts/x.', 'sort -o sorted.txt in.txt', 'cat parts/x.* > again.txt'),
+        'in.txt': 'pear\napple\nfig\nkiwi\nplum\n',
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectSummary(r.first.cached, { total: 5, ran: 5, skipped: 0, uncacheable: 0, exitCode: 0 });
+    expect(textOf(r.first.cached.tree, 'sorted.txt')).toBe('apple\nfig\nkiwi\npear\nplum\n');
+    expect(textOf(r.first.cached.tree, 'parts/x.02')).toBe('plum\n');
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1, uncacheable: 0, exitCode: 0 });
+  });
+});
+
 describe('inputs that change', () => {
   test("an input's content changes, same size, mtime put back: exactly the steps reading it run", async () => {
     const r = await runScenario({
@@ -104,6 +124,12 @@ describe('inputs that change', () => {
     expect(textOf(r.rerun.cached.tree, 'greeting.txt')).toBe('bonjour\n');
     // p.sh, printenv and env ran; sort (GREETING removed) was replayed
     expectSummary(r.rerun.cached, { total: 4, ran: 3, skipped: 1 });
+  });
+
+  test('PCACHE_DEBUG turned on to see why something re-runs is no part of the key', async () => {
+    const r = await runScenario({ files: PIPELINE, rerun: { env: { PCACHE_DEBUG: '1' } } });
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1, uncacheable: 0, exitCode: 0 });
   });
 
   test('a new executable earlier in PATH: the step that now finds it runs', async () => {

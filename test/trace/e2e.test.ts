@@ -245,6 +245,30 @@ describe('namespace operations', () => {
     expect(outputsIn(root, dir)).toEqual({ tr: 'content' });
     expect(fs.readFileSync(path.join(dir, 'tr'), 'utf8')).toBe('123');
   });
+
+  test('created without O_TRUNC, then ftruncate to 0 (split, sort -o): no input, content output', () => {
+    const dir = tempDir();
+    const root = single(runFixture(dir, 'create_then_ftruncate', ['out', '0']), dir);
+    expect(inputsIn(root, dir)).toEqual({});
+    expect(outputsIn(root, dir)).toEqual({ out: 'content' });
+    expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('new\n');
+  });
+
+  test('created without O_TRUNC, then ftruncate to another length: its absence stays an input', () => {
+    const dir = tempDir();
+    const root = single(runFixture(dir, 'create_then_ftruncate', ['out', '2']), dir);
+    expect(inputsIn(root, dir)).toEqual({ out: 'absent' });
+    expect(outputsIn(root, dir)).toEqual({ out: 'content' });
+  });
+
+  test('an existing file ftruncated to 0: its bytes are no input, its existence is', () => {
+    const dir = tempDir();
+    writeFiles(dir, { keep: 'old bytes that are gone\n' });
+    const root = single(runFixture(dir, 'create_then_ftruncate', ['keep', '0']), dir);
+    // The open (O_WRONLY without O_TRUNC) could keep old bytes: content, whatever follows.
+    expect(inputsIn(root, dir)).toEqual({ keep: 'content' });
+    expect(fs.readFileSync(path.join(dir, 'keep'), 'utf8')).toBe('new\n');
+  });
 });
 
 describe('probes', () => {
