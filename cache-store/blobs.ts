@@ -19,6 +19,8 @@ import { StoreError, errnoCode, shortMessage } from './errors';
 
 export const BLOB_LAYOUT_VERSION = 1;
 const BLOB_MODE = 0o444;
+/** Files up to this size are stored from one in-memory read (see storeSmall). */
+const SMALL_FILE = 4 << 20;
 
 export interface StoredBlob {
   hash: string;
@@ -123,6 +125,11 @@ export class BlobDir {
     } catch (e) {
       throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
     }
+    const small = await this.storeSmall(input);
+    if (small) {
+      await input.close().catch(() => undefined);
+      return small;
+    }
     const tmp = tempName(this.tmpDir);
     let output: fs.promises.FileHandle | undefined;
     // In flight while the loop runs; on failure they are settled before the handles close.
@@ -181,6 +188,32 @@ export class BlobDir {
     } finally {
       await input.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * A file of at most SMALL_FILE bytes, read into memory with one synchronous read: most
+   * outputs are small, and a blob that already exists (the same output stored again by an
+   * enclosing execution, or by an earlier run) is then never copied at all. Null when the
+   * file is larger (or not regular): the streaming path takes it.
+   */
+  private async storeSmall(input: fs.promises.FileHandle): Promise<StoredFile | null> {
+    const fd = input.fd;
+    const readStartNs = nowNs();
+    const before = fs.fstatSync(fd, { bigint: true });
+    if (!before.isFile() || before.size > BigInt(SMALL_FILE)) return null;
+    const bytes = Buffer.allocUnsafe(Number(before.size) + 1);
+    let position = 0;
+    for (;;) {
+      const n = fs.readSync(fd, bytes, position, bytes.length - position, position);
+      if (n === 0) break;
+      position += n;
+      if (position === bytes.length) return null; // grew while read: stream it instead
+    }
+    const after = fs.fstatSync(fd, { bigint: true });
+    const stable =
+      after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs && BigInt(position) === before.size;
+    const { hash } = this.storeBytes(bytes.subarray(0, position));
+    return { hash, size: position, stat: before, readStartNs, stable };
   }
 
   /** Re-hashes the blob file and compares with its name. */
