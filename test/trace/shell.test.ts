@@ -56,6 +56,18 @@ function withoutProbesUnder(inputs: Record<string, string>, sub: string): Record
 }
 
 describe('sh and coreutils', () => {
+  test("sh -c 'head -c 300000 /dev/zero > /dev/null; python3 writev 2> /dev/null': bytes into /dev/null are counted, not copied", () => {
+    const dir = tempDir('pcache-sh-');
+    const py = "import os; os.writev(2, [b'ab', b'cde', b''])";
+    const r = run(dir, [SH, '-c', `head -c 300000 /dev/zero > /dev/null; ${PYTHON} -c "${py}" 2> /dev/null`]);
+    expect(r.status).toBe(0);
+    const head = execNamed(r.record, 'head');
+    expect(head.stdout).toEqual({ kind: 'null', target: '/dev/null', bytes: 300000 });
+    const python = execNamed(r.record, 'python3');
+    expect(python.stderr).toEqual({ kind: 'null', target: '/dev/null', bytes: 5 });
+    expect([head.uncacheable, python.uncacheable]).toEqual([[], []]);
+  });
+
   test("sh -c 'cat a b > c': sh opens c, cat reads a and b and writes to the inherited stdout", () => {
     const dir = tempDir('pcache-sh-');
     writeFiles(dir, { a: 'a\n', b: 'b\n' });
