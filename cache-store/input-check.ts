@@ -85,6 +85,11 @@ function sameStampLoose(recorded: FileStamp, current: FileStamp): boolean {
   );
 }
 
+/** The record of a content input whose digest is already known (stat taken before it was read). */
+export function contentRecord(path: string, st: fs.BigIntStats, hash: string, verifiedAtNs: bigint): InputRecord {
+  return { path, kind: 'content', ...stampFields(st), hash, verifiedAtNs };
+}
+
 /**
  * Takes the record of one input as the file system shows it now. Returns undefined when
  * the path is not what `kind` needs (a content input that is not a regular file, an

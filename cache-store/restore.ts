@@ -29,6 +29,8 @@ export interface StagedRestore {
   commit(): void;
   /** Removes the staged file; the destination stays as it was. */
   abort(): void;
+  /** action none/chmod: the destination's stat taken before its content was checked, and when */
+  readonly verified?: { stat: fs.BigIntStats; hashedAtNs: bigint };
 }
 
 export async function stageBlob(

@@ -79,6 +79,8 @@ export interface PublishedEntry {
   stdoutHash: string | null;
   stderrHash: string | null;
   outputs: OutputRecord[];
+  /** the files read to store this entry's blobs that did not change while read */
+  storedFiles: Array<StoredFile & { file: string }>;
 }
 
 export interface LookupOptions {
@@ -280,10 +282,22 @@ export class Store {
    * as a miss (the blob has already been reported and removed).
    */
   async restoreBlob(hash: string, destination: string, mode: number): Promise<RestoreOutcome | 'unchanged'> {
+    return (await this.restoreBlobVerified(hash, destination, mode)).outcome;
+  }
+
+  /**
+   * restoreBlob, also saying what was learnt of the destination: for 'unchanged', its stat
+   * taken before its content was found equal to the blob (a chmod since moves its ctime).
+   */
+  async restoreBlobVerified(
+    hash: string,
+    destination: string,
+    mode: number,
+  ): Promise<{ outcome: RestoreOutcome | 'unchanged'; verified?: { stat: fs.BigIntStats; hashedAtNs: bigint } }> {
     const staged = await this.stageRestore([{ hash, destination, mode }]);
-    if (typeof staged === 'string') return staged;
+    if (typeof staged === 'string') return { outcome: staged };
     staged[0].commit();
-    return staged[0].action === 'write' ? 'restored' : 'unchanged';
+    return staged[0].action === 'write' ? { outcome: 'restored' } : { outcome: 'unchanged', verified: staged[0].verified };
   }
 
   /**
@@ -305,6 +319,7 @@ export class Store {
         staged.push({
           destination,
           action: chmod ? 'chmod' : 'none',
+          verified: { stat: existing.stat, hashedAtNs: existing.hashedAtNs },
           commit: () => chmod && fs.chmodSync(destination, mode & 0o7777),
           abort: () => undefined,
         });
@@ -342,9 +357,11 @@ export class Store {
     // storing and publishing can be stored again.
     const sources = new Map<string, BlobSource>();
     const modes = new Map<string, number>();
+    const storedFiles: PublishedEntry['storedFiles'] = [];
     const resolve = async (source: BlobSource): Promise<string> => {
       if ('file' in source) {
         const stored = await this.storeFile(source.file);
+        if (stored.stable) storedFiles.push({ ...stored, file: source.file });
         sources.set(stored.hash, source);
         modes.set(source.file, Number(stored.stat.mode & 0o7777n));
         return stored.hash;
@@ -362,13 +379,16 @@ export class Store {
         const src: BlobSource = source ?? { file: record.path };
         record.hash = await resolve(src);
         if (record.mode == null && 'file' in src) record.mode = modes.get(src.file) ?? null;
+      } else if (record.kind === 'content' && record.hash && source && !('hash' in source)) {
+        // Digest known to the caller; the source stores the blob again if a gc removed it.
+        sources.set(record.hash, source);
       }
       outputs.push(record);
     }
     for (let attempt = 1; ; attempt++) {
       try {
         const id = this.insertEntry(entry, stdoutHash, stderrHash, outputs);
-        return { id, stdoutHash, stderrHash, outputs };
+        return { id, stdoutHash, stderrHash, outputs, storedFiles };
       } catch (e) {
         const source = e instanceof MissingBlobError ? sources.get(e.hash) : undefined;
         if (!source || attempt >= 3) throw e;

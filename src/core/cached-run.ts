@@ -13,6 +13,9 @@ import type { TraceFolder } from '../trace/fold';
 import { commandKey, ignoredEnv, keyParts, type KeyParts } from './key';
 import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
 import { applyOutputs, eventsForHit, KEEPS_MODE, writeStdio, type StdioBytes } from './replay';
+import { RunHashes } from './run-hashes';
+import { contentRecord } from '../../cache-store/input-check';
+import { stampOf, statOrUndefined } from '../../cache-store/hash-cache';
 
 export type Outcome = 'hit' | 'miss' | 'uncacheable';
 
@@ -118,6 +121,8 @@ export class CachedRun {
   private readonly ended: ExecutionRecord[] = [];
   private readonly outcomes: ExecutionOutcome[] = [];
   private storing: Promise<void> = Promise.resolve();
+  /** digests learnt in this run, so a file is read once, not once per enclosing execution */
+  private readonly runHashes = new RunHashes((p) => this.folder?.changeMark(p) ?? 0);
   private running = 0;
   private ran = 0;
   private skipped = 0;
@@ -331,11 +336,19 @@ export class CachedRun {
     const stdout = entry.stdoutHash ? this.store.readBlob(entry.stdoutHash) : Buffer.alloc(0);
     const stderr = entry.stderrHash ? this.store.readBlob(entry.stderrHash) : Buffer.alloc(0);
     if (stdout === null || stderr === null) return false;
+    // Marks before the outputs are touched: a change by anyone else from then on forgets them.
+    const marks = new Map(entry.outputs.filter((o) => o.kind === 'content').map((o) => [o.path, this.runHashes.mark(o.path)]));
     const applied = await applyOutputs(this.store, entry);
     if (applied === null) return false;
     const bytes: StdioBytes = { stdout, stderr };
     await writeStdio((pid, fd) => this.native.dupFd(pid, fd), req, bytes);
+    const untouched = applied.filter((a) => a.known && a.output.hash && marks.get(a.output.path) === this.runHashes.mark(a.output.path));
+    // The hit's own writes, folded now, are what was just verified or restored.
     this.folder?.events(eventsForHit(req, entry, applied, bytes));
+    for (const a of untouched) {
+      const p = a.output.path;
+      if (a.known && a.output.hash) this.runHashes.remember(p, a.known.stamp, a.output.hash, a.known.hashedAtNs, this.runHashes.mark(p));
+    }
     return true;
   }
 
@@ -441,6 +454,18 @@ export class CachedRun {
       const mode = out?.kind === 'content' && input.before === 'f' ? (out.mode ?? null) : null;
       return { path, kind, type: STORE_TYPE[input.before], mode };
     }
+    if (kind === 'content') {
+      const st = statOrUndefined(path);
+      const known = this.runHashes.lookup(path, st);
+      if (known && st) return contentRecord(path, st, known.hash, known.hashedAtNs);
+      const mark = this.runHashes.mark(path);
+      const record = this.store.snapshotInput(path, kind);
+      if (record?.hash && record.dev != null && record.ino != null && record.size != null && record.mtimeNs != null && record.ctimeNs != null) {
+        const stamp = { dev: record.dev, ino: record.ino, size: record.size, mtimeNs: record.mtimeNs, ctimeNs: record.ctimeNs };
+        this.runHashes.remember(path, stamp, record.hash, record.verifiedAtNs ?? 0n, mark);
+      }
+      return record;
+    }
     return this.store.snapshotInput(path, kind);
   }
 
@@ -471,13 +496,13 @@ export class CachedRun {
     const stamps = storesTimestamps(rec.exe, rec.argv);
     if (stamps) return taint(stamps);
     // Hard links among outputs would come back as separate files.
+    const outputStats = new Map<string, fs.BigIntStats>();
     for (const o of rec.outputs) {
       if (o.kind !== 'content') continue;
-      try {
-        if (fs.lstatSync(o.path).nlink > 1) return taint(`output ${o.path} has more than one name (hard link)`);
-      } catch {
-        // gone since the end of the execution: publishing reports it
-      }
+      const st = fs.lstatSync(o.path, { bigint: true, throwIfNoEntry: false });
+      if (st === undefined) continue; // gone since the end of the execution: publishing reports it
+      if (st.nlink > 1n) return taint(`output ${o.path} has more than one name (hard link)`);
+      outputStats.set(o.path, st);
     }
     const inputs: InputRecord[] = [];
     const changed = new Map(rec.outputs.map((o) => [o.path, o]));
@@ -486,12 +511,28 @@ export class CachedRun {
       if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
       inputs.push(r);
     }
-    const outputs: NewOutput[] = rec.outputs.map((o) => ({
-      path: o.path,
-      kind: o.kind,
-      mode: o.mode == null ? null : o.keepsMode ? o.mode | KEEPS_MODE : o.mode,
-      linkTarget: o.linkTarget ?? null,
-    }));
+    const marks = new Map<string, number>();
+    const outputs: NewOutput[] = rec.outputs.map((o) => {
+      const out: NewOutput = {
+        path: o.path,
+        kind: o.kind,
+        mode: o.mode == null ? null : o.keepsMode ? o.mode | KEEPS_MODE : o.mode,
+        linkTarget: o.linkTarget ?? null,
+      };
+      if (o.kind !== 'content') return out;
+      const st = outputStats.get(o.path);
+      const known = this.runHashes.lookup(o.path, st);
+      // Known in this run (stored by a child, a hit's output, read as an input) and in the
+      // store: not read again. (A file only read so far has no blob yet.)
+      if (known && st && this.store.blobs.has(known.hash)) {
+        out.hash = known.hash;
+        out.source = { file: o.path };
+        if (out.mode == null) out.mode = Number(st.mode & 0o7777n);
+      } else {
+        marks.set(o.path, this.runHashes.mark(o.path));
+      }
+      return out;
+    });
     const stdout = this.folder?.captured(rec.id, 'stdout') ?? Buffer.alloc(0);
     const stderr = this.folder?.captured(rec.id, 'stderr') ?? Buffer.alloc(0);
     const entry: NewEntry = {
@@ -508,6 +549,10 @@ export class CachedRun {
     try {
       published = await this.store.publishEntry(entry);
       entryId = published.id;
+      for (const f of published.storedFiles) {
+        const mark = marks.get(f.file);
+        if (mark !== undefined) this.runHashes.remember(f.file, stampOf(f.stat), f.hash, f.readStartNs, mark);
+      }
     } catch (e) {
       // An output that vanished before it could be stored (a racing writer): nothing to replay.
       return this.uncacheable(rec, `could not store its outputs: ${(e as Error).message}`);

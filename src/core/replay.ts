@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
+import { stampOf, type FileStamp } from '../../cache-store/hash-cache';
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
 import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
@@ -67,6 +68,11 @@ export interface AppliedOutput {
   output: OutputRecord;
   /** type of the path before it was applied */
   before: FileType;
+  /**
+   * Content outputs: the file's stamp before its bytes were found equal to the blob (or
+   * just after pcache wrote it), and when; what RunHashes may remember.
+   */
+  known?: { stamp: FileStamp; hashedAtNs: bigint };
 }
 
 /**
@@ -93,9 +99,18 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
         fs.mkdirSync(path.dirname(o.path), { recursive: true });
         let mode = (o.mode ?? 0o644) & 0o7777;
         if (((o.mode ?? 0) & KEEPS_MODE) !== 0 && before === 'f') mode = fs.lstatSync(o.path).mode & 0o7777;
-        const outcome = await store.restoreBlob(o.hash, o.path, mode);
+        const { outcome, verified } = await store.restoreBlobVerified(o.hash, o.path, mode);
         if (outcome === 'missing' || outcome === 'corrupt') return null;
-        break;
+        let known: AppliedOutput['known'];
+        if (verified) {
+          known = { stamp: stampOf(verified.stat), hashedAtNs: verified.hashedAtNs };
+        } else {
+          // Renamed into place by pcache: a new inode nobody else has open.
+          const st = fs.lstatSync(o.path, { bigint: true, throwIfNoEntry: false });
+          if (st?.isFile()) known = { stamp: stampOf(st), hashedAtNs: BigInt(Date.now()) * 1_000_000n };
+        }
+        applied.push({ output: o, before, known });
+        continue;
       }
       case 'deleted':
         if (before !== '-') fs.rmSync(o.path, { recursive: true, force: true });

@@ -555,6 +555,9 @@ export class TraceFolder {
   private readonly all: Execution[] = [];
   /** the innermost execution that last changed each path */
   private readonly writers = new Map<string, Execution>();
+  /** path -> sequence number of the last change a traced process made to it */
+  private readonly changes = new Map<string, number>();
+  private changeSeq = 0;
   private nextId = 1;
 
   constructor(opts: FolderOptions = {}) {
@@ -645,6 +648,11 @@ export class TraceFolder {
   // -------------------------------------------------------------------------
 
   /** The id of the execution a task belongs to right now (null before the first exec). */
+  /** Changes whenever a traced process changes `path` (0 while none has). */
+  changeMark(path: string): number {
+    return this.changes.get(path) ?? 0;
+  }
+
   executionIdOf(tid: number): number | null {
     return this.executionOfTid(tid)?.id ?? null;
   }
@@ -811,6 +819,7 @@ export class TraceFolder {
    * common ancestor contains both and is not affected.
    */
   private noteWriter(e: Execution, p: string): void {
+    this.changes.set(p, ++this.changeSeq);
     const w = this.writers.get(p);
     this.writers.set(p, e);
     if (w === undefined || w === e || w.end !== null) return;
