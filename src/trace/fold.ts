@@ -172,6 +172,13 @@ interface PathEffect {
   creates?: boolean;
   /** a truncation to length 0: no old byte survives */
   empties?: boolean;
+  /**
+   * An existing file opened write-only without O_TRUNC: its old bytes are an input only
+   * because they might survive; emptying it later makes them none (split and sort -o
+   * re-running over their own outputs). 'creat': the open had O_CREAT, so neither did
+   * the file's existence matter.
+   */
+  rewrites?: 'creat' | 'plain';
 }
 
 interface Reason {
@@ -183,6 +190,7 @@ interface Reason {
 // Open flags (Linux generic/x86_64 values; O_DIRECTORY taken from Node for arm64).
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_CREAT = fs.constants.O_CREAT;
 const O_EXCL = fs.constants.O_EXCL;
@@ -237,7 +245,9 @@ function openEffects(ev: FsEvent): PathEffect[] {
     // The old bytes are gone; the old mode survives the truncation, and a replay keeps it too.
     if (trunc) return [effect(ev.path, t, null, { k: 'content', how: 'truncated' })];
     // Appending or writing in place: the final bytes depend on the old ones.
-    return [effect(ev.path, t, 'content', { k: 'content', how: append ? 'appended' : 'written' })];
+    const fx = effect(ev.path, t, 'content', { k: 'content', how: append ? 'appended' : 'written' });
+    if (acc === O_WRONLY && !append) fx.rewrites = creat ? 'creat' : 'plain';
+    return [fx];
   }
   // Directories (opened as a base for *at calls, or EISDIR), symlinks with O_NOFOLLOW (ELOOP),
   // sockets (ENXIO): existence and type were observed. FIFOs and devices are handled by the caller.
@@ -422,6 +432,8 @@ interface PathState {
   seen: FinalState | null;
   /** first touched by an O_CREAT open that created it (PathEffect.creates) */
   createdByOpen: boolean;
+  /** first touched by a write-only open of the existing file (PathEffect.rewrites) */
+  rewrittenByOpen: 'creat' | 'plain' | null;
 }
 
 function newPathState(before: FileType): PathState {
@@ -444,6 +456,7 @@ function newPathState(before: FileType): PathState {
     viaMove: false,
     seen: null,
     createdByOpen: false,
+    rewrittenByOpen: null,
   };
 }
 
@@ -754,6 +767,7 @@ export class TraceFolder {
     const ownStream = fx.viaFd === true && (e.fds.get(1)?.target === fx.path || e.fds.get(2)?.target === fx.path);
     if (fx.input !== null && !ownStream && !st.modified && !st.movedAway) {
       if (fx.creates && st.input === null) st.createdByOpen = true;
+      if (fx.rewrites && st.input === null) st.rewrittenByOpen = fx.rewrites;
       mergeInput(st, fx.input);
       if (fx.input === 'content' && st.seen === null) st.seen = identity(fx.path);
     }
@@ -763,13 +777,20 @@ export class TraceFolder {
       st.input = null;
       st.createdByOpen = false;
     }
+    // Opened write-only over an existing file, then emptied: no old byte was read or kept.
+    if (fx.empties && st.rewrittenByOpen !== null && st.input === 'content') {
+      st.input = st.rewrittenByOpen === 'creat' ? null : 'metadata';
+      st.rewrittenByOpen = null;
+    }
     const c = fx.change;
     if (c === null) return;
     st.modified = true;
     switch (c.k) {
       case 'content':
         st.content = true;
-        if (st.how === null) st.how = c.how;
+        // The last wholesale replacement wins over earlier in-place writes: from then on the
+        // file holds none of the bytes it had before the execution.
+        if (st.how === null || c.how === 'created' || c.how === 'truncated') st.how = c.how;
         if (c.replaced) st.replaced = true;
         break;
       case 'remove':

@@ -261,11 +261,19 @@ describe('namespace operations', () => {
     expect(outputsIn(root, dir)).toEqual({ out: 'content' });
   });
 
-  test('an existing file ftruncated to 0: its bytes are no input, its existence is', () => {
+  test('an existing file opened write-only with O_CREAT, then ftruncated to 0 (split re-run over its output): no input', () => {
     const dir = tempDir();
     writeFiles(dir, { keep: 'old bytes that are gone\n' });
     const root = single(runFixture(dir, 'create_then_ftruncate', ['keep', '0']), dir);
-    // The open (O_WRONLY without O_TRUNC) could keep old bytes: content, whatever follows.
+    expect(inputsIn(root, dir)).toEqual({});
+    expect(outputsIn(root, dir)).toEqual({ keep: 'content' });
+    expect(fs.readFileSync(path.join(dir, 'keep'), 'utf8')).toBe('new\n');
+  });
+
+  test('an existing file opened write-only, then ftruncated to another length: its bytes stay an input', () => {
+    const dir = tempDir();
+    writeFiles(dir, { keep: 'old bytes\n' });
+    const root = single(runFixture(dir, 'create_then_ftruncate', ['keep', '2']), dir);
     expect(inputsIn(root, dir)).toEqual({ keep: 'content' });
     expect(fs.readFileSync(path.join(dir, 'keep'), 'utf8')).toBe('new\n');
   });
