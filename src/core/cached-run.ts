@@ -12,7 +12,7 @@ import { runTraced, type SessionResult } from '../trace/session';
 import type { TraceFolder } from '../trace/fold';
 import { commandKey, ignoredEnv, keyParts, type KeyParts } from './key';
 import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
-import { applyOutputs, eventsForHit, KEEPS_MODE, writeStdio, type StdioBytes } from './replay';
+import { applyOutputs, eventsForHit, KEEPS_MODE, REPLACED, writeStdio, type StdioBytes } from './replay';
 import { RunHashes } from './run-hashes';
 import { contentRecord } from '../../cache-store/input-check';
 import { stampOf, statOrUndefined } from '../../cache-store/hash-cache';
@@ -320,6 +320,12 @@ export class CachedRun {
         return false;
       }
     }
+    // A file it read and then replaced wholesale (clustalo -o reads what is there first,
+    // sort -o f f sorts f): now exactly what it left there, it stands for what it replaced.
+    if (input.kind === 'content' && output.kind === 'content' && ((output.mode ?? 0) & REPLACED) !== 0) {
+      const st = statOrUndefined(output.path);
+      return st !== undefined && st.isFile() && (Number(st.mode) & 0o7777) === ((output.mode ?? 0) & 0o7777) && this.store.hashCache.hashFile(output.path, st)?.hash === output.hash;
+    }
     if (input.kind === 'metadata' && output.kind === 'deleted') {
       try {
         fs.lstatSync(output.path);
@@ -516,7 +522,7 @@ export class CachedRun {
       const out: NewOutput = {
         path: o.path,
         kind: o.kind,
-        mode: o.mode == null ? null : o.keepsMode ? o.mode | KEEPS_MODE : o.mode,
+        mode: o.mode == null ? null : o.mode | (o.keepsMode ? KEEPS_MODE : 0) | (o.how === 'created' || o.how === 'truncated' ? REPLACED : 0),
         linkTarget: o.linkTarget ?? null,
       };
       if (o.kind !== 'content') return out;

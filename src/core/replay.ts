@@ -21,6 +21,12 @@ const O_WRONLY = 1;
  * would under a plain run's O_TRUNC.
  */
 export const KEEPS_MODE = 0o10000000;
+/**
+ * Also stored with a content output's mode: the execution replaced the file wholesale
+ * (created, truncated or renamed onto it), so none of the old bytes are in the result.
+ * Absent for appends and writes in place, and in entries older than the flag.
+ */
+export const REPLACED = 0o20000000;
 const O_CREAT = fs.constants.O_CREAT;
 const O_TRUNC = fs.constants.O_TRUNC;
 

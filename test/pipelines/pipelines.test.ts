@@ -154,6 +154,11 @@ function afterChange(p: Pipeline): Counts {
   expect(changed.summary.exitCode).toBe(0);
   expect({ stdout: changed.stdout, stderr: changed.stderr }).toEqual({ stdout: plain.stdout, stderr: plain.stderr });
   expect(p.differences()).toEqual([]);
+  // What ran after the change was recorded as it is now: the next run skips everything.
+  const settled = p.runCached();
+  expect(summaryOf(settled)).toEqual({ exitCode: 0, executions: { total: 1, ran: 0, skipped: 1, uncacheable: 0 } });
+  expect({ stdout: settled.stdout, stderr: settled.stderr }).toEqual({ stdout: plain.stdout, stderr: plain.stderr });
+  expect(p.differences()).toEqual([]);
   return changed.summary.executions;
 }
 
