@@ -6,9 +6,13 @@
 // modified again without its stamp changing. A digest is only trusted from the cache if
 // both mtime and ctime are more than RACY_WINDOW_NS older than the moment hashing began.
 // Digests of racy files are not stored at all; the file is simply hashed again next time.
+// Where timestamps are multigrain (Linux 6.13+ on ext4, XFS, Btrfs, tmpfs: fs-type.ts), the
+// first change after a stat always gets a ctime of its own, and every stamp here comes from
+// a stat taken before the bytes were read: there, a fresh file's digest is trusted at once.
 
 import * as fs from 'fs';
 import { nowNs } from './blobs';
+import { FineGrainedCtime } from './fs-type';
 import { digestFdSync } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
 import { Db, Statement, toInt64 } from './index-db';
@@ -64,8 +68,11 @@ export class HashCache {
   private readonly upsert: Statement;
   private readonly remove: Statement;
   private readonly buffer = Buffer.allocUnsafe(1 << 20);
+  private readonly fineGrained: FineGrainedCtime;
 
-  constructor(db: Db) {
+  /** fineGrained false: apply the racy guard everywhere (as on pre-6.13 kernels) */
+  constructor(db: Db, options: { fineGrained?: boolean } = {}) {
+    this.fineGrained = new FineGrainedCtime(options.fineGrained === false ? '0.0' : undefined);
     this.select = db
       .prepare(`SELECT dev, ino, size, mtime_ns, ctime_ns, hash, hashed_at_ns FROM hash_cache WHERE path = ?`)
       .safeIntegers(true);
@@ -91,7 +98,8 @@ export class HashCache {
       mtimeNs: stamp.mtimeNs,
       ctimeNs: stamp.ctimeNs,
     };
-    if (!sameStamp(cached, current) || !isSettled(cached, row.hashed_at_ns)) return undefined;
+    if (!sameStamp(cached, current)) return undefined;
+    if (!isSettled(cached, row.hashed_at_ns) && !this.fineGrained.has(path, current.dev)) return undefined;
     return { hash: row.hash, hashedAtNs: row.hashed_at_ns };
   }
 
@@ -101,7 +109,7 @@ export class HashCache {
    * change moves ctime past it), and not deleting saves a write transaction per racy file.
    */
   record(path: string, stamp: FileStamp, hash: string, hashedAtNs: bigint): boolean {
-    if (!isSettled(stamp, hashedAtNs)) return false;
+    if (!isSettled(stamp, hashedAtNs) && !this.fineGrained.has(path, stamp.dev)) return false;
     this.upsert.run(path, toInt64(stamp.dev), toInt64(stamp.ino), stamp.size, stamp.mtimeNs, stamp.ctimeNs, hash, hashedAtNs);
     return true;
   }

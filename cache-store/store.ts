@@ -64,6 +64,11 @@ export interface StoreOptions {
   maxCandidates?: number;
   /** receives problems found while reading (corrupt or missing blobs); default: a warning on stderr */
   onProblem?: (problem: StoreProblem) => void;
+  /**
+   * 'auto' (default): trust a fresh file's stamp where timestamps are multigrain (see
+   * hash-cache.ts); 'coarse': never, as on file systems that stamp with a coarse clock.
+   */
+  timestamps?: 'auto' | 'coarse';
 }
 
 export interface StoreProblem {
@@ -234,7 +239,7 @@ export class Store {
       this.checkMeta();
       this.blobs.init();
       if (!initialised) writeFileAtomic(tagPath, CACHEDIR_TAG);
-      this.hashCache = new HashCache(db);
+      this.hashCache = new HashCache(db, { fineGrained: options.timestamps !== 'coarse' });
       this.sql = this.prepareStatements(db);
     } catch (e) {
       db.close();

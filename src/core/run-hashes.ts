@@ -14,19 +14,8 @@
 // On other file systems a fresh file is simply hashed again, as before.
 
 import * as fs from 'fs';
-import * as os from 'os';
+import { FineGrainedCtime, kernelHasMultigrain } from '../../cache-store/fs-type';
 import { isSettled, sameStamp, stampOf, type FileStamp } from '../../cache-store/hash-cache';
-
-/** statfs f_type of the file systems that opted into multigrain timestamps (FS_MGTIME). */
-const MULTIGRAIN_FS = new Set([0xef53 /* ext4 */, 0x58465342 /* xfs */, 0x9123683e /* btrfs */, 0x01021994 /* tmpfs */]);
-
-function kernelHasMultigrain(release: string = os.release()): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  if (!m) return false;
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
-  return major > 6 || (major === 6 && minor >= 13);
-}
 
 interface Known {
   stamp: FileStamp;
@@ -37,16 +26,14 @@ interface Known {
 
 export class RunHashes {
   private readonly known = new Map<string, Known>();
-  /** st_dev -> whether a change after a stat always moves the ctime there */
-  private readonly multigrain = new Map<bigint, boolean>();
-  private readonly kernelMultigrain: boolean;
+  private readonly fineGrained: FineGrainedCtime;
 
   /** `markOf(path)` changes whenever a traced process changes the path. */
   constructor(
     private readonly markOf: (path: string) => number,
     release?: string,
   ) {
-    this.kernelMultigrain = kernelHasMultigrain(release);
+    this.fineGrained = new FineGrainedCtime(release);
   }
 
   /** The mark to pass to remember(): take it before the file is read. */
@@ -60,7 +47,7 @@ export class RunHashes {
    */
   remember(path: string, stamp: FileStamp, hash: string, hashedAtNs: bigint, mark: number): void {
     if (hashedAtNs <= 0n) return;
-    if (!isSettled(stamp, hashedAtNs) && !this.isMultigrain(path, stamp.dev)) return;
+    if (!isSettled(stamp, hashedAtNs) && !this.fineGrained.has(path, stamp.dev)) return;
     this.known.set(path, { stamp, hash, hashedAtNs, mark });
   }
 
@@ -73,20 +60,6 @@ export class RunHashes {
       return undefined;
     }
     return { hash: k.hash, hashedAtNs: k.hashedAtNs };
-  }
-
-  private isMultigrain(path: string, dev: bigint): boolean {
-    if (!this.kernelMultigrain) return false;
-    let yes = this.multigrain.get(dev);
-    if (yes === undefined) {
-      try {
-        yes = MULTIGRAIN_FS.has(fs.statfsSync(path).type >>> 0);
-      } catch {
-        yes = false;
-      }
-      this.multigrain.set(dev, yes);
-    }
-    return yes;
   }
 }
 
