@@ -48,8 +48,12 @@ export function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
+/** Random once per process (a pid can be reused), then counted: no randomness per file. */
+const TEMP_PREFIX = `${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
+let tempCounter = 0;
+
 export function tempName(dir: string, base = ''): string {
-  return path.join(dir, `${base}${process.pid}-${crypto.randomBytes(6).toString('hex')}.tmp`);
+  return path.join(dir, `${base}${TEMP_PREFIX}-${(tempCounter++).toString(36)}.tmp`);
 }
 
 export class BlobDir {
@@ -71,6 +75,11 @@ export class BlobDir {
       } catch (e) {
         throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${dir}: ${shortMessage(e)}`, { cause: e });
       }
+    }
+    // The 256 shard directories, once: a cold run otherwise pays a failed rename and a
+    // mkdir for each new shard. (One that goes missing later is still created on demand.)
+    if (!fs.existsSync(path.join(this.blobsDir, 'ff'))) {
+      for (let i = 0; i < 256; i++) fs.mkdirSync(path.join(this.blobsDir, i.toString(16).padStart(2, '0')), { recursive: true });
     }
   }
 

@@ -131,6 +131,7 @@ describe('BlobDir', () => {
     expect(result.code).toBe('IO_ERROR');
     expect(result.message).toMatch(/^cannot store .*big: EFBIG/);
     expect(fs.readdirSync(path.join(cacheDir, 'tmp'))).toEqual([]);
-    expect(fs.readdirSync(path.join(cacheDir, 'blobs'))).toEqual([]);
+    // no blob file in any shard directory
+    expect(fs.readdirSync(path.join(cacheDir, 'blobs')).flatMap((d) => fs.readdirSync(path.join(cacheDir, 'blobs', d)))).toEqual([]);
   });
 });
