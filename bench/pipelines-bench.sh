@@ -104,10 +104,12 @@ for name in $PIPELINES; do
   echo "bench: $name ($SIZE)" >&2
   D="$WORK/$name-$SIZE"  # generated data, reference trees, cache; W: the working directory
   W="$D/w"
-  if [ ! -f "$D/data.ok" ]; then
+  # Generated once per version of gen.py (its sizes and seeds decide the data).
+  gen_id=$(sha256sum "$FIX/gen/gen.py" | cut -c1-16)
+  if [ "$(cat "$D/data.ok" 2>/dev/null)" != "$gen_id" ]; then
     rm -rf "$D" && mkdir -p "$D"
     python3 "$FIX/gen/gen.py" "$name" "$SIZE" "$D/data"
-    touch "$D/data.ok"
+    echo "$gen_id" > "$D/data.ok"
   fi
   script="$FIX/$name/run.sh"
   snake=(snakemake -s "$FIX/$name/Snakefile" -j 2 --quiet --config "size=$SIZE")
