@@ -353,6 +353,7 @@ Event& Tracer::emit(EventKind k, pid_t pid) {
 void Tracer::flush() {
   Batch* b = batch_;
   batch_ = new Batch();
+  batchSeq_++;
   if (timerArmed_) armTimer(0);
   localStats_["batches"]++;
   sink_(b);
@@ -449,10 +450,41 @@ void Tracer::handleStatus(pid_t tid, int status) {
   }
   // Signal-delivery-stop: pass the signal on untouched.
   localStats_["stops_signal"]++;
+  if (t.writeInFlight) checkWriteInFlight(t);
   resume(t, sig);
 }
 
+// A signal is delivered on the way out of the call it interrupted. Delivered on the
+// write's own way out with a return other than the whole count (a partial write, an
+// error, a restart that will write again and be captured again), the bytes captured at
+// entry are not what went out: the event is cut to what was written while it is still in
+// the unsent batch, else the stream is reported as not captured. Delivered later, the
+// write had completed.
+void Tracer::checkWriteInFlight(Task& t) {
+  t.writeInFlight = false;
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return;
+  if (static_cast<int64_t>(regs.orig_rax) != t.ioNr) return;
+  int64_t written = static_cast<int64_t>(regs.rax);
+  if (written == t.writeCount) return;
+  if (t.writeBatchSeq == batchSeq_ && t.writeEventIndex < batch_->events.size()) {
+    Event& w = batch_->events[t.writeEventIndex];
+    size_t keep = written > 0 ? static_cast<size_t>(written) : 0;
+    if (w.data.size() > keep) w.data.resize(keep);
+    w.count = static_cast<int64_t>(w.data.size());
+    return;
+  }
+  Event& e = emit(EventKind::Io, t.tid);
+  e.fd = t.ioFd;
+  e.dir = 'w';
+  e.target = t.writeTarget;
+  e.fdKind = classifyTarget(e.target);
+  e.uncapturable = true;
+  e.syscall = syscallName(t.ioNr);
+}
+
 void Tracer::handleEventStop(Task& t, int event, int status) {
+  t.writeInFlight = false;  // any other stop comes after the write returned
   switch (event) {
     case PTRACE_EVENT_SECCOMP:
       localStats_["stops_seccomp"]++;
@@ -1047,6 +1079,21 @@ void Tracer::handleSockAddr(Task& t, const SyscallSpec& s, const uint64_t* a) {
   e.address = formatSockaddr(raw, e.family);
 }
 
+// The bytes a write-family call passes (buf/count, or iovecs/iovcnt), at most `want`.
+static bool readWriteBuffers(pid_t tid, int nr, uint64_t buf, uint64_t count, size_t want, std::string& out) {
+  if (nr == __NR_write || nr == __NR_pwrite64) return readBytes(tid, buf, std::min<uint64_t>(count, want), out);
+  size_t cnt = std::min<uint64_t>(count, 1024);
+  std::vector<iovec> iov(cnt);
+  if (cnt && !readBytes(tid, buf, iov.data(), cnt * sizeof(iovec))) return false;
+  for (size_t i = 0; i < cnt && out.size() < want; i++) {
+    size_t n = std::min(iov[i].iov_len, want - out.size());
+    std::string part;
+    if (!readBytes(tid, reinterpret_cast<uint64_t>(iov[i].iov_base), n, part)) return false;
+    out += part;
+  }
+  return true;
+}
+
 void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
   t.ioNr = nr;
   t.ioFd = static_cast<int>(a[0]);
@@ -1068,6 +1115,24 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
     }
     emitStdioWrite(t, count).hasData = false;
     return;
+  }
+  if (strcmp(classifyTarget(t.ioTarget), "pipe") == 0) {
+    // A blocking pipe takes every byte unless a signal interrupts the write, and a signal
+    // cannot go unseen (checkWriteInFlight): copy the bytes now, no exit stop. A
+    // non-blocking one may take part of them (EAGAIN): the exit stop says how many.
+    int64_t pos = 0, flags = 0;
+    if (fdInfo(t.tid, t.ioFd, pos, flags) && (flags & O_NONBLOCK) == 0) {
+      std::string target = t.ioTarget;
+      Event& e = emitStdioWrite(t, 0);
+      if (!readWriteBuffers(t.tid, nr, a[1], a[2], SIZE_MAX, e.data)) e.uncapturable = true;
+      e.count = static_cast<int64_t>(e.data.size());
+      t.writeInFlight = true;
+      t.writeCount = e.count;
+      t.writeTarget = std::move(target);
+      t.writeBatchSeq = batchSeq_;
+      t.writeEventIndex = batch_->events.size() - 1;
+      return;
+    }
   }
   t.pending = Task::Pending::WriteExit;
   t.wantExitStop = true;  // the bytes are known only once the kernel says how many went out
@@ -1159,27 +1224,7 @@ void Tracer::handleSyscallExit(Task& t) {
     case Task::Pending::WriteExit:
       if (ret > 0) {
         Event& e = emitStdioWrite(t, ret);
-        size_t want = static_cast<size_t>(ret);
-        if (t.ioNr == __NR_write || t.ioNr == __NR_pwrite64) {
-          if (!readBytes(t.tid, t.ioArg1, want, e.data)) e.uncapturable = true;
-        } else {
-          // writev family: gather from the iovecs until `ret` bytes.
-          size_t cnt = std::min<uint64_t>(t.ioArg2, 1024);
-          std::vector<iovec> iov(cnt);
-          if (cnt && !readBytes(t.tid, t.ioArg1, iov.data(), cnt * sizeof(iovec))) {
-            e.uncapturable = true;
-          } else {
-            for (size_t i = 0; i < cnt && e.data.size() < want; i++) {
-              size_t n = std::min(iov[i].iov_len, want - e.data.size());
-              std::string part;
-              if (!readBytes(t.tid, reinterpret_cast<uint64_t>(iov[i].iov_base), n, part)) {
-                e.uncapturable = true;
-                break;
-              }
-              e.data += part;
-            }
-          }
-        }
+        if (!readWriteBuffers(t.tid, t.ioNr, t.ioArg1, t.ioArg2, static_cast<size_t>(ret), e.data)) e.uncapturable = true;
       }
       break;
     case Task::Pending::CopyExit:

@@ -65,6 +65,13 @@ class Tracer {
     uint64_t ioArg1 = 0, ioArg2 = 0;
     std::string ioTarget;
     bool treeChangeExit = false;  // clear the path cache at this syscall's exit
+    // A write to a blocking pipe captured at entry, not yet known to have taken all its
+    // bytes: only a signal can cut it short, and that shows at the signal-delivery-stop.
+    bool writeInFlight = false;
+    int64_t writeCount = 0;
+    std::string writeTarget;
+    uint64_t writeBatchSeq = 0;  // its event: batch (batchSeq_) and index there
+    size_t writeEventIndex = 0;
     int copySrcFd = -1;  // tracer-side fd on the source of copy_file_range/sendfile
     int64_t copyOffset = 0;
   };
@@ -91,6 +98,7 @@ class Tracer {
   void handleWriteEntry(Task& t, int nr, const uint64_t* a);
   void handleMoveData(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void drainDecisions();
+  void checkWriteInFlight(Task& t);
   // True when the tracee was left stopped waiting for JS.
   bool requestPreimageIfNeeded(Task& t, const Event& e);
   void resume(Task& t, int sig = 0);
@@ -109,6 +117,7 @@ class Tracer {
   Sink sink_;
   std::function<void()> onThreadExit_;  // tracer thread, last thing it does
   uint64_t batchStart_ = 0;
+  uint64_t batchSeq_ = 0;  // counts flushes: which batch an event index belongs to
   bool askExec_ = true;
   std::thread thread_;
   std::atomic<pthread_t> threadHandle_{};

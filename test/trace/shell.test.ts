@@ -500,6 +500,23 @@ describe('more coreutils', () => {
     expect(outputsIn(py, dir)).toEqual({ out: 'content' });
   });
 
+  test('a write into a slow pipe cut short by a signal: never counted twice', () => {
+    const dir = tempDir('pcache-sig-');
+    const writer = path.resolve(__dirname, '../../fixtures/bin/pipe_write_interrupted');
+    // The reader sleeps while the 64 KiB pipe fills; SIGALRM every 20 ms cuts the blocked
+    // write short, and the program writes the rest.
+    const r = run(dir, [SH, '-c', `${writer} 8 | { sleep 0.3; cat > /dev/null; }`]);
+    expect(r.status).toBe(0);
+    const w = execNamed(r.record, 'pipe_write_interrupted');
+    expect(w.stdout.kind).toBe('pipe');
+    // either exactly the bytes that went out, or the execution says it could not capture them
+    if (w.uncacheable.length === 0) {
+      expect(w.stdout.bytes).toBe(8 << 20);
+    } else {
+      expect(w.uncacheable).toEqual([expect.stringMatching(/cannot capture \(write\)/)]);
+    }
+  });
+
   test('python3 os.sendfile to stdout: the bytes are counted', () => {
     const dir = tempDir('pcache-py-');
     writeFiles(dir, { src: 'y'.repeat(100000) });
