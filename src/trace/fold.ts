@@ -660,12 +660,12 @@ export class TraceFolder {
 
   // -------------------------------------------------------------------------
 
-  /** The id of the execution a task belongs to right now (null before the first exec). */
   /** Changes whenever a traced process changes `path` (0 while none has). */
   changeMark(path: string): number {
     return this.changes.get(path) ?? 0;
   }
 
+  /** The id of the execution a task belongs to right now (null before the first exec). */
   executionIdOf(tid: number): number | null {
     return this.executionOfTid(tid)?.id ?? null;
   }
@@ -765,6 +765,10 @@ export class TraceFolder {
     // fstat of the stdout/stderr an execution was given (cat checks input != output) looks at
     // where its output goes, which the record holds as the stream's target, not at an input.
     const ownStream = fx.viaFd === true && (e.fds.get(1)?.target === fx.path || e.fds.get(2)?.target === fx.path);
+    // Anything seen of the file after that write-only open (`sort -o f f` opens f for writing,
+    // then reads it through another fd) may have been its old bytes: emptying it later no
+    // longer makes them irrelevant.
+    if (st.rewrittenByOpen !== null && fx.input !== null && !fx.rewrites && !fx.empties) st.rewrittenByOpen = null;
     if (fx.input !== null && !ownStream && !st.modified && !st.movedAway) {
       if (fx.creates && st.input === null) st.createdByOpen = true;
       if (fx.rewrites && st.input === null) st.rewrittenByOpen = fx.rewrites;

@@ -270,6 +270,16 @@ describe('namespace operations', () => {
     expect(fs.readFileSync(path.join(dir, 'keep'), 'utf8')).toBe('new\n');
   });
 
+  test('an existing file opened write-only, read through another fd, then ftruncated to 0 (sort -o f f): its bytes stay an input', () => {
+    const dir = tempDir();
+    writeFiles(dir, { keep: 'old bytes, read\n' });
+    const r = runFixture(dir, 'create_then_ftruncate', ['keep', '0', 'read']);
+    expect(r.stdout.toString()).toBe('old bytes, read\n');
+    const root = single(r, dir);
+    expect(inputsIn(root, dir)).toEqual({ keep: 'content' });
+    expect(fs.readFileSync(path.join(dir, 'keep'), 'utf8')).toBe('new\n');
+  });
+
   test('an existing file opened write-only, then ftruncated to another length: its bytes stay an input', () => {
     const dir = tempDir();
     writeFiles(dir, { keep: 'old bytes\n' });
