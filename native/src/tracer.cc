@@ -1079,6 +1079,14 @@ void Tracer::handleSockAddr(Task& t, const SyscallSpec& s, const uint64_t* a) {
   e.address = formatSockaddr(raw, e.family);
 }
 
+// Whether the stopped task blocks SIGPIPE (unknown counts as blocked). A write to a pipe
+// with no reader then fails with EPIPE and no signal is delivered to show it.
+static bool sigpipeBlocked(pid_t tid) {
+  uint64_t mask = 0;
+  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof mask, &mask) != 0) return true;
+  return (mask & (1ull << (SIGPIPE - 1))) != 0;
+}
+
 // The bytes a write-family call passes (buf/count, or iovecs/iovcnt), at most `want`.
 static bool readWriteBuffers(pid_t tid, int nr, uint64_t buf, uint64_t count, size_t want, std::string& out) {
   if (nr == __NR_write || nr == __NR_pwrite64) return readBytes(tid, buf, std::min<uint64_t>(count, want), out);
@@ -1116,10 +1124,11 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
     emitStdioWrite(t, count).hasData = false;
     return;
   }
-  if (strcmp(classifyTarget(t.ioTarget), "pipe") == 0) {
+  if ((nr == __NR_write || nr == __NR_writev) && strcmp(classifyTarget(t.ioTarget), "pipe") == 0 && !sigpipeBlocked(t.tid)) {
     // A blocking pipe takes every byte unless a signal interrupts the write, and a signal
-    // cannot go unseen (checkWriteInFlight): copy the bytes now, no exit stop. A
-    // non-blocking one may take part of them (EAGAIN): the exit stop says how many.
+    // cannot go unseen (checkWriteInFlight): copy the bytes now, no exit stop. The exit stop
+    // stays where the count can differ without a signal: a non-blocking pipe (EAGAIN), a
+    // SIGPIPE that is blocked (EPIPE with no signal delivered), pwrite (ESPIPE on a pipe).
     int64_t pos = 0, flags = 0;
     if (fdInfo(t.tid, t.ioFd, pos, flags) && (flags & O_NONBLOCK) == 0) {
       std::string target = t.ioTarget;

@@ -517,6 +517,31 @@ describe('more coreutils', () => {
     }
   });
 
+  test.each(['ignore', 'block'])('a write into a pipe whose reader left (SIGPIPE %sed): only what went out is counted', (mode) => {
+    const dir = tempDir('pcache-epipe-');
+    const writer = path.resolve(__dirname, '../../fixtures/bin/pipe_write_epipe');
+    const r = run(dir, [SH, '-c', `${writer} ${mode} | head -1`]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('first\n');
+    const w = execNamed(r.record, 'pipe_write_epipe');
+    expect(w.exitCode).toBe(0);
+    if (mode === 'block' || w.uncacheable.length === 0) {
+      // blocked: no signal shows the failure, so the count must come from the call's exit
+      expect([w.uncacheable, w.stdout.bytes]).toEqual([[], 6]);
+    } else {
+      expect(w.uncacheable).toEqual([expect.stringMatching(/cannot capture \(write\)/)]);
+    }
+  });
+
+  test('pwrite to a stdout pipe fails (ESPIPE): its bytes are not counted', () => {
+    const dir = tempDir('pcache-espipe-');
+    const py = 'import os\ntry:\n    os.pwrite(1, b"lost", 0)\nexcept OSError:\n    pass\nos.write(1, b"kept\\n")\n';
+    const r = run(dir, [SH, '-c', `${PYTHON} -c '${py}' | cat`]);
+    expect(r.stdout).toBe('kept\n');
+    const p = execNamed(r.record, 'python3');
+    expect([p.uncacheable, p.stdout.bytes]).toEqual([[], 5]);
+  });
+
   test('python3 os.sendfile to stdout: the bytes are counted', () => {
     const dir = tempDir('pcache-py-');
     writeFiles(dir, { src: 'y'.repeat(100000) });
