@@ -1087,13 +1087,18 @@ static bool sigpipeBlocked(pid_t tid) {
   return (mask & (1ull << (SIGPIPE - 1))) != 0;
 }
 
+// The iovec array of a writev-family call (iovcnt capped at IOV_MAX).
+static bool readIovecs(pid_t tid, uint64_t addr, uint64_t count, std::vector<iovec>& iov) {
+  iov.resize(std::min<uint64_t>(count, 1024));
+  return iov.empty() || readBytes(tid, addr, iov.data(), iov.size() * sizeof(iovec));
+}
+
 // The bytes a write-family call passes (buf/count, or iovecs/iovcnt), at most `want`.
 static bool readWriteBuffers(pid_t tid, int nr, uint64_t buf, uint64_t count, size_t want, std::string& out) {
   if (nr == __NR_write || nr == __NR_pwrite64) return readBytes(tid, buf, std::min<uint64_t>(count, want), out);
-  size_t cnt = std::min<uint64_t>(count, 1024);
-  std::vector<iovec> iov(cnt);
-  if (cnt && !readBytes(tid, buf, iov.data(), cnt * sizeof(iovec))) return false;
-  for (size_t i = 0; i < cnt && out.size() < want; i++) {
+  std::vector<iovec> iov;
+  if (!readIovecs(tid, buf, count, iov)) return false;
+  for (size_t i = 0; i < iov.size() && out.size() < want; i++) {
     size_t n = std::min(iov[i].iov_len, want - out.size());
     std::string part;
     if (!readBytes(tid, reinterpret_cast<uint64_t>(iov[i].iov_base), n, part)) return false;
@@ -1115,11 +1120,9 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
     if (nr == __NR_write || nr == __NR_pwrite64) {
       count = static_cast<int64_t>(a[2]);
     } else {
-      size_t cnt = std::min<uint64_t>(a[2], 1024);
-      std::vector<iovec> iov(cnt);
-      if (cnt && readBytes(t.tid, a[1], iov.data(), cnt * sizeof(iovec))) {
+      std::vector<iovec> iov;
+      if (readIovecs(t.tid, a[1], a[2], iov))
         for (const iovec& v : iov) count += static_cast<int64_t>(v.iov_len);
-      }
     }
     emitStdioWrite(t, count).hasData = false;
     return;
