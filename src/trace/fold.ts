@@ -374,8 +374,9 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
     case 'truncate':
       // To length 0 (the tracer passes the length as `mode`): the file existed, its bytes are
       // gone. To any other length the old bytes may survive: read and written.
+      // (Only an emptying is a 'truncated' output: the flag REPLACED says no old byte is left.)
       if (t === 'f' && ev.mode === 0) effects.push({ ...effect(p, t, 'metadata', { k: 'content', how: 'truncated' }), empties: true });
-      else if (t === 'f') effects.push(effect(p, t, 'content', { k: 'content', how: 'truncated' }));
+      else if (t === 'f') effects.push(effect(p, t, 'content', { k: 'content', how: 'written' }));
       else effects.push(effect(p, t, probe(t)));
       break;
     // These succeed only on an existing path (ENOENT otherwise): existence was observed.

@@ -243,6 +243,8 @@ describe('namespace operations', () => {
     const root = single(runFixture(dir, 'truncate', ['tr']), dir);
     expect(inputsIn(root, dir)).toEqual({ tr: 'content' });
     expect(outputsIn(root, dir)).toEqual({ tr: 'content' });
+    // old bytes survive: written in place, not replaced (no REPLACED flag, see replay.ts)
+    expect(root.outputs.find((o) => o.path === path.join(dir, 'tr'))?.how).toBe('written');
     expect(fs.readFileSync(path.join(dir, 'tr'), 'utf8')).toBe('123');
   });
 
