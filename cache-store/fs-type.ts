@@ -57,8 +57,9 @@ export class FineGrainedCtime {
   private readonly byDev = new Map<bigint, boolean>();
   private readonly kernel: boolean;
 
-  constructor(release?: string) {
-    this.kernel = kernelHasMultigrain(release);
+  /** enabled false: always answer false (the racy guard everywhere, as on pre-6.13 kernels) */
+  constructor(options: { enabled?: boolean; kernelRelease?: string } = {}) {
+    this.kernel = options.enabled !== false && kernelHasMultigrain(options.kernelRelease);
   }
 
   has(path: string, dev: bigint): boolean {

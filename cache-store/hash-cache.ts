@@ -72,7 +72,7 @@ export class HashCache {
 
   /** fineGrained false: apply the racy guard everywhere (as on pre-6.13 kernels) */
   constructor(db: Db, options: { fineGrained?: boolean } = {}) {
-    this.fineGrained = new FineGrainedCtime(options.fineGrained === false ? '0.0' : undefined);
+    this.fineGrained = new FineGrainedCtime({ enabled: options.fineGrained });
     this.select = db
       .prepare(`SELECT dev, ino, size, mtime_ns, ctime_ns, hash, hashed_at_ns FROM hash_cache WHERE path = ?`)
       .safeIntegers(true);

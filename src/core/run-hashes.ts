@@ -14,7 +14,7 @@
 // On other file systems a fresh file is simply hashed again, as before.
 
 import * as fs from 'fs';
-import { FineGrainedCtime, kernelHasMultigrain } from '../../cache-store/fs-type';
+import { FineGrainedCtime } from '../../cache-store/fs-type';
 import { isSettled, sameStamp, stampOf, type FileStamp } from '../../cache-store/hash-cache';
 
 interface Known {
@@ -31,9 +31,9 @@ export class RunHashes {
   /** `markOf(path)` changes whenever a traced process changes the path. */
   constructor(
     private readonly markOf: (path: string) => number,
-    release?: string,
+    kernelRelease?: string,
   ) {
-    this.fineGrained = new FineGrainedCtime(release);
+    this.fineGrained = new FineGrainedCtime({ kernelRelease });
   }
 
   /** The mark to pass to remember(): take it before the file is read. */
@@ -63,4 +63,3 @@ export class RunHashes {
   }
 }
 
-export const forTests = { kernelHasMultigrain };

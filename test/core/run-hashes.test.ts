@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { stampOf } from '../../cache-store/hash-cache';
-import { RunHashes, forTests } from '../../src/core/run-hashes';
+import { kernelHasMultigrain } from '../../cache-store/fs-type';
+import { RunHashes } from '../../src/core/run-hashes';
 
 const H = 'a'.repeat(64);
 const dirs: string[] = [];
@@ -24,7 +25,7 @@ const now = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 describe('RunHashes', () => {
   test('kernel releases with multigrain timestamps: 6.13 and later', () => {
-    expect(['6.1.0-27-amd64', '6.12.9', '6.13.0', '6.18.44-fc', '7.0.1', 'weird'].map((r) => forTests.kernelHasMultigrain(r))).toEqual([
+    expect(['6.1.0-27-amd64', '6.12.9', '6.13.0', '6.18.44-fc', '7.0.1', 'weird'].map((r) => kernelHasMultigrain(r))).toEqual([
       false,
       false,
       true,
@@ -67,7 +68,7 @@ describe('RunHashes', () => {
     // not, the fresh file must not be remembered.
     const h = new RunHashes(() => 0);
     const type = fs.statfsSync(f).type >>> 0;
-    const multigrain = forTests.kernelHasMultigrain(os.release()) && [0xef53, 0x58465342, 0x9123683e, 0x01021994].includes(type);
+    const multigrain = kernelHasMultigrain(os.release()) && [0xef53, 0x58465342, 0x9123683e, 0x01021994].includes(type);
     h.remember(f, stampOf(lstat(f)), H, now(), 0);
     expect(h.lookup(f, lstat(f))?.hash).toBe(multigrain ? H : undefined);
     // same size, same second: only the ctime's fine grain tells
