@@ -54,7 +54,8 @@ export interface OutputRecord {
 }
 
 /** Where the bytes of a blob come from when publishing. */
-export type BlobSource = { hash: string } | { file: string } | { bytes: Uint8Array };
+/** chunks: bytes held in memory in pieces (a captured stream), stored without joining them */
+export type BlobSource = { hash: string } | { file: string } | { bytes: Uint8Array } | { chunks: readonly Uint8Array[] };
 
 /** A content output without a hash is stored from `source`, by default the file at `path`. */
 export interface NewOutput extends OutputRecord {

@@ -539,13 +539,15 @@ export class CachedRun {
       }
       return out;
     });
-    const stdout = this.folder?.captured(rec.id, 'stdout') ?? Buffer.alloc(0);
-    const stderr = this.folder?.captured(rec.id, 'stderr') ?? Buffer.alloc(0);
+    // The pieces as captured: a large stdout (bwa mem's SAM) is hashed and written without
+    // first being joined into one buffer on the way to the store.
+    const stdout = this.folder?.capturedChunks(rec.id, 'stdout') ?? [];
+    const stderr = this.folder?.capturedChunks(rec.id, 'stderr') ?? [];
     const entry: NewEntry = {
       commandKey: key,
       exitStatus: rec.exitCode,
-      stdout: stdout.length > 0 ? { bytes: stdout } : null,
-      stderr: stderr.length > 0 ? { bytes: stderr } : null,
+      stdout: stdout.some((c) => c.length > 0) ? { chunks: stdout } : null,
+      stderr: stderr.some((c) => c.length > 0) ? { chunks: stderr } : null,
       durationMs,
       inputs,
       outputs,

@@ -654,9 +654,14 @@ export class TraceFolder {
 
   /** The bytes an execution's subtree wrote to the stdout/stderr it started with. */
   captured(id: number, stream: StreamName): Buffer {
+    return Buffer.concat(this.capturedChunks(id, stream));
+  }
+
+  /** captured(), as the pieces they were written in (not to be modified). */
+  capturedChunks(id: number, stream: StreamName): readonly Buffer[] {
     const e = this.all[id - 1];
     if (!e) throw new Error(`no execution ${id}`);
-    return Buffer.concat(e.captured[stream]);
+    return e.captured[stream].slice();
   }
 
   // -------------------------------------------------------------------------

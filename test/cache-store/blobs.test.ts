@@ -48,6 +48,29 @@ describe('BlobDir', () => {
     expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
   });
 
+  test('storeChunks stores pieces as one blob, byte-identical, pieces of every size joined in runs', async () => {
+    const blobs = newBlobDir();
+    const whole = bigBuffer(3 * 1024 * 1024 + 17);
+    // 3,000 pieces of uneven sizes (a captured stdout arrives as one piece per write).
+    const pieces: Buffer[] = [];
+    for (let at = 0, i = 0; at < whole.length; i++) {
+      const n = Math.min(whole.length - at, 1 + ((i * 7919) % 2100));
+      pieces.push(whole.subarray(at, at + n));
+      at += n;
+    }
+    expect(pieces.length).toBeGreaterThan(2048);
+    const stored = await blobs.storeChunks(pieces);
+    expect(stored).toEqual({ hash: digestBytes(whole), size: whole.length });
+    expect(fs.readFileSync(blobs.pathOf(stored.hash)).equals(whole)).toBe(true);
+    // Again, and as one small piece: one blob file, no temp file left behind.
+    expect((await blobs.storeChunks([whole])).hash).toBe(stored.hash);
+    const small = await blobs.storeChunks([Buffer.from('a'), Buffer.from(''), Buffer.from('bc\n')]);
+    expect(small.hash).toBe(digestBytes('abc\n'));
+    expect(fs.readFileSync(blobs.pathOf(small.hash), 'utf8')).toBe('abc\n');
+    expect([...blobs.list()].map((f) => f.hash).sort()).toEqual([stored.hash, small.hash].sort());
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
+  });
+
   test('empty file and empty bytes are a valid blob', async () => {
     const blobs = newBlobDir();
     const src = path.join(makeTempDir(), 'empty');
