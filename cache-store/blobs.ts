@@ -135,9 +135,9 @@ export class BlobDir {
   }
 
   /**
-   * Bytes held in memory in pieces (a captured stdout): hashed piece by piece and written
-   * with writev off the JS thread, never joined into one buffer. Small totals take the
-   * synchronous path of storeBytes.
+   * Bytes held in memory in pieces (a captured stdout): joined only into runs of about
+   * GROUP bytes, never into one buffer of the whole, hashed run by run and written through
+   * the thread pool (off the JS thread). Small totals take the synchronous path of storeBytes.
    */
   async storeChunks(chunks: readonly Uint8Array[]): Promise<StoredBlob> {
     const size = chunks.reduce((n, c) => n + c.length, 0);
@@ -437,4 +437,3 @@ async function writeFully(fh: fs.promises.FileHandle, buffer: Uint8Array, length
     off += bytesWritten;
   }
 }
-

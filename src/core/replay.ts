@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
+import { nowNs } from '../../cache-store/blobs';
 import { stampOf, type FileStamp } from '../../cache-store/hash-cache';
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
 import { fileTypeOf } from '../trace/fold';
@@ -113,7 +114,7 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
         } else {
           // Renamed into place by pcache: a new inode nobody else has open.
           const st = fs.lstatSync(o.path, { bigint: true, throwIfNoEntry: false });
-          if (st?.isFile()) known = { stamp: stampOf(st), hashedAtNs: BigInt(Date.now()) * 1_000_000n };
+          if (st?.isFile()) known = { stamp: stampOf(st), hashedAtNs: nowNs() };
         }
         applied.push({ output: o, before, known });
         continue;
