@@ -64,10 +64,16 @@ describe('BlobDir', () => {
     expect(fs.readFileSync(blobs.pathOf(stored.hash)).equals(whole)).toBe(true);
     // Again, and as one small piece: one blob file, no temp file left behind.
     expect((await blobs.storeChunks([whole])).hash).toBe(stored.hash);
+    // New bytes whose pieces include one larger than a run, between small ones.
+    const mixed = [Buffer.from('head\n'), bigBuffer(2 * 1024 * 1024 + 3), Buffer.from('tail\n')];
+    const joined = Buffer.concat(mixed);
+    const m = await blobs.storeChunks(mixed);
+    expect(m).toEqual({ hash: digestBytes(joined), size: joined.length });
+    expect(fs.readFileSync(blobs.pathOf(m.hash)).equals(joined)).toBe(true);
     const small = await blobs.storeChunks([Buffer.from('a'), Buffer.from(''), Buffer.from('bc\n')]);
     expect(small.hash).toBe(digestBytes('abc\n'));
     expect(fs.readFileSync(blobs.pathOf(small.hash), 'utf8')).toBe('abc\n');
-    expect([...blobs.list()].map((f) => f.hash).sort()).toEqual([stored.hash, small.hash].sort());
+    expect([...blobs.list()].map((f) => f.hash).sort()).toEqual([stored.hash, m.hash, small.hash].sort());
     expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
   });
 
