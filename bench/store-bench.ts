@@ -83,7 +83,6 @@ async function benchStoreAndRestore(): Promise<void> {
   const storeNoSync: number[] = [];
   const cpSync: number[] = [];
   const restore: number[] = [];
-  const restoreFirst: number[] = [];
   const restoreDurable: number[] = [];
   const cpRestore: number[] = [];
   const cpu: Record<string, number[]> = {
@@ -92,7 +91,6 @@ async function benchStoreAndRestore(): Promise<void> {
     storeDurable: [],
     storeNoSync: [],
     restore: [],
-    restoreFirst: [],
     restoreDurable: [],
     cpRestore: [],
   };
@@ -131,20 +129,13 @@ async function benchStoreAndRestore(): Promise<void> {
         if (outcome !== 'restored') throw new Error(`restore: ${outcome}`);
         fs.rmSync(dest);
       };
+      // Every restore hashes the blob in full, in parallel with the copy (restore.ts).
       if (durable) {
-        // Written and fsynced by this store: trusted through the hash cache at once.
         await restoreOnce(restoreDurable, cpu.restoreDurable);
       } else {
-        // pcache run's store (no fsync): the first restore hashes the blob in full, then
-        // syncs it in the background and trusts it; later restores only copy.
-        await restoreOnce(restoreFirst, cpu.restoreFirst);
-        const blob = store.blobs.pathOf(stored.hash);
-        for (let i = 0; i < 3000 && !store.hashCache.lookup(blob, fs.statSync(blob, { bigint: true })); i++) {
-          await new Promise((r) => setTimeout(r, 10));
-        }
         await restoreOnce(restore, cpu.restore);
         sync();
-        cpRestore.push(sh('cp', [blob, dest]));
+        cpRestore.push(sh('cp', [store.blobs.pathOf(stored.hash), dest]));
         cpu.cpRestore.push(lastCpuMs);
         fs.rmSync(dest);
       }
@@ -164,13 +155,11 @@ async function benchStoreAndRestore(): Promise<void> {
   console.log(`  store(no fsync) / (cp + ${hasher})     = ${(mStoreNoSync / (mCp + mHash)).toFixed(2)}  (goal <= 1.3; what pcache run does)`);
   console.log(`  store(fsync) / (cp + ${hasher})        = ${(mStore / (mCp + mHash)).toFixed(2)}`);
   console.log(`  store(fsync) / (cp + sync + ${hasher}) = ${(mStore / (mCpSync + mHash)).toFixed(2)}  (the same durability on both sides)`);
-  const mFirst = report('restore, first (verify + copy, parallel)', restoreFirst, '', cpu.restoreFirst);
-  const mRestore = report('restore, blob verified before (copy)', restore, '', cpu.restore);
-  const mDurable = report('restore from the fsync store (copy)', restoreDurable, '', cpu.restoreDurable);
+  const mRestore = report('restore (verify + copy, parallel)', restore, '', cpu.restore);
+  const mDurable = report('restore, from the fsync store', restoreDurable, '', cpu.restoreDurable);
   const mCpRestore = report('cp of the blob', cpRestore, '', cpu.cpRestore);
   console.log(`  restore / cp                           = ${(mRestore / mCpRestore).toFixed(2)}  (goal <= 1.2)`);
   console.log(`  restore from the fsync store / cp      = ${(mDurable / mCpRestore).toFixed(2)}`);
-  console.log(`  first restore (full verification) / cp = ${(mFirst / mCpRestore).toFixed(2)}`);
 }
 
 async function benchCandidateCheck(): Promise<void> {

@@ -39,11 +39,6 @@ export interface StoredFile extends StoredBlob {
   readStartNs: bigint;
   /** false if the source changed while it was read: the digest must not be cached */
   stable: boolean;
-  /**
-   * Set when this call wrote the blob file from the bytes it hashed and fsynced it (a
-   * durable store): the blob's stat just after it was renamed into place.
-   */
-  syncedBlob?: fs.BigIntStats;
 }
 
 export type BlobState = 'ok' | 'missing' | 'corrupt';
@@ -108,7 +103,7 @@ export class BlobDir {
   }
 
   /** Stores bytes held in memory (stdout/stderr captures, small files). */
-  storeBytes(bytes: Uint8Array): StoredBlob & { syncedBlob?: fs.BigIntStats } {
+  storeBytes(bytes: Uint8Array): StoredBlob {
     const hash = digestBytes(bytes);
     if (this.sizeOf(hash) === bytes.length) {
       this.touch(hash);
@@ -116,14 +111,10 @@ export class BlobDir {
     }
     const tmp = tempName(this.tmpDir);
     const fd = this.openTemp(tmp);
-    let written: fs.BigIntStats | undefined;
     try {
       let off = 0;
       while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-      if (this.durable) {
-        fs.fdatasyncSync(fd);
-        written = fs.fstatSync(fd, { bigint: true });
-      }
+      if (this.durable) fs.fdatasyncSync(fd);
     } catch (e) {
       fs.closeSync(fd);
       fs.rmSync(tmp, { force: true });
@@ -131,7 +122,7 @@ export class BlobDir {
     }
     fs.closeSync(fd);
     this.commitTemp(tmp, hash);
-    return { hash, size: bytes.length, syncedBlob: this.placed(hash, written) };
+    return { hash, size: bytes.length };
   }
 
   /**
@@ -172,16 +163,6 @@ export class BlobDir {
     }
     this.commitTemp(tmp, hash);
     return { hash, size };
-  }
-
-  /**
-   * The stat of blob `hash` now, if it is still the inode this process wrote and synced
-   * (`written`: its stat before the rename), not one a concurrent writer renamed over it.
-   */
-  private placed(hash: string, written: fs.BigIntStats | undefined): fs.BigIntStats | undefined {
-    if (!written) return undefined;
-    const now = fs.statSync(this.pathOf(hash), { bigint: true, throwIfNoEntry: false });
-    return now && now.ino === written.ino && now.dev === written.dev ? now : undefined;
   }
 
   /**
@@ -240,7 +221,6 @@ export class BlobDir {
       // One flush at the end: periodic fdatasync calls during the copy were measured to
       // cost more than they save (each one is a journal commit and a device cache flush).
       if (this.durable) await output.datasync();
-      const written = this.durable ? await output.stat({ bigint: true }) : undefined;
       await output.close();
       output = undefined;
       const after = await input.stat({ bigint: true });
@@ -251,7 +231,7 @@ export class BlobDir {
         BigInt(position) === before.size;
       const hash = hasher.digest('hex');
       this.commitTemp(tmp, hash);
-      return { hash, size: position, stat: before, readStartNs, stable, syncedBlob: this.placed(hash, written) };
+      return { hash, size: position, stat: before, readStartNs, stable };
     } catch (e) {
       await Promise.allSettled([reading, writing]);
       await output?.close().catch(() => undefined);
@@ -285,8 +265,8 @@ export class BlobDir {
     const after = fs.fstatSync(fd, { bigint: true });
     const stable =
       after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs && BigInt(position) === before.size;
-    const { hash, syncedBlob } = this.storeBytes(bytes.subarray(0, position));
-    return { hash, size: position, stat: before, readStartNs, stable, syncedBlob };
+    const { hash } = this.storeBytes(bytes.subarray(0, position));
+    return { hash, size: position, stat: before, readStartNs, stable };
   }
 
   /** Re-hashes the blob file and compares with its name. */

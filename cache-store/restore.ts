@@ -6,8 +6,6 @@
 //   commit  - rename the temp file over the destination: a reader sees the old file or
 //             the whole new one. abort() removes the temp file instead.
 // A blob whose digest does not match is never staged, so it never reaches a destination.
-// The caller may say the blob is already verified (its stat is the one it had when it was
-// last hashed, by the hash cache): then it is only copied.
 //
 // The copy is fs.copyFile with COPYFILE_FICLONE: libuv tries the FICLONE ioctl (a
 // reflink on btrfs/xfs, no data copied) and falls back to copy_file_range / sendfile,
@@ -40,23 +38,11 @@ export async function stageBlob(
   hash: string,
   destination: string,
   mode: number,
-  verified = false,
 ): Promise<StagedRestore | 'missing' | 'corrupt'> {
   const source = blobs.pathOf(hash);
   const tmp = tempName(path.dirname(destination), '.pcache-');
   const copying = fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
-  // Verified: no hashing; a copy that failed because the blob is gone reports 'missing' (any
-  // other copy failure, such as a missing destination directory, is the copy's error below).
-  const known = { hash, size: -1 };
-  const hashing = verified
-    ? copying.then(
-        () => known,
-        (e: unknown) => {
-          if (fs.existsSync(source)) return known;
-          throw e;
-        },
-      )
-    : digestFileAsync(source);
+  const hashing = digestFileAsync(source);
   const [copied, hashed] = await Promise.allSettled([copying, hashing]);
   let staged = false;
   try {

@@ -18,7 +18,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { BlobDir, BlobDirOptions, BLOB_LAYOUT_VERSION, StoredBlob, StoredFile, nowNs } from './blobs';
+import { BlobDir, BlobDirOptions, BLOB_LAYOUT_VERSION, StoredBlob, StoredFile } from './blobs';
 import { DIGEST_ALGORITHM, digestBytes, isDigest } from './digest';
 import {
   BlobSource,
@@ -40,7 +40,7 @@ import {
 } from './entry';
 import { StoreError, errnoCode, shortMessage } from './errors';
 import { networkFsOf } from './fs-type';
-import { HashCache, sameStamp, stampOf, statOrUndefined } from './hash-cache';
+import { HashCache, statOrUndefined } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, Tolerate, snapshotInput } from './input-check';
 import { decodeManifest, encodeManifest } from './manifest';
@@ -50,11 +50,6 @@ import { RestoreOutcome, StagedRestore, stageBlob } from './restore';
 export const DEFAULT_MAX_CANDIDATES = 16;
 /** Hash cache rows older than this are dropped by gc (the file is simply hashed again once). */
 export const HASH_CACHE_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
-/**
- * Blobs from this size on are restored without hashing them again while their stat is the
- * one they had when last hashed in full; hashing a smaller one costs less than the lookup.
- */
-export const TRUST_BLOBS_FROM = 1 << 20;
 /** Blob and temp files younger than this are never swept as orphans: a writer may be about to publish them. */
 export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
@@ -220,7 +215,6 @@ export class Store {
   readonly hashCache: HashCache;
   private db: Db | undefined;
   private readonly maxCandidates: number;
-  private readonly durable: boolean;
   private readonly onProblem: (problem: StoreProblem) => void;
   private readonly sql: Record<string, Statement>;
 
@@ -237,8 +231,7 @@ export class Store {
     ensureCacheDir(dir);
     const tagPath = path.join(dir, 'CACHEDIR.TAG');
     const initialised = fs.existsSync(tagPath);
-    this.durable = options.durable ?? true;
-    const blobOptions: BlobDirOptions = { durable: this.durable };
+    const blobOptions: BlobDirOptions = { durable: options.durable ?? true };
     this.blobs = new BlobDir(dir, blobOptions);
     const db = openIndex(this.indexPath, initialised);
     this.db = db;
@@ -267,22 +260,12 @@ export class Store {
     this.live();
     const stored = await this.blobs.storeFile(file);
     if (stored.stable) this.hashCache.record(file, stored.stat, stored.hash, stored.readStartNs);
-    this.trustStored(stored);
     return stored;
   }
 
   storeBytes(bytes: Uint8Array): StoredBlob {
     this.live();
-    const stored = this.blobs.storeBytes(bytes);
-    this.trustStored(stored);
-    return { hash: stored.hash, size: stored.size };
-  }
-
-  /** A blob written from the bytes just hashed, and fsynced: a later restore need not hash it again. */
-  private trustStored(stored: StoredBlob & { syncedBlob?: fs.BigIntStats }): void {
-    if (stored.syncedBlob && stored.size >= TRUST_BLOBS_FROM) {
-      this.hashCache.record(this.blobs.pathOf(stored.hash), stored.syncedBlob, stored.hash, nowNs());
-    }
+    return this.blobs.storeBytes(bytes);
   }
 
   /**
@@ -348,9 +331,8 @@ export class Store {
         continue;
       }
       let outcome: StagedRestore | 'missing' | 'corrupt';
-      const blob = this.blobTrust(hash);
       try {
-        outcome = await stageBlob(this.blobs, hash, destination, mode, blob.trusted);
+        outcome = await stageBlob(this.blobs, hash, destination, mode);
       } catch (e) {
         for (const s of staged) s.abort();
         throw e;
@@ -360,41 +342,9 @@ export class Store {
         this.dropBadBlob(hash, outcome === 'corrupt' ? 'BLOB_CORRUPT' : 'BLOB_MISSING');
         return outcome;
       }
-      if (blob.verifying) this.trustBlobLater(hash, blob.verifying.stat, blob.verifying.hashedAtNs);
       staged.push(outcome);
     }
     return staged;
-  }
-
-  /**
-   * Whether blob `hash` can be restored without hashing it again: a large blob whose stat
-   * is the one it had when it was last hashed in full (and known to be on disk) is, through
-   * the hash cache, exactly as the inputs of an execution are. Otherwise `verifying` holds
-   * the stat the coming full hash starts from.
-   */
-  private blobTrust(hash: string): { trusted: boolean; verifying?: { stat: fs.BigIntStats; hashedAtNs: bigint } } {
-    const file = this.blobs.pathOf(hash);
-    const hashedAtNs = nowNs();
-    const st = statOrUndefined(file);
-    if (!st?.isFile() || st.size < BigInt(TRUST_BLOBS_FROM)) return { trusted: false };
-    if (this.hashCache.lookup(file, st)?.hash === hash) return { trusted: true };
-    return { trusted: false, verifying: { stat: st, hashedAtNs } };
-  }
-
-  /**
-   * After a blob was hashed in full and found intact: remember that in the hash cache, once
-   * its bytes are known to be on disk (a store that does not fsync has them synced here, in
-   * the background), so that a power loss can never leave a trusted stat on lost bytes.
-   */
-  private trustBlobLater(hash: string, stat: fs.BigIntStats, hashedAtNs: bigint): void {
-    const file = this.blobs.pathOf(hash);
-    const record = (): void => {
-      if (!this.db) return; // closed meanwhile: nothing lost but a shortcut
-      const now = statOrUndefined(file);
-      if (now && sameStamp(stampOf(now), stampOf(stat))) this.hashCache.record(file, stat, hash, hashedAtNs);
-    };
-    if (this.durable) return record();
-    void syncFile(file).then(record, () => undefined);
   }
 
   // ---------------------------------------------------------------- entries
@@ -1164,15 +1114,5 @@ function validateEntry(entry: NewEntry): void {
     if (output.kind === 'symlink' && output.linkTarget == null) throw bad(`symlink output ${output.path} without a target`);
     if (output.kind === 'mode' && output.mode == null) throw bad(`mode output ${output.path} without a mode`);
     if (output.kind !== 'content' && output.hash) throw bad(`${output.kind} output ${output.path} with a hash`);
-  }
-}
-
-/** fdatasync of a file by name (read-only open: fsync needs no write access on Linux). */
-async function syncFile(file: string): Promise<void> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
   }
 }

@@ -1,8 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as digest from '../../cache-store/digest';
-import { kernelHasMultigrain } from '../../cache-store/fs-type';
-import { Store, StoreProblem, TRUST_BLOBS_FROM } from '../../cache-store/store';
+import { Store, StoreProblem } from '../../cache-store/store';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
 afterAll(cleanupTempDirs);
@@ -85,95 +83,6 @@ describe('restoreBlob', () => {
     expect(fs.existsSync(dest)).toBe(false);
     expect(problems.map((p) => p.code)).toEqual(['BLOB_MISSING']);
     store.close();
-  });
-
-  describe('large blobs verified through the hash cache', () => {
-    const big = (fill: number): Buffer => {
-      const b = Buffer.alloc(TRUST_BLOBS_FROM + 4099, fill);
-      b.write(`blob ${fill}\n`);
-      return b;
-    };
-    const stored = async (store: Store, bytes: Buffer): Promise<{ hash: string; blob: string }> => {
-      const src = path.join(makeTempDir(), 'src');
-      fs.writeFileSync(src, bytes);
-      const { hash } = await store.storeFile(src);
-      return { hash, blob: store.blobs.pathOf(hash) };
-    };
-    const trusted = (store: Store, blob: string): string | undefined =>
-      store.hashCache.lookup(blob, fs.statSync(blob, { bigint: true }))?.hash;
-    // A blob written a moment ago is trusted at once only where timestamps are multigrain
-    // (hash-cache.ts); elsewhere the racy guard keeps hashing it, which these tests accept.
-    const fineGrained = (file: string): boolean =>
-      kernelHasMultigrain() && [0xef53, 0x58465342, 0x9123683e, 0x01021994].includes(fs.statfsSync(file).type >>> 0);
-    let hashes: jest.SpyInstance;
-    beforeAll(() => (hashes = jest.spyOn(digest, 'digestFileAsync')));
-    beforeEach(() => hashes.mockClear());
-    afterAll(() => hashes.mockRestore());
-
-    test('a durable store trusts the blob it wrote; a blob rewritten since is still found corrupt', async () => {
-      const problems: StoreProblem[] = [];
-      const store = open(problems);
-      const bytes = big(1);
-      const { hash, blob } = await stored(store, bytes);
-      const fine = fineGrained(blob);
-      expect(trusted(store, blob)).toBe(fine ? hash : undefined);
-      const dest = path.join(makeTempDir(), 'out');
-      expect(await store.restoreBlob(hash, dest, 0o644)).toBe('restored');
-      expect(fs.readFileSync(dest).equals(bytes)).toBe(true);
-      // Trusted: copied without reading the blob to hash it.
-      expect(hashes.mock.calls.map((c) => c[0])).toEqual(fine ? [] : [blob]);
-      hashes.mockClear();
-
-      // Same size, other bytes, mtime put back: the ctime still moves, so it is hashed again.
-      const st = fs.statSync(blob);
-      fs.chmodSync(blob, 0o644);
-      const evil = Buffer.from(bytes);
-      evil[evil.length - 1] ^= 0xff;
-      fs.writeFileSync(blob, evil);
-      fs.chmodSync(blob, 0o444);
-      fs.utimesSync(blob, st.atime, st.mtime);
-      const other = path.join(makeTempDir(), 'out');
-      expect(await store.restoreBlob(hash, other, 0o644)).toBe('corrupt');
-      expect(hashes.mock.calls.map((c) => c[0])).toEqual([blob]);
-      expect(fs.existsSync(other)).toBe(false);
-      expect(problems.map((p) => p.code)).toEqual(['BLOB_CORRUPT']);
-      store.close();
-    });
-
-    test('without fsync, a blob is trusted only after a full verification and a sync', async () => {
-      const store = Store.open(path.join(makeTempDir(), 'cache'), { durable: false });
-      const bytes = big(2);
-      const { hash, blob } = await stored(store, bytes);
-      const fine = fineGrained(blob);
-      expect(trusted(store, blob)).toBeUndefined();
-      const dest = path.join(makeTempDir(), 'out');
-      expect(await store.restoreBlob(hash, dest, 0o644)).toBe('restored');
-      expect(fs.readFileSync(dest).equals(bytes)).toBe(true);
-      expect(hashes.mock.calls.map((c) => c[0])).toEqual([blob]);
-      hashes.mockClear();
-      // The sync runs in the background; the row follows it.
-      for (let i = 0; i < 200 && trusted(store, blob) === undefined; i++) await new Promise((r) => setTimeout(r, 10));
-      expect(trusted(store, blob)).toBe(fine ? hash : undefined);
-      const again = path.join(makeTempDir(), 'again');
-      expect(await store.restoreBlob(hash, again, 0o600)).toBe('restored');
-      expect(fs.readFileSync(again).equals(bytes)).toBe(true);
-      expect(fs.statSync(again).mode & 0o7777).toBe(0o600);
-      expect(hashes.mock.calls.map((c) => c[0])).toEqual(fine ? [] : [blob]);
-      store.close();
-    });
-
-    test('a trusted blob that is gone is missing; a destination directory that is gone is an error, not a bad blob', async () => {
-      const problems: StoreProblem[] = [];
-      const store = open(problems);
-      const { hash, blob } = await stored(store, big(3));
-      await expect(store.restoreBlob(hash, path.join(makeTempDir(), 'no', 'such', 'dir'), 0o644)).rejects.toThrow(/cannot restore/);
-      expect(fs.existsSync(blob)).toBe(true);
-      expect(problems).toEqual([]);
-      store.blobs.remove(hash);
-      expect(await store.restoreBlob(hash, path.join(makeTempDir(), 'out'), 0o644)).toBe('missing');
-      expect(problems.map((p) => p.code)).toEqual(['BLOB_MISSING']);
-      store.close();
-    });
   });
 
   test('readBlob returns verified bytes, and null for a corrupt blob (after dropping its entries)', async () => {

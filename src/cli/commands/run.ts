@@ -73,8 +73,7 @@ export async function runCached(inv: RunInvocation): Promise<number> {
   if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
   // No fsync per blob: publication stays atomic against kills (blobs are renamed into place
   // before their index rows commit), and after a power loss a torn blob fails its
-  // verification on read and is a miss, never a wrong output (a large blob is trusted by
-  // its stat only once a full verification has synced it: Store.trustBlobLater). fsync cost ~0.4 s per
+  // verification on read and is a miss, never a wrong output. fsync cost ~0.4 s per
   // 100 executions here, all of it on the path of every held exit.
   const store = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }), { durable: false });
   // Live status line (src/report/progress.ts): only on a terminal, never with --quiet.
