@@ -5,6 +5,7 @@ export npm_config_nodedir ?= /usr
 
 NATIVE_SRC := $(wildcard native/src/*.cc native/src/*.h) native/binding.gyp
 NATIVE_OUT := native/build/Release/pcache_tracer.node
+NATIVE_FILEOPS := native/build/Release/pcache_fileops.node
 FIXTURE_SRC := $(wildcard fixtures/c/*.c)
 FIXTURE_BIN := $(patsubst fixtures/c/%.c,fixtures/bin/%,$(FIXTURE_SRC))
 TS_SRC := $(shell find src cache-store -name '*.ts' 2>/dev/null)
@@ -18,11 +19,11 @@ setup:
 
 build: native ts fixtures
 
-native: $(NATIVE_OUT)
+native: $(NATIVE_OUT) $(NATIVE_FILEOPS)
 # flock: test runs and builds started at the same time must not build into one directory at once.
-$(NATIVE_OUT): $(NATIVE_SRC)
-	cd native && flock .build.lock sh -c 'o=build/Release/pcache_tracer.node; [ $$o -nt binding.gyp ] && [ -z "$$(find src -newer $$o)" ] || $(NODE_GYP) rebuild --release >/dev/null'
-	@echo "built $@"
+# One rebuild makes both addons (binding.gyp); each is checked against every source.
+$(NATIVE_OUT) $(NATIVE_FILEOPS): $(NATIVE_SRC)
+	cd native && flock .build.lock sh -c 'for o in build/Release/pcache_tracer.node build/Release/pcache_fileops.node; do [ $$o -nt binding.gyp ] && [ -z "$$(find src -newer $$o)" ] || exec $(NODE_GYP) rebuild --release >/dev/null; done'
 
 ts:
 	npx --no-install tsc -p tsconfig.json

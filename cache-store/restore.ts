@@ -7,15 +7,15 @@
 //             the whole new one. abort() removes the temp file instead.
 // A blob whose digest does not match is never staged, so it never reaches a destination.
 //
-// The copy is fs.copyFile with COPYFILE_FICLONE: libuv tries the FICLONE ioctl (a
-// reflink on btrfs/xfs, no data copied) and falls back to copy_file_range / sendfile,
-// so the bytes never pass through user space.
+// The copy (file-copy.ts) tries the FICLONE ioctl (a reflink on btrfs/xfs, no data
+// copied) and falls back to copy_file_range, so the bytes never pass through user space.
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { BlobDir, tempName } from './blobs';
 import { digestFileAsync } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
+import { copyNewFile } from './file-copy';
 
 /** restored: written; missing/corrupt: nothing was written, the blob is unusable */
 export type RestoreOutcome = 'restored' | 'missing' | 'corrupt';
@@ -41,7 +41,7 @@ export async function stageBlob(
 ): Promise<StagedRestore | 'missing' | 'corrupt'> {
   const source = blobs.pathOf(hash);
   const tmp = tempName(path.dirname(destination), '.pcache-');
-  const copying = fs.promises.copyFile(source, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+  const copying = copyNewFile(source, tmp, mode);
   const hashing = digestFileAsync(source);
   const [copied, hashed] = await Promise.allSettled([copying, hashing]);
   let staged = false;
@@ -54,7 +54,6 @@ export async function stageBlob(
     if (copied.status === 'rejected') {
       throw new StoreError('IO_ERROR', `cannot restore ${destination}: ${shortMessage(copied.reason)}`, { cause: copied.reason });
     }
-    await fs.promises.chmod(tmp, mode & 0o7777);
     staged = true;
     return {
       destination,

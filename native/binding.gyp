@@ -16,6 +16,14 @@
       "cflags_cc": ["-std=c++17", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "pcache_fileops",
+      "sources": ["src/file_copy.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-O2", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti"]
     }
   ]
 }
