@@ -71,6 +71,8 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
     // trace, the command orphaned) nor leave a tracee waiting for its answer: remember the
     // first failure, keep answering, and report it once the command is done.
     let internal: Error | undefined;
+    // PCACHE_TRACER_STATS: how long tracees waited on pcache (decisions, held exits), in ns.
+    const held = { execs: 0, execNs: 0n, exits: 0, exitNs: 0n };
     const guard = (f: () => void): void => {
       try {
         f();
@@ -99,12 +101,20 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
         onEvents: (events) => guard(() => folder.events(events)),
         onExec: (req) => {
           guard(() => folder.execRequest(req));
+          const since = process.hrtime.bigint();
+          const answer = (d: ExecDecision): void => {
+            if (opts.askExec !== false) {
+              held.execs++;
+              held.execNs += process.hrtime.bigint() - since;
+            }
+            withTracer((t) => t.resolveExec(req.token, d));
+          };
           Promise.resolve()
             .then(() => decide(req))
             .then(
-              (d) => withTracer((t) => t.resolveExec(req.token, d)),
+              answer,
               // A broken decision must not hang the tracee: running is always correct.
-              () => withTracer((t) => t.resolveExec(req.token, { action: 'run' })),
+              () => answer({ action: 'run' }),
             );
         },
         onExit: (req) => {
@@ -121,7 +131,12 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
               time: Date.now(),
             }),
           );
-          const release = (): void => withTracer((t) => t.resolveExit(req.token));
+          const since = process.hrtime.bigint();
+          const release = (): void => {
+            held.exits++;
+            held.exitNs += process.hrtime.bigint() - since;
+            withTracer((t) => t.resolveExit(req.token));
+          };
           const hook = opts.onExitRequest;
           if (!hook) return release();
           // A hook that throws must still let the process go (and not abort the native batch).
@@ -139,6 +154,22 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
         },
         onDone: (result) => {
           stopForwarding();
+          if (process.env.PCACHE_TRACER_STATS) {
+            // Where a slow traced run goes: the tracer's stops by kind, and the time tracees
+            // spent stopped waiting for this thread (exec decisions, exits held for storing).
+            const ms = (ns: bigint): number => Math.round(Number(ns) / 1e4) / 100;
+            withTracer((t) =>
+              process.stderr.write(
+                `pcache: tracer stats: ${JSON.stringify({
+                  ...t.stats(),
+                  held_exec_decisions: held.execs,
+                  held_exec_ms: ms(held.execNs),
+                  held_exits: held.exits,
+                  held_exit_ms: ms(held.exitNs),
+                })}\n`,
+              ),
+            );
+          }
           if (result.error !== undefined && result.error !== '') {
             reject(new Error(result.error));
             return;
