@@ -155,6 +155,13 @@ describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
     expect([s.exec_requests, s.held_exec_decisions, s.held_exits]).toEqual([3, 3, 2]);
     expect(s.held_exec_ms).toBeGreaterThan(0);
     expect(s.held_exit_ms).toBeGreaterThan(0);
+    // No part of the key: the same command without it is the same execution, replayed.
+    const env = { ...process.env };
+    delete env.PCACHE_TRACER_STATS;
+    const summary = path.join(dir, 'stats-summary.json');
+    const again = pcache(['--cache-dir', cache, '--quiet', '--summary-json', summary, '--', '/bin/sh', '-c', '/bin/true; /bin/true'], { env });
+    expect(again.status).toBe(0);
+    expect(JSON.parse(fs.readFileSync(summary, 'utf8')).executions).toEqual({ total: 1, ran: 0, skipped: 1, uncacheable: 0 });
   });
 
   test('pcache trace holds nothing, and without the variable nothing is printed', () => {
