@@ -171,17 +171,16 @@ export class BlobDir {
    * is fsynced and renamed to its digest. Memory use is three chunks, whatever the size.
    */
   async storeFile(source: string): Promise<StoredFile> {
+    // Most outputs are small: those are stored without a trip through the thread pool (an
+    // exit is held while its outputs are stored, and each trip is a turn of a busy loop).
+    const small = this.storeSmallFile(source);
+    if (small) return small;
     let input: fs.promises.FileHandle;
     try {
       // O_NONBLOCK: a FIFO at `source` is refused below instead of blocking the open.
       input = await fs.promises.open(source, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
-    }
-    const small = await this.storeSmall(input);
-    if (small) {
-      await input.close().catch(() => undefined);
-      return small;
     }
     const tmp = tempName(this.tmpDir);
     let output: fs.promises.FileHandle | undefined;
@@ -249,8 +248,22 @@ export class BlobDir {
    * enclosing execution, or by an earlier run) is then never copied at all. Null when the
    * file is larger (or not regular): the streaming path takes it.
    */
-  private async storeSmall(input: fs.promises.FileHandle): Promise<StoredFile | null> {
-    const fd = input.fd;
+  private storeSmallFile(source: string): StoredFile | null {
+    let fd: number;
+    try {
+      // O_NONBLOCK: a FIFO at `source` is refused (not regular) instead of blocking the open.
+      fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
+    }
+    try {
+      return this.storeSmallFd(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private storeSmallFd(fd: number): StoredFile | null {
     const readStartNs = nowNs();
     const before = fs.fstatSync(fd, { bigint: true });
     if (!before.isFile() || before.size > BigInt(SMALL_FILE)) return null;
