@@ -458,13 +458,18 @@ void Tracer::handleStatus(pid_t tid, int status) {
 // write's own way out with a return other than the whole count (a partial write, an
 // error, a restart that will write again and be captured again), the bytes captured at
 // entry are not what went out: the event is cut to what was written while it is still in
-// the unsent batch, else the stream is reported as not captured. Delivered later, the
-// write had completed.
+// the unsent batch, else the stream is reported as not captured. Delivered later (in user
+// space, or in another call), the write had completed.
 void Tracer::checkWriteInFlight(Task& t) {
   t.writeInFlight = false;
   user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return;
-  if (static_cast<int64_t>(regs.orig_rax) != t.ioNr) return;
+  // Only that same call: the task may have made other, untraced calls since (a write to
+  // another fd has the same number). The kernel keeps the argument registers across a
+  // call, and a later write to fd 1/2 would have stopped at its entry.
+  if (static_cast<int64_t>(regs.orig_rax) != t.ioNr || static_cast<int64_t>(regs.rdi) != t.ioFd ||
+      regs.rsi != t.ioArg1)
+    return;
   int64_t written = static_cast<int64_t>(regs.rax);
   if (written == t.writeCount) return;
   if (t.writeBatchSeq == batchSeq_ && t.writeEventIndex < batch_->events.size()) {

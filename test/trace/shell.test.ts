@@ -517,6 +517,16 @@ describe('more coreutils', () => {
     }
   });
 
+  test('a signal that interrupts a later write to another fd does not touch the stdout write before it', () => {
+    const dir = tempDir('pcache-sig2-');
+    const writer = path.resolve(__dirname, '../../fixtures/bin/pipe_write_then_other_fd');
+    const r = run(dir, [SH, '-c', `${writer} | cat > out`]);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('x'.repeat(4096));
+    const w = execNamed(r.record, 'pipe_write_then_other_fd');
+    expect([w.stdout.kind, w.uncacheable, w.stdout.bytes]).toEqual(['pipe', [], 4096]);
+  });
+
   test.each(['ignore', 'block'])('a write into a pipe whose reader left (SIGPIPE %sed): only what went out is counted', (mode) => {
     const dir = tempDir('pcache-epipe-');
     const writer = path.resolve(__dirname, '../../fixtures/bin/pipe_write_epipe');
