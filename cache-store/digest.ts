@@ -77,7 +77,9 @@ const PIECES_PER_TURN = 8;
  * read back from memory, not from cache, when it is hashed.
  */
 export async function digestFileBesideCopy(file: string): Promise<{ hash: string; size: number }> {
-  const fd = fs.openSync(file, 'r');
+  // O_NONBLOCK: this runs on the JS thread, where a FIFO put in a blob's place must not hang
+  // pcache in open(); it reads as empty and fails the digest instead.
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const hasher = new Blake3Hasher();
     const buffer = Buffer.allocUnsafe(PIECE_SIZE);

@@ -48,6 +48,9 @@ export async function stageBlob(
   try {
     if (hashed.status === 'rejected') {
       if (errnoCode(hashed.reason) === 'ENOENT') return 'missing';
+      // Something other than a file in the blob's place (a FIFO, a directory): not its content.
+      const st = fs.lstatSync(source, { throwIfNoEntry: false });
+      if (st !== undefined && !st.isFile()) return 'corrupt';
       throw new StoreError('IO_ERROR', `cannot read blob ${hash}: ${shortMessage(hashed.reason)}`, { cause: hashed.reason });
     }
     if (hashed.value.hash !== hash) return 'corrupt';

@@ -1,3 +1,4 @@
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Store, StoreProblem } from '../../cache-store/store';
@@ -82,6 +83,38 @@ describe('restoreBlob', () => {
     expect(await store.restoreBlob(hash, dest, 0o644)).toBe('missing');
     expect(fs.existsSync(dest)).toBe(false);
     expect(problems.map((p) => p.code)).toEqual(['BLOB_MISSING']);
+    store.close();
+  });
+
+  test('the whole blob is verified: a large one damaged in its last byte is corrupt, not restored', async () => {
+    const store = open();
+    const work = makeTempDir();
+    const src = path.join(work, 'big');
+    const bytes = Buffer.alloc(9 * 1024 * 1024 + 11, 3);
+    fs.writeFileSync(src, bytes);
+    const { hash } = await store.storeFile(src);
+    const blobFile = store.blobs.pathOf(hash);
+    fs.chmodSync(blobFile, 0o644);
+    const fd = fs.openSync(blobFile, 'r+');
+    fs.writeSync(fd, Buffer.from([4]), 0, 1, bytes.length - 1);
+    fs.closeSync(fd);
+    const dest = path.join(work, 'restored');
+    expect(await store.restoreBlob(hash, dest, 0o644)).toBe('corrupt');
+    expect(fs.existsSync(dest)).toBe(false);
+    expect(fs.readdirSync(work)).toEqual(['big']);
+    store.close();
+  });
+
+  test('a FIFO in a blob\'s place is a corrupt blob, and restore does not hang on it', async () => {
+    const store = open();
+    const work = makeTempDir();
+    const { hash } = store.storeBytes(Buffer.from('content\n'));
+    const blobFile = store.blobs.pathOf(hash);
+    fs.rmSync(blobFile);
+    execFileSync('mkfifo', [blobFile]);
+    const dest = path.join(work, 'restored');
+    expect(await store.restoreBlob(hash, dest, 0o644)).toBe('corrupt');
+    expect(fs.readdirSync(work)).toEqual([]);
     store.close();
   });
 
