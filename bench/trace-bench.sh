@@ -10,6 +10,8 @@
 #   procs    1,000 short processes: sh -c 'for i in $(seq 1000); do /bin/true; done'
 #   find     find /usr -name '*.h' (stat/getdents heavy)
 #   python   python3 -c 'import email, json, http.client', 20 times (open/stat heavy)
+#   stdout   sed -n p of 50 MB to a file: 4 KiB stdio writes to stdout, each a stop
+#            for pcache (it captures stdout); strace's file/process filter skips them
 #
 # Environment: BENCH_RUNS (default 5, at least 3), BENCH_ONLY (space-separated
 # workload names), BENCH_MODES (subset of: plain pcache strace seccomp; plain is
@@ -78,6 +80,7 @@ workloads = [
     ('find', "find /usr -name '*.h'", ['find', '/usr', '-name', '*.h']),
     ('python', "20 x python3 -c 'import email, json, http.client'",
      ['/bin/sh', '-c', 'for i in $(seq 20); do /usr/bin/python3 -c "import email, json, http.client"; done']),
+    ('stdout', 'sed -n p of 50 MB to a file', ['/bin/sh', '-c', f'sed -n p {work}/data.txt > {work}/stdout.txt']),
 ]
 workloads = [w for w in workloads if not only or w[0] in only]
 

@@ -110,6 +110,7 @@ class Tracer {
   bool cwdOf(Task& t, std::string& out);
   void noteExecFailed(Task& t);
   void armTimer(long micros);
+  pid_t pollBriefly(int* status);
 
   std::string file_;
   std::vector<std::string> argv_, env_;
@@ -123,6 +124,8 @@ class Tracer {
   std::atomic<pthread_t> threadHandle_{};
   std::atomic<bool> threadReady_{false};
   std::atomic<bool> threadStarted_{false};
+  std::atomic<bool> answersQueued_{false};  // set with every queued decision/signal, cleared by drainDecisions
+  int pollBackoff_ = 0;                     // waits left before pollBriefly polls again
   void* timer_ = nullptr;
   bool hasTimer_ = false;
   bool timerArmed_ = false;
