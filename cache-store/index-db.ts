@@ -187,9 +187,14 @@ export function openIndex(file: string, mustExist: boolean): Db {
   try {
     // Before anything else touches the file: a foreign or newer database is refused
     // without writing to it.
-    const appId = db.pragma('application_id', { simple: true }) as number;
-    const version = db.pragma('user_version', { simple: true }) as number;
-    const tables = db.prepare(`SELECT count(*) AS n FROM sqlite_schema`).get() as { n: number };
+    // One read transaction for all three: read one by one, another process creating
+    // the same new cache could commit its schema in between, and a fresh file would
+    // look like somebody else's database (application_id from before, tables after).
+    const { appId, version, tables } = db.transaction(() => ({
+      appId: db.pragma('application_id', { simple: true }) as number,
+      version: db.pragma('user_version', { simple: true }) as number,
+      tables: db.prepare(`SELECT count(*) AS n FROM sqlite_schema`).get() as { n: number },
+    }))();
     if (appId !== APPLICATION_ID && (version !== 0 || tables.n !== 0)) {
       throw new StoreError('INDEX_NOT_PCACHE', `${file} is a SQLite database that pcache did not create; refusing to use it`);
     }
