@@ -301,6 +301,17 @@ bool Tracer::spawnRoot(std::string& error) {
 
 void Tracer::armTimer(long micros) {
   if (!hasTimer_) return;
+  uint64_t now = monotonicMicros();
+  if (micros > 0 && timerArmed_) {
+    // Already armed: keep it when its next expiry comes soon enough. Re-arming on every
+    // wait was one timer_settime per stop in a burst of stdio stops.
+    uint64_t next = timerDue_;
+    if (next < now) next += ((now - next) / kBackstopMicros + 1) * kBackstopMicros;
+    if (next <= now + static_cast<uint64_t>(micros)) {
+      localStats_["timer_kept"]++;
+      return;
+    }
+  }
   itimerspec its;
   memset(&its, 0, sizeof its);
   its.it_value.tv_sec = micros / 1000000;
@@ -311,6 +322,7 @@ void Tracer::armTimer(long micros) {
   its.it_interval.tv_nsec = micros > 0 ? kBackstopMicros * 1000 : 0;
   timer_settime(static_cast<timer_t>(timer_), 0, &its, nullptr);
   timerArmed_ = micros > 0;
+  timerDue_ = now + static_cast<uint64_t>(micros);
   localStats_["timer_arms"]++;
 }
 
@@ -559,6 +571,7 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
         }
       }
       proc.tasks.insert(pid);
+      proc.stdinReported.clear();  // a new execution: its first stdin read is news again
       Event& e = emit(EventKind::Exec, pid);
       e.formerTid = formerTid ? formerTid : pid;
       if (task->pending == Task::Pending::ExecRunning) {
@@ -817,10 +830,18 @@ void Tracer::handleSeccompStop(Task& t) {
       break;
     }
     case Handling::ReadStdin: {
+      std::string target;
+      fdTarget(t.tid, 0, target);
+      Process& proc = processes_[t.tgid];
+      if (!target.empty() && target == proc.stdinReported) {
+        localStats_["stdin_reads_repeated"]++;
+        break;
+      }
+      proc.stdinReported = target;
       Event& e = emit(EventKind::Io, t.tid);
       e.fd = 0;
       e.dir = 'r';
-      fdTarget(t.tid, 0, e.target);
+      e.target = std::move(target);
       e.fdKind = classifyTarget(e.target);
       e.count = static_cast<int64_t>(a[2]);
       e.syscall = s->name;

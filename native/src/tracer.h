@@ -81,6 +81,9 @@ class Tracer {
     int umask = 022;        // tracked through umask(2): /proc/PID/status is slow to read
     std::string cwd;        // cached readlink(/proc/PID/cwd); dropped when a chdir completes
     bool cwdValid = false;
+    // fd 0's target at the last stdin read reported since the last exec: a repeat says
+    // nothing new (the execution and its chain only change at exec), so it is not sent.
+    std::string stdinReported;
   };
 
   void threadMain();
@@ -129,6 +132,7 @@ class Tracer {
   void* timer_ = nullptr;
   bool hasTimer_ = false;
   bool timerArmed_ = false;
+  uint64_t timerDue_ = 0;  // monotonic micros of the armed timer's first expiry
 
   // Tracer-thread state.
   pid_t root_ = 0;

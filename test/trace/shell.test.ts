@@ -374,6 +374,25 @@ describe('exit status, signals and stdin', () => {
     expect(cat.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe')]);
   });
 
+  test('stdin reads after an exec, or from another target, are each news to the execution', () => {
+    // The tracer reports a process's stdin reads once per exec and fd 0 target: dash's
+    // `read` takes one byte per call, and only the first one says anything new.
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { in: 'from the file\n' });
+    const r = run(dir, [SH, '-c', 'read b < in; read a; printf "%s|%s|" "$a" "$b"; exec cat'], {
+      input: 'first line\nsecond line\n',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('first line|from the file|second line\n');
+    const sh = rootOf(r.record);
+    const [cat] = childrenOf(r.record, sh);
+    expect(cat.argv).toEqual(['cat']);
+    expect(sh.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe')]);
+    expect(inputsIn(sh, dir)).toEqual({ in: 'content' });
+    // the same process, the same pipe: a new execution all the same
+    expect(cat.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe')]);
+  });
+
   test('stdin redirected from a file outside pcache: the file is a content input', () => {
     const dir = tempDir('pcache-sh-');
     writeFiles(dir, { in: 'q\np\n' });
