@@ -42,34 +42,42 @@ static int installFilter(unsigned action, unsigned flags) {
   return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
-// One fd over a unix socket (the listener goes from the child to the parent).
+// A one-byte message with room for one fd (the listener goes from the child to the parent).
+struct FdMessage {
+  char byte;
+  char control[CMSG_SPACE(sizeof(int))];
+  struct iovec iov;
+  struct msghdr m;
+};
+
+static struct msghdr* fdMessage(struct FdMessage* f) {
+  memset(f, 0, sizeof *f);
+  f->iov.iov_base = &f->byte;
+  f->iov.iov_len = 1;
+  f->m.msg_iov = &f->iov;
+  f->m.msg_iovlen = 1;
+  f->m.msg_control = f->control;
+  f->m.msg_controllen = sizeof f->control;
+  return &f->m;
+}
+
 static void sendFd(int sock, int fd) {
-  char byte = 0, control[CMSG_SPACE(sizeof(int))];
-  struct iovec iov = {&byte, 1};
-  struct msghdr m = {0};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+  struct FdMessage f;
+  struct msghdr* m = fdMessage(&f);
+  struct cmsghdr* c = CMSG_FIRSTHDR(m);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  if (sendmsg(sock, &m, 0) != 1) exit(3);
+  if (sendmsg(sock, m, 0) != 1) exit(3);
 }
 
 static int receiveFd(int sock) {
-  char byte, control[CMSG_SPACE(sizeof(int))];
-  struct iovec iov = {&byte, 1};
-  struct msghdr m = {0};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  if (recvmsg(sock, &m, 0) != 1 || !CMSG_FIRSTHDR(&m)) exit(3);
+  struct FdMessage f;
+  struct msghdr* m = fdMessage(&f);
+  if (recvmsg(sock, m, 0) != 1 || !CMSG_FIRSTHDR(m)) exit(3);
   int fd;
-  memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
+  memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(m)), sizeof fd);
   return fd;
 }
 
