@@ -10,6 +10,8 @@
 //       publish wrote ~7 random index pages for the sake of the rare gc/verify, which
 //       now count references themselves. Adds entries.inputs_manifest to databases made
 //       by a pre-release step 1 that lacked it (their entries are dropped: unusable).
+//   3 - the inputs table is dropped: entries.inputs_manifest holds every input, and
+//       writing a row per input as well was most of the cost of a publish.
 //
 // Integers that may exceed 2^53 (inode numbers, device numbers, nanosecond times) are
 // stored as signed 64-bit values and read with safeIntegers (BigInt).
@@ -22,7 +24,7 @@ export type Db = Database.Database;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Statement = Database.Statement<any[]>;
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** "pcac" - identifies index.db as ours. */
 export const APPLICATION_ID = 0x70636163;
 /** Writers wait this long for the lock before failing; other processes' transactions are short. */
@@ -146,6 +148,10 @@ const MIGRATIONS: ReadonlyArray<string | ((db: Db) => void)> = [
       db.exec(`DELETE FROM entries; ALTER TABLE entries ADD COLUMN inputs_manifest BLOB NOT NULL DEFAULT x''`);
     }
   },
+  // 2 -> 3: the manifest is the only copy of an entry's inputs. The row per input said
+  // the same again and was most of the cost of publishing an entry (an execution's
+  // shared libraries, locale files and probes are dozens of inputs).
+  `DROP TABLE IF EXISTS inputs;`,
 ];
 
 if (MIGRATIONS.length !== SCHEMA_VERSION) throw new Error('MIGRATIONS and SCHEMA_VERSION disagree');

@@ -1,7 +1,8 @@
 // Input manifest: all inputs of one entry packed in one binary value, stored in
-// entries.inputs_manifest next to the row-per-input `inputs` table. A lookup reads one
-// value instead of a thousand rows, and the checker compares stat fields straight from
-// the buffer; a full InputRecord is only decoded for an input whose stat differs.
+// entries.inputs_manifest, the only copy of them (schema 3 dropped the row-per-input
+// table). A lookup reads one value instead of a thousand rows, and the checker compares
+// stat fields straight from the buffer; a full InputRecord is only decoded for an input
+// whose stat differs, or for a report (Store.entryInputs).
 //
 // Format (little endian), MANIFEST_VERSION 1:
 //   header  "PCIM"  u8 version  u8[3] zero  u32 count

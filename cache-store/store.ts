@@ -171,20 +171,6 @@ interface EntryRow {
   output_count: number;
 }
 
-interface InputRow {
-  path: string;
-  kind: string;
-  type: string | null;
-  dev: bigint | null;
-  ino: bigint | null;
-  size: bigint | null;
-  mtime_ns: bigint | null;
-  ctime_ns: bigint | null;
-  mode: bigint | null;
-  hash: string | null;
-  verified_at_ns: bigint | null;
-}
-
 interface OutputRow {
   path: string;
   kind: string;
@@ -444,23 +430,6 @@ export class Store {
         outputs.length,
       );
       const entryId = Number(result.lastInsertRowid);
-      entry.inputs.forEach((input, seq) => {
-        this.sql.insertInput.run(
-          entryId,
-          seq,
-          input.path,
-          input.kind,
-          input.type ?? null,
-          input.dev == null ? null : toInt64(input.dev),
-          input.ino == null ? null : toInt64(input.ino),
-          input.size ?? null,
-          input.mtimeNs ?? null,
-          input.ctimeNs ?? null,
-          input.mode ?? null,
-          input.hash ?? null,
-          input.verifiedAtNs ?? null,
-        );
-      });
       outputs.forEach((output, seq) => {
         this.sql.insertOutput.run(entryId, seq, output.path, output.kind, output.hash ?? null, output.mode ?? null, output.linkTarget ?? null);
       });
@@ -484,20 +453,8 @@ export class Store {
 
   entryInputs(id: number): InputRecord[] {
     this.live();
-    return (this.sql.inputsOf.all(id) as InputRow[]).map((r) => ({
-      path: r.path,
-      kind: r.kind as InputKind,
-      type: r.type as FileType | null,
-      // Stored as signed 64-bit (see index-db.ts); stat gives them unsigned.
-      dev: r.dev == null ? null : BigInt.asUintN(64, r.dev),
-      ino: r.ino == null ? null : BigInt.asUintN(64, r.ino),
-      size: r.size,
-      mtimeNs: r.mtime_ns,
-      ctimeNs: r.ctime_ns,
-      mode: r.mode == null ? null : Number(r.mode),
-      hash: r.hash,
-      verifiedAtNs: r.verified_at_ns,
-    }));
+    const manifest = this.sql.manifestOf.get(id) as Buffer | undefined;
+    return manifest ? decodeManifest(manifest) : [];
   }
 
   entryOutputs(id: number): OutputRecord[] {
@@ -823,7 +780,7 @@ export class Store {
         b: number;
         bytes: number;
       };
-      db.exec(`DELETE FROM run_executions; DELETE FROM runs; DELETE FROM outputs; DELETE FROM inputs;
+      db.exec(`DELETE FROM run_executions; DELETE FROM runs; DELETE FROM outputs;
                DELETE FROM entries; DELETE FROM blobs; DELETE FROM hash_cache;`);
       return { entriesRemoved: counts.e, blobsRemoved: counts.b, bytesRemoved: counts.bytes };
     });
@@ -948,10 +905,6 @@ export class Store {
                               duration_ms, created_ms, last_used_ms, input_count, output_count)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertInput: db.prepare(
-        `INSERT INTO inputs (entry_id, seq, path, kind, type, dev, ino, size, mtime_ns, ctime_ns, mode, hash, verified_at_ns)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       insertOutput: db.prepare(
         `INSERT INTO outputs (entry_id, seq, path, kind, hash, mode, link_target) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
@@ -967,12 +920,7 @@ export class Store {
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE command_key = ? ORDER BY created_ms DESC, id DESC LIMIT ?`,
       ),
       entryById: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`),
-      inputsOf: db
-        .prepare(
-          `SELECT path, kind, type, dev, ino, size, mtime_ns, ctime_ns, mode, hash, verified_at_ns
-           FROM inputs WHERE entry_id = ? ORDER BY seq`,
-        )
-        .safeIntegers(true),
+      manifestOf: db.prepare(`SELECT inputs_manifest FROM entries WHERE id = ?`).pluck(),
       outputsOf: db.prepare(`SELECT path, kind, hash, mode, link_target FROM outputs WHERE entry_id = ? ORDER BY seq`),
       touchEntry: db.prepare(`UPDATE entries SET last_used_ms = max(last_used_ms, ?) WHERE id = ?`),
       deleteEntry: db.prepare(`DELETE FROM entries WHERE id = ?`),

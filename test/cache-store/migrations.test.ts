@@ -1,12 +1,34 @@
-// The schema migrates forward in place: an index from schema 1 opens under schema 2.
+// The schema migrates forward in place: an index from schema 1 or 2 opens under the
+// current schema with its entries intact.
 
 import Database from 'better-sqlite3';
 import * as path from 'path';
 import { SCHEMA_VERSION } from '../../cache-store/index-db';
+import { InputRecord } from '../../cache-store/entry';
 import { Store } from '../../cache-store/store';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
 afterAll(cleanupTempDirs);
+
+// Schemas 1 and 2 also kept every input as a row (dropped in 3).
+const OLD_INPUTS_TABLE = `
+  CREATE TABLE inputs (
+    entry_id       INTEGER NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    path           TEXT NOT NULL,
+    kind           TEXT NOT NULL CHECK (kind IN ('content', 'metadata', 'absent', 'dirlist')),
+    type           TEXT,
+    dev            INTEGER,
+    ino            INTEGER,
+    size           INTEGER,
+    mtime_ns       INTEGER,
+    ctime_ns       INTEGER,
+    mode           INTEGER,
+    hash           TEXT,
+    verified_at_ns INTEGER,
+    PRIMARY KEY (entry_id, seq)
+  ) WITHOUT ROWID;
+  INSERT INTO inputs (entry_id, seq, path, kind) SELECT id, 0, '/nowhere', 'absent' FROM entries;`;
 
 const V1_INDEXES = `
   CREATE INDEX entries_by_lru ON entries (last_used_ms, id);
@@ -27,6 +49,7 @@ async function cacheAtVersion1(withManifest: boolean): Promise<string> {
   });
   store.close();
   const db = new Database(path.join(dir, 'index.db'));
+  db.exec(OLD_INPUTS_TABLE);
   db.exec(V1_INDEXES);
   if (!withManifest) db.exec(`ALTER TABLE entries DROP COLUMN inputs_manifest`);
   db.pragma('user_version = 1');
@@ -51,6 +74,38 @@ test('schema 1 -> 2 drops the reference indexes and keeps the entries', async ()
   const db = new Database(path.join(dir, 'index.db'), { readonly: true });
   expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
   db.close();
+});
+
+function tableNames(dir: string): string[] {
+  const db = new Database(path.join(dir, 'index.db'), { readonly: true });
+  const names = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
+  db.close();
+  return names;
+}
+
+test('schema 2 -> 3 drops the row-per-input table; every input is still there, from the manifest', async () => {
+  const dir = path.join(makeTempDir(), 'cache');
+  const inputs: InputRecord[] = [
+    { path: '/usr/bin/tool', kind: 'content', type: 'file', dev: 1n, ino: 2n, size: 3n, mtimeNs: 4n, ctimeNs: 5n, mode: 0o755, hash: 'a'.repeat(64), verifiedAtNs: 6n },
+    { path: '/etc/ld.so.preload', kind: 'absent', type: null, dev: null, ino: null, size: null, mtimeNs: null, ctimeNs: null, mode: null, hash: null, verifiedAtNs: null },
+    { path: '/data', kind: 'dirlist', type: 'dir', dev: null, ino: null, size: null, mtimeNs: null, ctimeNs: null, mode: 0o755, hash: 'b'.repeat(64), verifiedAtNs: null },
+    { path: '/lib/link', kind: 'metadata', type: 'symlink', dev: null, ino: null, size: 7n, mtimeNs: null, ctimeNs: null, mode: null, hash: 'target', verifiedAtNs: null },
+  ];
+  let store = Store.open(dir);
+  const { id } = await store.publishEntry({ commandKey: 'k', exitStatus: 0, durationMs: 1, inputs, outputs: [] });
+  store.close();
+  const db = new Database(path.join(dir, 'index.db'));
+  db.exec(OLD_INPUTS_TABLE);
+  db.pragma('user_version = 2');
+  db.close();
+  expect(tableNames(dir)).toContain('inputs');
+
+  store = Store.open(dir);
+  expect(store.getEntry(id)?.inputs).toEqual(inputs);
+  expect(store.candidates('k').map((c) => c.id)).toEqual([id]);
+  store.close();
+  expect(tableNames(dir)).not.toContain('inputs');
+  expect(tableNames(dir)).toContain('entries');
 });
 
 test('a pre-release schema 1 without input manifests loses its (unusable) entries, not its blobs or runs', async () => {
