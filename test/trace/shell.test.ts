@@ -536,6 +536,39 @@ describe('more coreutils', () => {
     }
   });
 
+  test('a write to a regular-file stdout cut short by RLIMIT_FSIZE: exactly what the kernel took is counted', () => {
+    const dir = tempDir('pcache-short-');
+    const writer = path.resolve(__dirname, '../../fixtures/bin/file_write_short');
+    const r = run(dir, [SH, '-c', `${writer} > out`]);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('x'.repeat(4096));
+    const w = execNamed(r.record, 'file_write_short');
+    expect([w.stdout.kind, w.stdout.bytes, w.uncacheable]).toEqual(['file', 4096, []]);
+  });
+
+  test('several processes writing one regular-file stdout in turn: every byte, in order', () => {
+    const dir = tempDir('pcache-turns-');
+    const r = run(dir, [SH, '-c', "{ echo one; /usr/bin/printf 'two '; echo three; seq 3; } > out"]);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out'), 'utf8')).toBe('one\ntwo three\n1\n2\n3\n');
+    const sh = rootOf(r.record);
+    expect(sh.uncacheable).toEqual([]);
+    const printf = execNamed(r.record, 'printf');
+    const seq = execNamed(r.record, 'seq');
+    expect([printf.stdout.kind, printf.stdout.bytes, printf.uncacheable]).toEqual(['file', 4, []]);
+    expect([seq.stdout.kind, seq.stdout.bytes, seq.uncacheable]).toEqual(['file', 6, []]);
+  });
+
+  test('stdout open read-only: the failed write counts nothing and the run stays cacheable', () => {
+    const dir = tempDir('pcache-rdonly-');
+    writeFiles(dir, { in: 'unchanged\n' });
+    const r = run(dir, [SH, '-c', "/usr/bin/printf hello 1< in; echo status $? >&2"]);
+    expect(r.stderr).toContain('status 1');
+    expect(fs.readFileSync(path.join(dir, 'in'), 'utf8')).toBe('unchanged\n');
+    const printf = execNamed(r.record, 'printf');
+    expect([printf.exitCode, printf.stdout.bytes, printf.uncacheable]).toEqual([1, 0, []]);
+  });
+
   test('a signal that interrupts a later write to another fd does not touch the stdout write before it', () => {
     const dir = tempDir('pcache-sig2-');
     const writer = path.resolve(__dirname, '../../fixtures/bin/pipe_write_then_other_fd');
