@@ -121,6 +121,11 @@ export class CachedRun {
   private readonly ended: ExecutionRecord[] = [];
   private readonly outcomes: ExecutionOutcome[] = [];
   private storing: Promise<void> = Promise.resolve();
+  /**
+   * What may wait until after an exit is let go: storing captured stdout/stderr (bytes in
+   * memory, which nobody can change) and the index rows. Runs in order, after `storing`.
+   */
+  private publishing: Promise<void> = Promise.resolve();
   /** digests learnt in this run, so a file is read once, not once per enclosing execution */
   private readonly runHashes = new RunHashes((p) => this.folder?.changeMark(p) ?? 0);
   private running = 0;
@@ -162,6 +167,7 @@ export class CachedRun {
     // Executions that ended without a held exit (a process left running, a signal death ...).
     await this.storeEnded();
     await this.storing;
+    await this.publishing;
     const wallSeconds = (Date.now() - started) / 1000;
     const uncacheable = this.outcomes.filter((o) => o.outcome === 'uncacheable').length;
     this.writeReport(session, started, wallSeconds);
@@ -419,7 +425,19 @@ export class CachedRun {
     };
   }
 
+  /** Queues `step` after the publishing already queued; a failure is a warning, not a stop. */
+  private later(step: () => void | Promise<void>): void {
+    this.publishing = this.publishing.then(step).catch((e: unknown) => {
+      process.stderr.write(`pcache: warning: ${(e as Error).message}\n`);
+    });
+  }
+
+  /** Records the outcome after what is queued before it, so outcomes keep their order. */
   private uncacheable(rec: ExecutionRecord, reason: string): void {
+    this.later(() => this.recordUncacheable(rec, reason));
+  }
+
+  private recordUncacheable(rec: ExecutionRecord, reason: string): void {
     this.report.push(this.reportOf(rec, 'uncacheable', rec.uncacheable.length > 0 ? rec.uncacheable : [reason], null));
     this.outcomes.push({
       outcome: 'uncacheable',
@@ -552,24 +570,38 @@ export class CachedRun {
       inputs,
       outputs,
     };
-    let entryId: number | null = null;
-    let published: Awaited<ReturnType<Store['publishEntry']>>;
+    // Output files are stored now, while the exit is held: once it is let go, the caller
+    // may change or remove them.
     try {
-      published = await this.store.publishEntry(entry);
-      entryId = published.id;
-      for (const f of published.storedFiles) {
-        const mark = marks.get(f.file);
-        if (mark !== undefined) this.runHashes.remember(f.file, stampOf(f.stat), f.hash, f.readStartNs, mark);
+      for (const out of outputs) {
+        if (out.kind !== 'content' || out.hash) continue;
+        const stored = await this.store.storeFile(out.path);
+        out.hash = stored.hash;
+        if (out.mode == null) out.mode = Number(stored.stat.mode & 0o7777n);
+        const mark = marks.get(out.path);
+        if (stored.stable && mark !== undefined) this.runHashes.remember(out.path, stampOf(stored.stat), stored.hash, stored.readStartNs, mark);
       }
     } catch (e) {
       // An output that vanished before it could be stored (a racing writer): nothing to replay.
       return this.uncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
     }
-    this.outcomes.push({ outcome: 'miss', argv: rec.argv, pid: rec.pid, durationMs, savedMs: 0 });
-    const r = this.reportOf(rec, 'miss', [], entryId);
-    r.inputs = inputs.map((i) => ({ path: i.path, kind: i.kind, hash: i.hash ?? null }));
-    r.outputs = published.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.hash ?? o.linkTarget ?? null }));
-    this.report.push(r);
-    this.store.recordRunExecution(this.runId, { commandKey: key, entryId, label: label(rec.argv), outcome: 'miss', durationMs });
+    // From here on no file is read again: a blob a concurrent gc removed meanwhile makes
+    // publishing fail (a miss next time) instead of storing what the file holds by then.
+    for (const out of outputs) delete out.source;
+    // The captured stdout/stderr and the index rows wait until the exit is let go.
+    this.later(async () => {
+      let published: Awaited<ReturnType<Store['publishEntry']>>;
+      try {
+        published = await this.store.publishEntry(entry);
+      } catch (e) {
+        return this.recordUncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
+      }
+      this.outcomes.push({ outcome: 'miss', argv: rec.argv, pid: rec.pid, durationMs, savedMs: 0 });
+      const r = this.reportOf(rec, 'miss', [], published.id);
+      r.inputs = inputs.map((i) => ({ path: i.path, kind: i.kind, hash: i.hash ?? null }));
+      r.outputs = published.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.hash ?? o.linkTarget ?? null }));
+      this.report.push(r);
+      this.store.recordRunExecution(this.runId, { commandKey: key, entryId: published.id, label: label(rec.argv), outcome: 'miss', durationMs });
+    });
   }
 }
