@@ -39,6 +39,11 @@ export interface StoredFile extends StoredBlob {
   stable: boolean;
 }
 
+/** A small file's bytes as read, with what storing them would have said. */
+export interface SmallFile extends StoredFile {
+  bytes: Buffer;
+}
+
 export type BlobState = 'ok' | 'missing' | 'corrupt';
 
 export interface BlobDirOptions {
@@ -102,7 +107,11 @@ export class BlobDir {
 
   /** Stores bytes held in memory (stdout/stderr captures, small files). */
   storeBytes(bytes: Uint8Array): StoredBlob {
-    const hash = digestBytes(bytes);
+    return this.storeHashed(bytes, digestBytes(bytes));
+  }
+
+  /** storeBytes for bytes whose digest was just computed from these very bytes. */
+  private storeHashed(bytes: Uint8Array, hash: string): StoredBlob {
     if (this.sizeOf(hash) === bytes.length) {
       this.touch(hash);
       return { hash, size: bytes.length };
@@ -247,22 +256,34 @@ export class BlobDir {
    * enclosing execution, or by an earlier run) is then never copied at all. Null when the
    * file is larger (or not regular): the streaming path takes it.
    */
-  private storeSmallFile(source: string): StoredFile | null {
-    let fd: number;
+  /**
+   * A small regular file (up to SMALL_FILE) read into memory and hashed, not stored: the
+   * caller stores the bytes later (storeChunks), when the file itself may have changed.
+   * null for a larger file, or one that grew while read.
+   */
+  readSmallFile(source: string): SmallFile | null {
+    const fd = openForReading(source);
     try {
-      // O_NONBLOCK: a FIFO at `source` is refused (not regular) instead of blocking the open.
-      fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    } catch (e) {
-      throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
-    }
-    try {
-      return this.storeSmallFd(fd);
+      return this.readSmallFd(fd);
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  private storeSmallFd(fd: number): StoredFile | null {
+  private storeSmallFile(source: string): StoredFile | null {
+    const fd = openForReading(source);
+    try {
+      const small = this.readSmallFd(fd);
+      if (!small) return null;
+      const { bytes, ...stored } = small;
+      this.storeHashed(bytes, stored.hash);
+      return stored;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private readSmallFd(fd: number): SmallFile | null {
     const readStartNs = nowNs();
     const before = fs.fstatSync(fd, { bigint: true });
     if (!before.isFile() || before.size > BigInt(SMALL_FILE)) return null;
@@ -277,8 +298,8 @@ export class BlobDir {
     const after = fs.fstatSync(fd, { bigint: true });
     const stable =
       after.size === before.size && after.mtimeNs === before.mtimeNs && after.ctimeNs === before.ctimeNs && BigInt(position) === before.size;
-    const { hash } = this.storeBytes(bytes.subarray(0, position));
-    return { hash, size: position, stat: before, readStartNs, stable };
+    const data = bytes.subarray(0, position);
+    return { hash: digestBytes(data), size: position, stat: before, readStartNs, stable, bytes: data };
   }
 
   /** Re-hashes the blob file and compares with its name. */
@@ -428,6 +449,15 @@ export class BlobDir {
         throw new StoreError('IO_ERROR', `cannot publish blob ${hash}: ${shortMessage(e2)}`, { cause: e2 });
       }
     }
+  }
+}
+
+/** O_NONBLOCK: a FIFO at `source` is refused later (not regular) instead of blocking the open. */
+function openForReading(source: string): number {
+  try {
+    return fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    throw new StoreError('IO_ERROR', `cannot read ${source}: ${shortMessage(e)}`, { cause: e });
   }
 }
 

@@ -18,7 +18,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { BlobDir, BlobDirOptions, BLOB_LAYOUT_VERSION, StoredBlob, StoredFile } from './blobs';
+import { BlobDir, BlobDirOptions, BLOB_LAYOUT_VERSION, SmallFile, StoredBlob, StoredFile } from './blobs';
 import { DIGEST_ALGORITHM, digestBytes, isDigest } from './digest';
 import {
   BlobSource,
@@ -242,6 +242,17 @@ export class Store {
   // ---------------------------------------------------------------- blobs
 
   /** Stores a file in one pass and remembers its digest in the hash cache. */
+  /**
+   * A small file read and hashed now, to be stored from memory later (BlobDir.readSmallFile);
+   * its digest goes into the hash cache like storeFile's. null for a larger file.
+   */
+  readSmallFile(file: string): SmallFile | null {
+    this.live();
+    const small = this.blobs.readSmallFile(file);
+    if (small?.stable) this.hashCache.record(file, small.stat, small.hash, small.readStartNs);
+    return small;
+  }
+
   async storeFile(file: string): Promise<StoredFile> {
     this.live();
     const stored = await this.blobs.storeFile(file);

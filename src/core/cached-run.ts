@@ -103,6 +103,9 @@ function label(argv: readonly string[]): string {
   return argv.slice(0, 4).join(' ');
 }
 
+/** Past this many bytes of small outputs waiting in memory, held exits store them at once. */
+const HELD_BLOB_BYTES_MAX = 256 << 20;
+
 export class CachedRun {
   private readonly opts: CachedRunOptions;
   private readonly store: Store;
@@ -126,6 +129,8 @@ export class CachedRun {
    * memory, which nobody can change) and the index rows. Runs in order, after `storing`.
    */
   private publishing: Promise<void> = Promise.resolve();
+  /** Bytes of small output files read under a held exit and not stored yet. */
+  private heldBlobBytes = 0;
   /** digests learnt in this run, so a file is read once, not once per enclosing execution */
   private readonly runHashes = new RunHashes((p) => this.folder?.changeMark(p) ?? 0);
   private running = 0;
@@ -570,12 +575,20 @@ export class CachedRun {
       inputs,
       outputs,
     };
-    // Output files are stored now, while the exit is held: once it is let go, the caller
-    // may change or remove them.
+    // Output files are read now, while the exit is held: once it is let go, the caller
+    // may change or remove them. A small one is only read and hashed here, its blob written
+    // from memory after the exit is let go (a file creation is the slow part); a large one
+    // is stored here.
+    const heldBlobs: Buffer[] = [];
     try {
       for (const out of outputs) {
         if (out.kind !== 'content' || out.hash) continue;
-        const stored = await this.store.storeFile(out.path);
+        const small = this.heldBlobBytes < HELD_BLOB_BYTES_MAX ? this.store.readSmallFile(out.path) : null;
+        if (small) {
+          heldBlobs.push(small.bytes);
+          this.heldBlobBytes += small.size;
+        }
+        const stored = small ?? (await this.store.storeFile(out.path));
         out.hash = stored.hash;
         if (out.mode == null) out.mode = Number(stored.stat.mode & 0o7777n);
         const mark = marks.get(out.path);
@@ -592,6 +605,11 @@ export class CachedRun {
     this.later(async () => {
       let published: Awaited<ReturnType<Store['publishEntry']>>;
       try {
+        try {
+          for (const bytes of heldBlobs) await this.store.blobs.storeChunks([bytes]);
+        } finally {
+          for (const bytes of heldBlobs) this.heldBlobBytes -= bytes.length;
+        }
         published = await this.store.publishEntry(entry);
       } catch (e) {
         return this.recordUncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
