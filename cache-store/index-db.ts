@@ -30,7 +30,7 @@ export const APPLICATION_ID = 0x70636163;
 /** Writers wait this long for the lock before failing; other processes' transactions are short. */
 export const BUSY_TIMEOUT_MS = 60_000;
 
-const MIGRATIONS: ReadonlyArray<string | ((db: Db) => void)> = [
+export const MIGRATIONS: ReadonlyArray<string | ((db: Db) => void)> = [
   // 0 -> 1
   `
   CREATE TABLE meta (

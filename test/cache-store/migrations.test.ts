@@ -3,31 +3,16 @@
 
 import Database from 'better-sqlite3';
 import * as path from 'path';
-import { SCHEMA_VERSION } from '../../cache-store/index-db';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../cache-store/index-db';
 import { InputRecord } from '../../cache-store/entry';
 import { Store } from '../../cache-store/store';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
 afterAll(cleanupTempDirs);
 
-// Schemas 1 and 2 also kept every input as a row (dropped in 3).
-const OLD_INPUTS_TABLE = `
-  CREATE TABLE inputs (
-    entry_id       INTEGER NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
-    seq            INTEGER NOT NULL,
-    path           TEXT NOT NULL,
-    kind           TEXT NOT NULL CHECK (kind IN ('content', 'metadata', 'absent', 'dirlist')),
-    type           TEXT,
-    dev            INTEGER,
-    ino            INTEGER,
-    size           INTEGER,
-    mtime_ns       INTEGER,
-    ctime_ns       INTEGER,
-    mode           INTEGER,
-    hash           TEXT,
-    verified_at_ns INTEGER,
-    PRIMARY KEY (entry_id, seq)
-  ) WITHOUT ROWID;
+// Schemas 1 and 2 also kept every input as a row (dropped in 3): that table as step 1
+// created it, and one row per existing entry.
+const OLD_INPUTS_TABLE = `${/CREATE TABLE inputs \([\s\S]*?\) WITHOUT ROWID;/.exec(MIGRATIONS[0] as string)![0]}
   INSERT INTO inputs (entry_id, seq, path, kind) SELECT id, 0, '/nowhere', 'absent' FROM entries;`;
 
 const V1_INDEXES = `
@@ -57,31 +42,24 @@ async function cacheAtVersion1(withManifest: boolean): Promise<string> {
   return dir;
 }
 
-function indexNames(dir: string): string[] {
+function schemaNames(dir: string, type: 'index' | 'table'): string[] {
   const db = new Database(path.join(dir, 'index.db'), { readonly: true });
-  const names = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
+  const names = db.prepare(`SELECT name FROM sqlite_schema WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all(type) as string[];
   db.close();
   return names;
 }
 
 test('schema 1 -> 2 drops the reference indexes and keeps the entries', async () => {
   const dir = await cacheAtVersion1(true);
-  expect(indexNames(dir)).toContain('outputs_by_hash');
+  expect(schemaNames(dir, 'index')).toContain('outputs_by_hash');
   const store = Store.open(dir);
   expect(store.lookup('k').hit?.exitStatus).toBe(0);
   store.close();
-  expect(indexNames(dir)).toEqual(['entries_by_key']);
+  expect(schemaNames(dir, 'index')).toEqual(['entries_by_key']);
   const db = new Database(path.join(dir, 'index.db'), { readonly: true });
   expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
   db.close();
 });
-
-function tableNames(dir: string): string[] {
-  const db = new Database(path.join(dir, 'index.db'), { readonly: true });
-  const names = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
-  db.close();
-  return names;
-}
 
 test('schema 2 -> 3 drops the row-per-input table; every input is still there, from the manifest', async () => {
   const dir = path.join(makeTempDir(), 'cache');
@@ -98,14 +76,14 @@ test('schema 2 -> 3 drops the row-per-input table; every input is still there, f
   db.exec(OLD_INPUTS_TABLE);
   db.pragma('user_version = 2');
   db.close();
-  expect(tableNames(dir)).toContain('inputs');
+  expect(schemaNames(dir, 'table')).toContain('inputs');
 
   store = Store.open(dir);
   expect(store.getEntry(id)?.inputs).toEqual(inputs);
   expect(store.candidates('k').map((c) => c.id)).toEqual([id]);
   store.close();
-  expect(tableNames(dir)).not.toContain('inputs');
-  expect(tableNames(dir)).toContain('entries');
+  expect(schemaNames(dir, 'table')).not.toContain('inputs');
+  expect(schemaNames(dir, 'table')).toContain('entries');
 });
 
 test('a pre-release schema 1 without input manifests loses its (unusable) entries, not its blobs or runs', async () => {
