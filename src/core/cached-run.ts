@@ -539,6 +539,13 @@ export class CachedRun {
       const r = this.inputRecord(rec, i, changed);
       if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
       inputs.push(r);
+      // Read and also looked at by path: its metadata (a modification time too) is checked
+      // besides its bytes, as its own input record.
+      if (i.kind === 'content' && i.statted) {
+        const m = this.inputRecord(rec, { path: i.path, kind: 'metadata', before: i.before }, changed);
+        if (!m) return this.uncacheable(rec, `input ${i.path} changed while it ran (metadata)`);
+        inputs.push(m);
+      }
     }
     const marks = new Map<string, number>();
     const outputs: NewOutput[] = rec.outputs.map((o) => {

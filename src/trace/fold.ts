@@ -410,6 +410,14 @@ interface PathState {
   /** type before the first event of this execution's subtree that touched the path */
   before: FileType;
   input: InputKind | null;
+  /**
+   * Which executions (innermost, by id) looked at the path's metadata, and which read its
+   * content. One that read what it stat'ed (sort stats its inputs) depends on the bytes;
+   * metadata seen by one that did not read it (`date -r f` next to `sort f`) is an input of
+   * its own for the executions containing both.
+   */
+  metaBy: Set<number> | null;
+  contentBy: Set<number> | null;
   /** the subtree changed the path: later observations saw its own doing, not an input */
   modified: boolean;
   content: boolean;
@@ -441,6 +449,8 @@ function newPathState(before: FileType): PathState {
   return {
     before,
     input: null,
+    metaBy: null,
+    contentBy: null,
     modified: false,
     content: false,
     how: null,
@@ -766,7 +776,12 @@ export class TraceFolder {
     return st;
   }
 
-  private applyEffect(e: Execution, fx: PathEffect, identity: (p: string) => FinalState | null = (p) => this.identity(p)): void {
+  private applyEffect(
+    e: Execution,
+    fx: PathEffect,
+    identity: (p: string) => FinalState | null = (p) => this.identity(p),
+    source: Execution = e,
+  ): void {
     const st = this.stateFor(e, fx);
     // fstat of the stdout/stderr an execution was given (cat checks input != output) looks at
     // where its output goes, which the record holds as the stream's target, not at an input.
@@ -779,6 +794,8 @@ export class TraceFolder {
       if (fx.creates && st.input === null) st.createdByOpen = true;
       if (fx.rewrites && st.input === null) st.rewrittenByOpen = fx.rewrites;
       mergeInput(st, fx.input);
+      if (fx.input === 'metadata') (st.metaBy ??= new Set()).add(source.id);
+      if (fx.input === 'content') (st.contentBy ??= new Set()).add(source.id);
       if (fx.input === 'content' && st.seen === null) st.seen = identity(fx.path);
     }
     // Created by an open that kept old bytes (no O_TRUNC), then emptied: the same as O_TRUNC,
@@ -841,7 +858,7 @@ export class TraceFolder {
       if (!memo.has(p)) memo.set(p, this.identity(p));
       return memo.get(p) ?? null;
     };
-    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx, identity);
+    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx, identity, e);
   }
 
   /**
@@ -1309,7 +1326,11 @@ export class TraceFolder {
 
   private toRecord(e: Execution): ExecutionRecord {
     const inputs: InputRecord[] = [];
-    for (const [p, st] of e.paths) if (st.input !== null) inputs.push({ path: p, kind: st.input, before: st.before });
+    for (const [p, st] of e.paths) {
+      if (st.input === null) continue;
+      const statted = st.input === 'content' && [...(st.metaBy ?? [])].some((id) => !st.contentBy?.has(id));
+      inputs.push(statted ? { path: p, kind: st.input, before: st.before, statted: true } : { path: p, kind: st.input, before: st.before });
+    }
     inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return {
       id: e.id,

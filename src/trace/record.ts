@@ -32,6 +32,11 @@ export interface InputRecord {
   kind: InputKind;
   /** type before the execution touched the path ('-' = absent) */
   before?: FileType;
+  /**
+   * A content input whose metadata a nested execution looked at without reading it (`date
+   * -r f` next to `sort f`): what it saw, a modification time included, is an input too.
+   */
+  statted?: boolean;
 }
 
 export interface OutputRecord {

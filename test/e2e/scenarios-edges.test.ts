@@ -292,6 +292,17 @@ describe('metadata a step observes', () => {
     expectIndistinguishable(r.rerun);
   });
 
+  test('date -r f next to sort f: the modification time date printed is an input of the script', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('date -u -r data.txt +%s > when.txt', 'sort data.txt > sorted.txt'), 'data.txt': 'b\na\n' },
+      setup: (w) => setMtime(path.join(w, 'data.txt'), 1_000_000_000),
+      change: (w) => setMtime(path.join(w, 'data.txt'), 1_500_000_000),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'when.txt')).toBe('1500000000\n');
+  });
+
   test('an executable bit probed with [ -x ] changes', async () => {
     const r = await runScenario({
       files: { 'p.sh': sh('if [ -x tool ]; then echo executable; else echo "not executable"; fi > x.txt'), tool: { content: 't\n', mode: 0o644 } },
