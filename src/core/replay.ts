@@ -213,6 +213,9 @@ export async function writeStdio(
   }
 }
 
+/** Observer ids for replayed inputs: negative, so never an execution's id. */
+let nextObserver = -1;
+
 function fsEvent(pid: number, op: FsEvent['op'], p: string, type: FileType, extra: Partial<FsEvent> = {}): FsEvent {
   return { k: 'fs', pid, op, path: p, flags: 0, mode: 0, follow: false, type, links: [], result: null, ...extra };
 }
@@ -226,13 +229,18 @@ function fsEvent(pid: number, op: FsEvent['op'], p: string, type: FileType, extr
 export function eventsForHit(req: ExecRequest, entry: Entry, applied: readonly AppliedOutput[], bytes: StdioBytes): NativeEvent[] {
   const pid = req.pid;
   const events: NativeEvent[] = [];
+  // An entry holds a metadata input beside a content input of the same path only when the
+  // skipped execution depended on both (its own reader was not the one that looked): the
+  // two observers keep that apart in the enclosing executions' records.
+  const reader = nextObserver--;
+  const looker = nextObserver--;
   for (const i of entry.inputs) {
     switch (i.kind) {
       case 'content':
-        events.push(fsEvent(pid, 'open', i.path, 'f', { follow: true }));
+        events.push(fsEvent(pid, 'open', i.path, 'f', { follow: true, observer: reader }));
         break;
       case 'metadata':
-        events.push(fsEvent(pid, 'stat', i.path, storeTypeToNative(i.type)));
+        events.push(fsEvent(pid, 'stat', i.path, storeTypeToNative(i.type), { observer: looker }));
         break;
       case 'absent':
         events.push(fsEvent(pid, 'stat', i.path, '-'));

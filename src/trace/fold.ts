@@ -411,10 +411,11 @@ interface PathState {
   before: FileType;
   input: InputKind | null;
   /**
-   * Which executions (innermost, by id) looked at the path's metadata, and which read its
-   * content. One that read what it stat'ed (sort stats its inputs) depends on the bytes;
-   * metadata seen by one that did not read it (`date -r f` next to `sort f`) is an input of
-   * its own for the executions containing both.
+   * Which executions (innermost, by id; a negative id stands for a skipped one, see
+   * eventsForHit) looked at the path's metadata, and which read its content. One that read
+   * what it stat'ed (sort stats its inputs) depends on the bytes; metadata seen by one that
+   * did not read it (`date -r f` next to `sort f`) is an input of its own for the
+   * executions containing both.
    */
   metaBy: Set<number> | null;
   contentBy: Set<number> | null;
@@ -780,7 +781,7 @@ export class TraceFolder {
     e: Execution,
     fx: PathEffect,
     identity: (p: string) => FinalState | null = (p) => this.identity(p),
-    source: Execution = e,
+    observer: number = e.id,
   ): void {
     const st = this.stateFor(e, fx);
     // fstat of the stdout/stderr an execution was given (cat checks input != output) looks at
@@ -794,8 +795,8 @@ export class TraceFolder {
       if (fx.creates && st.input === null) st.createdByOpen = true;
       if (fx.rewrites && st.input === null) st.rewrittenByOpen = fx.rewrites;
       mergeInput(st, fx.input);
-      if (fx.input === 'metadata') (st.metaBy ??= new Set()).add(source.id);
-      if (fx.input === 'content') (st.contentBy ??= new Set()).add(source.id);
+      if (fx.input === 'metadata') (st.metaBy ??= new Set()).add(observer);
+      if (fx.input === 'content') (st.contentBy ??= new Set()).add(observer);
       if (fx.input === 'content' && st.seen === null) st.seen = identity(fx.path);
     }
     // Created by an open that kept old bytes (no O_TRUNC), then emptied: the same as O_TRUNC,
@@ -848,7 +849,8 @@ export class TraceFolder {
     }
   }
 
-  private applyEffects(e: Execution, effects: readonly PathEffect[]): void {
+  /** `observer`: who looked (default the innermost execution `e`; see PathState.metaBy). */
+  private applyEffects(e: Execution, effects: readonly PathEffect[], observer: number = e.id): void {
     const kept = effects.filter((fx) => pathPolicy(fx.path, this.ignoreDirs) === 'record');
     if (kept.length === 0) return;
     for (const fx of kept) if (fx.change !== null) this.noteWriter(e, fx.path);
@@ -858,7 +860,7 @@ export class TraceFolder {
       if (!memo.has(p)) memo.set(p, this.identity(p));
       return memo.get(p) ?? null;
     };
-    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx, identity, e);
+    for (const a of this.chain(e)) for (const fx of kept) this.applyEffect(a, fx, identity, observer);
   }
 
   /**
@@ -936,7 +938,7 @@ export class TraceFolder {
       // input. (A non-directory in the way makes it fail; a replay then runs it instead.)
       for (const fx of effects) if (fx.path === ev.path && fx.input === 'absent') fx.input = null;
     }
-    this.applyEffects(e, effects);
+    this.applyEffects(e, effects, ev.observer);
     if (move && pathPolicy(move.from, this.ignoreDirs) === 'record' && pathPolicy(move.to, this.ignoreDirs) === 'record') {
       for (const a of this.chain(e)) this.recordMove(a, move);
     }

@@ -78,6 +78,11 @@ export interface FsEvent {
   result: number | null;
   /** OPTIONAL (sent by the tracer): execve-probe of a failed exec: the token of its request */
   token?: number;
+  /**
+   * OPTIONAL (never sent by the tracer): replayed from a cache hit, who looked at the path,
+   * standing for the skipped execution (see the fold's metaBy/contentBy).
+   */
+  observer?: number;
 }
 
 /** A task (process or thread) was created by fork/vfork/clone/clone3. */

@@ -7,7 +7,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { expectIndistinguishable, expectSummary, runScenario, textOf, writeTree } from './harness';
+import { expectIndistinguishable, expectSummary, runCached, runScenario, textOf, writeTree } from './harness';
 
 /** Sets a path's mtime (and atime) to whole seconds since the epoch. */
 function setMtime(file: string, seconds: number): void {
@@ -298,6 +298,28 @@ describe('metadata a step observes', () => {
       setup: (w) => setMtime(path.join(w, 'data.txt'), 1_000_000_000),
       change: (w) => setMtime(path.join(w, 'data.txt'), 1_500_000_000),
     });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'when.txt')).toBe('1500000000\n');
+  });
+
+  test('the same, with the step replayed inside a script that re-ran: the time is still an input', async () => {
+    // x.sh's entry holds data.txt's bytes and, apart, its metadata. When p.sh re-runs
+    // around a replayed x.sh, p.sh's new entry must keep the metadata input as well.
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('./x.sh', 'echo one > tag.txt'),
+        'x.sh': { content: sh('date -u -r data.txt +%s > when.txt', 'sort data.txt > sorted.txt'), mode: 0o755 },
+        'data.txt': 'b\na\n',
+      },
+      setup: async (w, ws) => {
+        setMtime(path.join(w, 'data.txt'), 1_000_000_000);
+        await runCached(ws, {}); // x.sh and p.sh recorded
+        writeTree(w, { 'p.sh': sh('./x.sh', 'echo two > tag.txt') }); // p.sh re-runs, x.sh is replayed
+      },
+      change: (w) => setMtime(path.join(w, 'data.txt'), 1_500_000_000),
+    });
+    expectSummary(r.first.cached, { ran: 1, skipped: 1 });
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
     expect(textOf(r.rerun.cached.tree, 'when.txt')).toBe('1500000000\n');
