@@ -251,12 +251,6 @@ export class BlobDir {
   }
 
   /**
-   * A file of at most SMALL_FILE bytes, read into memory with one synchronous read: most
-   * outputs are small, and a blob that already exists (the same output stored again by an
-   * enclosing execution, or by an earlier run) is then never copied at all. Null when the
-   * file is larger (or not regular): the streaming path takes it.
-   */
-  /**
    * A small regular file (up to SMALL_FILE) read into memory and hashed, not stored: the
    * caller stores the bytes later (storeChunks), when the file itself may have changed.
    * null for a larger file, or one that grew while read.
@@ -270,6 +264,12 @@ export class BlobDir {
     }
   }
 
+  /**
+   * A file of at most SMALL_FILE bytes, read into memory with one synchronous read: most
+   * outputs are small, and a blob that already exists (the same output stored again by an
+   * enclosing execution, or by an earlier run) is then never copied at all. Null when the
+   * file is larger (or not regular): the streaming path takes it.
+   */
   private storeSmallFile(source: string): StoredFile | null {
     const fd = openForReading(source);
     try {
@@ -418,10 +418,6 @@ export class BlobDir {
     }
   }
 
-  /**
-   * Renames a complete temp file to its digest. If the blob already exists it is
-   * replaced, which is harmless (same bytes) and heals a blob that had rotted.
-   */
   /** commitTemp through the thread pool. */
   private async commitTempAsync(tmp: string, hash: string): Promise<void> {
     try {
@@ -431,6 +427,10 @@ export class BlobDir {
     }
   }
 
+  /**
+   * Renames a complete temp file to its digest. If the blob already exists it is
+   * replaced, which is harmless (same bytes) and heals a blob that had rotted.
+   */
   private commitTemp(tmp: string, hash: string): void {
     const dest = this.pathOf(hash);
     try {

@@ -241,7 +241,6 @@ export class Store {
 
   // ---------------------------------------------------------------- blobs
 
-  /** Stores a file in one pass and remembers its digest in the hash cache. */
   /**
    * A small file read and hashed now, to be stored from memory later (BlobDir.readSmallFile);
    * its digest goes into the hash cache like storeFile's. null for a larger file.
@@ -253,6 +252,7 @@ export class Store {
     return small;
   }
 
+  /** Stores a file in one pass and remembers its digest in the hash cache. */
   async storeFile(file: string): Promise<StoredFile> {
     this.live();
     const stored = await this.blobs.storeFile(file);
