@@ -74,6 +74,12 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       o.Set("links", strings(env, e.links));
       o.Set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
       if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+      if (e.hasIdentity && std::string(e.op) == "open") {
+        Napi::Array id = Napi::Array::New(env, 6);
+        const int64_t parts[6] = {static_cast<int64_t>(e.ino), e.size, e.mtimeSec, e.mtimeNsec, e.ctimeSec, e.ctimeNsec};
+        for (uint32_t i = 0; i < 6; i++) id.Set(i, Napi::Number::New(env, static_cast<double>(parts[i])));
+        o.Set("identity", id);
+      }
       break;
     case EventKind::Spawn:
       o.Set("k", "spawn");

@@ -35,6 +35,10 @@ struct Event {
   std::vector<std::string> links;
   bool hasResult = false;
   int64_t result = 0;
+  // A regular file's identity when the tracee stopped before the call (see ResolvedPath::st).
+  bool hasIdentity = false;
+  uint64_t ino = 0;
+  int64_t size = 0, mtimeSec = 0, mtimeNsec = 0, ctimeSec = 0, ctimeNsec = 0;
   int64_t token = 0;  // execve-probe: the failed request's token (0 if none)
   // spawn
   int parent = 0;

@@ -172,11 +172,15 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
     cur = next;
     inProc = inProc || startsWith(cur, "/proc/");
     type = fileTypeChar(st.st_mode);
+    if (last) {
+      r.st = st;
+      r.hasStat = true;
+    }
   }
   r.path = cur.empty() ? "/" : cur;
   if (type == 0) {
-    struct stat st;
-    type = lstat(r.path.c_str(), &st) == 0 ? fileTypeChar(st.st_mode) : '-';
+    r.hasStat = lstat(r.path.c_str(), &r.st) == 0;
+    type = r.hasStat ? fileTypeChar(r.st.st_mode) : '-';
   }
   r.type = type;
   return r;

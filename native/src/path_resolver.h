@@ -4,6 +4,7 @@
 // the result describes the state the syscall is about to see.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -17,6 +18,10 @@ struct ResolvedPath {
   std::string path;  // absolute and normalized; for a magic link to a pipe: "pipe:[ino]"
   char type = '-';   // f d l c b p s, or '-' when it does not exist
   std::vector<std::string> links;  // symlinks traversed, in order
+  // The lstat of the final component (valid when type != '-'): taken while the tracee is
+  // stopped before the call, so a change after it shows in ctime/mtime/size at the end.
+  bool hasStat = false;
+  struct stat st {};
 };
 
 char fileTypeChar(unsigned mode);

@@ -103,6 +103,16 @@ std::string formatSockaddr(const std::string& raw, int& family) {
   return "";
 }
 
+void setIdentity(Event& e, const struct stat& st) {
+  e.hasIdentity = true;
+  e.ino = st.st_ino;
+  e.size = st.st_size;
+  e.mtimeSec = st.st_mtim.tv_sec;
+  e.mtimeNsec = st.st_mtim.tv_nsec;
+  e.ctimeSec = st.st_ctim.tv_sec;
+  e.ctimeNsec = st.st_ctim.tv_nsec;
+}
+
 }  // namespace
 
 Tracer::Tracer(std::string file, std::vector<std::string> argv, std::vector<std::string> env,
@@ -892,7 +902,7 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
   e.follow = follow;
 
   auto resolveArg = [&](int dirfdIdx, int pathIdx, bool followLast, std::string& outPath, char& outType,
-                        bool& ok) {
+                        bool& ok, bool identity) {
     ok = true;
     int64_t dirfd = dirfdIdx >= 0 ? static_cast<int64_t>(static_cast<int>(a[dirfdIdx])) : AT_FDCWD;
     std::string p;
@@ -912,8 +922,10 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
       }
       outPath = base;
       struct stat st;
-      if (!base.empty() && base[0] == '/') outType = lstat(base.c_str(), &st) == 0 ? fileTypeChar(st.st_mode) : '-';
-      else outType = base.rfind("pipe:", 0) == 0 ? 'p' : base.rfind("socket:", 0) == 0 ? 's' : 'c';
+      if (!base.empty() && base[0] == '/') {
+        outType = lstat(base.c_str(), &st) == 0 ? fileTypeChar(st.st_mode) : '-';
+        if (identity && outType == 'f') setIdentity(e, st);
+      } else outType = base.rfind("pipe:", 0) == 0 ? 'p' : base.rfind("socket:", 0) == 0 ? 's' : 'c';
       return;
     }
     if (p[0] != '/' && !baseDir(t, dirfd, base)) {
@@ -924,11 +936,12 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
     outPath = std::move(r.path);
     outType = r.type;
     for (auto& l : r.links) e.links.push_back(std::move(l));
+    if (identity && r.hasStat && r.type == 'f') setIdentity(e, r.st);
   };
 
   bool ok = true;
   if (s.path >= 0) {
-    resolveArg(s.dirfd, s.path, follow, e.path, e.type, ok);
+    resolveArg(s.dirfd, s.path, follow, e.path, e.type, ok, true);
   } else if (s.fdArg >= 0) {
     std::string target;
     if (fdTarget(t.tid, static_cast<int>(a[s.fdArg]), target)) {
@@ -948,7 +961,7 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
   } else if (s.path2 >= 0 && ok) {
     bool ok2;
     bool follow2 = false;  // rename/link never follow the destination
-    resolveArg(s.dirfd2, s.path2, follow2, e.path2, e.type2, ok2);
+    resolveArg(s.dirfd2, s.path2, follow2, e.path2, e.type2, ok2, false);
     if (!ok2) ok = false;
   }
   if (!ok) {

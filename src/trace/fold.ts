@@ -472,6 +472,13 @@ function newPathState(before: FileType): PathState {
   };
 }
 
+/** The tracer's [ino, size, mtime s, mtime ns, ctime s, ctime ns], in the units fs.Stats uses. */
+function identityState(id: readonly number[]): FinalState {
+  const [ino, size, ms, mns, cs, cns] = id;
+  // the same arithmetic as Node's Stats.mtimeMs, so a file untouched compares equal
+  return { type: 'f', mode: 0, ino, size, mtimeMs: ms * 1e3 + mns / 1e6, ctimeMs: cs * 1e3 + cns / 1e6 };
+}
+
 function sameFile(a: FinalState, b: FinalState): boolean {
   return a.type === b.type && a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
@@ -850,12 +857,14 @@ export class TraceFolder {
   }
 
   /** `observer`: who looked (default the innermost execution `e`; see PathState.metaBy). */
-  private applyEffects(e: Execution, effects: readonly PathEffect[], observer: number = e.id): void {
+  /** `seen`: the tracer's look at a regular file before the call (FsEvent.identity). */
+  private applyEffects(e: Execution, effects: readonly PathEffect[], observer: number = e.id, seen?: { path: string; state: FinalState }): void {
     const kept = effects.filter((fx) => pathPolicy(fx.path, this.ignoreDirs) === 'record');
     if (kept.length === 0) return;
     for (const fx of kept) if (fx.change !== null) this.noteWriter(e, fx.path);
     // one stat per event, whatever the depth of the execution tree
     const memo = new Map<string, FinalState | null>();
+    if (seen) memo.set(seen.path, seen.state);
     const identity = (p: string): FinalState | null => {
       if (!memo.has(p)) memo.set(p, this.identity(p));
       return memo.get(p) ?? null;
@@ -888,8 +897,8 @@ export class TraceFolder {
   }
 
   /**
-   * The state of a file just read, looked at when its event is folded (a moment after the read:
-   * a change in that moment goes unnoticed, any later one is caught at the end).
+   * The state of a path, looked at now. For a file read, the tracer's own look before the open
+   * (FsEvent.identity) comes first: this one, taken when the event is folded, is a moment late.
    */
   private identity(p: string): FinalState | null {
     try {
@@ -938,7 +947,7 @@ export class TraceFolder {
       // input. (A non-directory in the way makes it fail; a replay then runs it instead.)
       for (const fx of effects) if (fx.path === ev.path && fx.input === 'absent') fx.input = null;
     }
-    this.applyEffects(e, effects, ev.observer);
+    this.applyEffects(e, effects, ev.observer, ev.identity ? { path: ev.path, state: identityState(ev.identity) } : undefined);
     if (move && pathPolicy(move.from, this.ignoreDirs) === 'record' && pathPolicy(move.to, this.ignoreDirs) === 'record') {
       for (const a of this.chain(e)) this.recordMove(a, move);
     }

@@ -76,6 +76,11 @@ export interface FsEvent {
   links: string[];
   /** syscall result when known (-errno on failure); null when only the entry was seen */
   result: number | null;
+  /**
+   * OPTIONAL (sent by the tracer): a regular file at `path`, as lstat saw it while the caller
+   * was stopped before the call: [ino, size, mtime sec, mtime nsec, ctime sec, ctime nsec].
+   */
+  identity?: number[];
   /** OPTIONAL (sent by the tracer): execve-probe of a failed exec: the token of its request */
   token?: number;
   /**
