@@ -50,6 +50,8 @@ const int kWakeSignal = SIGRTMIN + 7;
 constexpr long kOptions = PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
                           PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD;
 constexpr size_t kBatchMax = 512;
+// A merged stdio write event grows to about this much before a new one starts.
+constexpr size_t kMergedWriteMax = 1 << 20;
 constexpr long kFlushMicros = 5000;      // events reach JS within this
 constexpr long kBackstopMicros = 2000;   // a lost wake costs at most this
 // Blocking in waitpid costs a wake-up when the next stop arrives: on a virtual machine
@@ -526,7 +528,7 @@ void Tracer::checkWriteInFlight(Task& t) {
   if (written == t.writeCount) return;
   if (t.writeBatchSeq == batchSeq_ && t.writeEventIndex < batch_->events.size()) {
     Event& w = batch_->events[t.writeEventIndex];
-    size_t keep = written > 0 ? static_cast<size_t>(written) : 0;
+    size_t keep = t.writeDataStart + (written > 0 ? static_cast<size_t>(written) : 0);
     if (w.data.size() > keep) w.data.resize(keep);
     w.count = static_cast<int64_t>(w.data.size());
     return;
@@ -1193,7 +1195,8 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
       if (readIovecs(t.tid, a[1], a[2], iov))
         for (const iovec& v : iov) count += static_cast<int64_t>(v.iov_len);
     }
-    emitStdioWrite(t, count).hasData = false;
+    std::string none;
+    appendStdioWrite(t, none, false, count);
     return;
   }
   if ((nr == __NR_write || nr == __NR_writev) && strcmp(classifyTarget(t.ioTarget), "pipe") == 0 && !sigpipeBlocked(t.tid)) {
@@ -1204,11 +1207,16 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
     int64_t pos = 0, flags = 0;
     if (fdInfo(t.tid, t.ioFd, pos, flags) && (flags & O_NONBLOCK) == 0) {
       std::string target = t.ioTarget;
-      Event& e = emitStdioWrite(t, 0);
-      if (!readWriteBuffers(t.tid, nr, a[1], a[2], SIZE_MAX, e.data)) e.uncapturable = true;
-      e.count = static_cast<int64_t>(e.data.size());
+      std::string piece;
+      bool ok = readWriteBuffers(t.tid, nr, a[1], a[2], SIZE_MAX, piece);
       t.writeInFlight = true;
-      t.writeCount = e.count;
+      t.writeCount = static_cast<int64_t>(piece.size());
+      if (ok) {
+        t.writeDataStart = appendStdioWrite(t, piece, true);
+      } else {
+        emitStdioWrite(t, 0).uncapturable = true;
+        t.writeDataStart = 0;
+      }
       t.writeTarget = std::move(target);
       t.writeBatchSeq = batchSeq_;
       t.writeEventIndex = batch_->events.size() - 1;
@@ -1271,6 +1279,30 @@ void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
   e.syscall = s.name;
 }
 
+// Bytes that reached fd 1/2, added to the batch's last event when that is the same task's
+// write to the same place: a stdio loop writing 4 KiB at a time then crosses to JS as one
+// event per batch, not one per call (the order among all events is unchanged). Returns
+// where the piece starts in the event's data. Without data (/dev/null), `count` adds up.
+size_t Tracer::appendStdioWrite(Task& t, std::string& piece, bool withData, int64_t count) {
+  if (withData) count = static_cast<int64_t>(piece.size());
+  if (!batch_->events.empty()) {
+    Event& l = batch_->events.back();
+    if (l.kind == EventKind::Io && l.dir == 'w' && l.pid == t.tid && l.fd == t.ioFd && !l.uncapturable &&
+        l.hasData == withData && (l.hasData ? l.data.size() < kMergedWriteMax : true) &&
+        strcmp(l.syscall, syscallName(t.ioNr)) == 0 && l.target == t.ioTarget) {
+      size_t start = l.data.size();
+      if (withData) l.data += piece;
+      l.count += count;
+      localStats_["writes_merged"]++;
+      return start;
+    }
+  }
+  Event& e = emitStdioWrite(t, count);
+  e.hasData = withData;
+  if (withData) e.data = std::move(piece);
+  return 0;
+}
+
 // Bytes that reached fd 1/2; the caller fills `data`.
 Event& Tracer::emitStdioWrite(Task& t, int64_t count) {
   Event& e = emit(EventKind::Io, t.tid);
@@ -1304,8 +1336,11 @@ void Tracer::handleSyscallExit(Task& t) {
       break;
     case Task::Pending::WriteExit:
       if (ret > 0) {
-        Event& e = emitStdioWrite(t, ret);
-        if (!readWriteBuffers(t.tid, t.ioNr, t.ioArg1, t.ioArg2, static_cast<size_t>(ret), e.data)) e.uncapturable = true;
+        std::string piece;
+        if (readWriteBuffers(t.tid, t.ioNr, t.ioArg1, t.ioArg2, static_cast<size_t>(ret), piece))
+          appendStdioWrite(t, piece, true);
+        else
+          emitStdioWrite(t, ret).uncapturable = true;
       }
       break;
     case Task::Pending::CopyExit:

@@ -72,6 +72,7 @@ class Tracer {
     std::string writeTarget;
     uint64_t writeBatchSeq = 0;  // its event: batch (batchSeq_) and index there
     size_t writeEventIndex = 0;
+    size_t writeDataStart = 0;  // where its bytes start in that event's data (events merge)
     int copySrcFd = -1;  // tracer-side fd on the source of copy_file_range/sendfile
     int64_t copyOffset = 0;
   };
@@ -108,6 +109,7 @@ class Tracer {
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
   Event& emit(EventKind k, pid_t pid);
   Event& emitStdioWrite(Task& t, int64_t count);
+  size_t appendStdioWrite(Task& t, std::string& piece, bool withData, int64_t count = 0);
   void flush();
   bool baseDir(Task& t, int64_t dirfd, std::string& out);
   bool cwdOf(Task& t, std::string& out);
