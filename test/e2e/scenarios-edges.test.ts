@@ -359,8 +359,9 @@ describe('more nondeterminism', () => {
   test('a background process that outlives the script: uncacheable, its late output still arrives', async () => {
     const r = await runScenario({
       files: {
-        // 3 executions: p.sh, sort, sleep (in the background subshell)
-        'p.sh': sh('sort in.txt > sorted.txt', '(sleep 0.5; echo late) &', 'echo started'),
+        // 3 executions: p.sh, sort, sleep (in the background subshell; 1.5 s, so that it
+        // outlives p.sh even on a loaded machine)
+        'p.sh': sh('sort in.txt > sorted.txt', '(sleep 1.5; echo late) &', 'echo started'),
         'in.txt': 'b\na\n',
       },
     });
