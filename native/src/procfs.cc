@@ -115,7 +115,7 @@ std::vector<FdSnapshot> stdioSnapshot(pid_t tid) {
   std::vector<FdSnapshot> out;
   for (int fd = 0; fd <= 2; fd++) {
     FdSnapshot s{fd, "", "other", 0, 0};
-    if (describeFd(tid, fd, s, fd == 0)) out.push_back(std::move(s));
+    if (describeFd(tid, fd, s, true)) out.push_back(std::move(s));
   }
   return out;
 }

@@ -21,7 +21,8 @@ const char* classifyTarget(const std::string& target);
 // Every open fd with kind (and, for regular files, position and flags). Called
 // right after an exec, when close-on-exec fds are already gone.
 std::vector<FdSnapshot> fdSnapshot(pid_t tid);
-// fds 0-2 only, without fdinfo (position/flags): what the exec decision needs, cheaply.
+// fds 0-2 only, with position and flags for regular files: where a stdin file is read from
+// and where writing a stdout/stderr file starts (checked at the exit, cached-run.ts).
 std::vector<FdSnapshot> stdioSnapshot(pid_t tid);
 bool readCwd(pid_t tid, std::string& out);
 int readUmask(pid_t tid);  // -1 if unknown

@@ -114,6 +114,10 @@ export class CachedRun {
   private folder: TraceFolder | undefined;
   /** `${tgid}:${request time}` -> command key of the exec that started there */
   private readonly keys = new Map<string, { key: string; parts: KeyParts; rejected: ReportExecution['rejected'] }>();
+  /** Regular-file stdout/stderr (not O_APPEND) at exec, by `tgid:time`: where writing started. */
+  private readonly outStart = new Map<string, Array<{ fd: number; target: string; pos: number }>>();
+  /** The same fds at the root process's exit stop, by pid (replaced at the pid's next exit): where writing ended. */
+  private readonly outEnd = new Map<number, Map<number, { target: string; pos: number }>>();
   private readonly report: ReportExecution[] = [];
   private readonly hitReports: ReportExecution[] = [];
   /** execution id -> why a descendant made it uncacheable (found when storing, not folding) */
@@ -227,6 +231,8 @@ export class CachedRun {
     const key = commandKey(parts);
     const rejected: ReportExecution['rejected'] = [];
     this.keys.set(`${req.tgid}:${req.time}`, { key, parts, rejected });
+    const files = req.fds.filter((f) => (f.fd === 1 || f.fd === 2) && f.kind === 'file' && (f.flags & fs.constants.O_APPEND) === 0);
+    if (files.length > 0) this.outStart.set(`${req.tgid}:${req.time}`, files.map((f) => ({ fd: f.fd, target: f.target, pos: f.pos })));
     const run: ExecDecision = { action: 'run', holdExit: true };
     if (!this.opts.noSkip) {
       const hit = this.lookup(key, rejected);
@@ -383,6 +389,33 @@ export class CachedRun {
     }
   }
 
+  /**
+   * A regular-file stdout/stderr whose offset did not end where writing the captured bytes in
+   * order would leave it: the execution seeked (lseek, pwrite) and wrote over or past bytes,
+   * and a replay, which writes the capture in order, would leave another file. (O_APPEND
+   * writes always land at the end, in order: not checked.)
+   */
+  private movedOutput(rec: ExecutionRecord): string | null {
+    const start = this.outStart.get(`${rec.pid}:${rec.start}`);
+    this.outStart.delete(`${rec.pid}:${rec.start}`);
+    // kept: every execution of an exec chain (`python3` shim -> bash -> python) ends at this exit
+    const ends = this.outEnd.get(rec.pid);
+    if (!start || !ends) return null;
+    for (const s of start) {
+      const end = ends.get(s.fd);
+      if (!end || end.target !== s.target) continue; // fd replaced or closed: another description
+      // 2>&1 onto one file: one stream, kept as stdout
+      const shared = rec.stdout.target === rec.stderr.target;
+      if (s.fd === 2 && shared) continue;
+      const written = s.fd === 1 ? (rec.stdout.bytes ?? 0) + (shared ? rec.stderr.bytes ?? 0 : 0) : rec.stderr.bytes ?? 0;
+      if (end.pos !== s.pos + written) {
+        const name = s.fd === 1 ? 'stdout' : 'stderr';
+        return `moved the offset of its ${name} file ${s.target} (wrote ${written} bytes from offset ${s.pos}, ended at ${end.pos}); a replay writes in order`;
+      }
+    }
+    return null;
+  }
+
   private async onExitRequest(req: ExitRequest): Promise<void> {
     // Still open at the exit stop: where the process left a stdin file's offset.
     try {
@@ -392,6 +425,16 @@ export class CachedRun {
     } catch {
       // no fd 0: nothing shared to leave behind
     }
+    const ends = new Map<number, { target: string; pos: number }>();
+    for (const fd of [1, 2]) {
+      try {
+        const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${req.pid}/fdinfo/${fd}`, 'utf8'));
+        if (m) ends.set(fd, { target: fs.readlinkSync(`/proc/${req.pid}/fd/${fd}`), pos: Number(m[1]) });
+      } catch {
+        // closed: where it ended is not known, and not checked
+      }
+    }
+    this.outEnd.set(req.pid, ends);
     await this.storeEnded();
   }
 
@@ -512,6 +555,8 @@ export class CachedRun {
     if (rec.stdin.kind === 'file' && end !== undefined && end !== (rec.stdin.pos ?? 0)) {
       return this.uncacheable(rec, `moved the offset of its stdin file ${rec.stdin.target} (shared with its caller)`);
     }
+    const moved = this.movedOutput(rec);
+    if (moved !== null) return this.uncacheable(rec, moved);
     const key = this.keys.get(`${rec.pid}:${rec.start}`)?.key;
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
     // Reasons found here taint the ancestors too (their records cover this subtree); a child
