@@ -76,8 +76,11 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
       if (e.hasIdentity && std::string(e.op) == "open") {
         Napi::Array id = Napi::Array::New(env, 6);
-        const int64_t parts[6] = {static_cast<int64_t>(e.ino), e.size, e.mtimeSec, e.mtimeNsec, e.ctimeSec, e.ctimeNsec};
-        for (uint32_t i = 0; i < 6; i++) id.Set(i, Napi::Number::New(env, static_cast<double>(parts[i])));
+        // as doubles the way Node's fs.Stats makes them (an inode number can exceed 2^63)
+        const double parts[6] = {static_cast<double>(e.ino), static_cast<double>(e.size),
+                                 static_cast<double>(e.mtimeSec), static_cast<double>(e.mtimeNsec),
+                                 static_cast<double>(e.ctimeSec), static_cast<double>(e.ctimeNsec)};
+        for (uint32_t i = 0; i < 6; i++) id.Set(i, Napi::Number::New(env, parts[i]));
         o.Set("identity", id);
       }
       break;
