@@ -102,6 +102,24 @@ describe('replay into shared state', () => {
     const replayed = how === 'an lseek back to where it was';
     expectSummary(r.rerun.cached, { total: 4, ran: replayed ? 2 : 3, skipped: replayed ? 2 : 1 });
   });
+
+  test('an exec chain that writes its stdout file out of order: no execution of the chain is replayed', async () => {
+    // `sh -c 'exec python3 ...'` is two executions in one process, both with stdout `out`:
+    // the outer one (same exit) must not be replayed in order either.
+    const r = await runScenario({
+      files: {
+        'p.sh': sh("sh -c 'exec /usr/bin/python3 seek.py' > out", 'cat out'),
+        'seek.py': "import os\nos.write(1, b'hello world\\n')\nos.lseek(1, 0, 0)\nos.write(1, b'J')\n",
+        'version.txt': '1\n',
+      },
+      change: (dir) => fs.appendFileSync(path.join(dir, 'p.sh'), 'cat version.txt\n'),
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.plain.tree, 'out')).toBe('Jello world\n');
+    expectIndistinguishable(r.rerun);
+    // p.sh, sh -c, python and `cat version.txt` run; `cat out` is replayed
+    expectSummary(r.rerun.cached, { total: 5, ran: 4, skipped: 1 });
+  });
 });
 
 describe('directories, links, names and modes', () => {
