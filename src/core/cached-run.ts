@@ -118,6 +118,8 @@ export class CachedRun {
   private readonly outStart = new Map<string, Array<{ fd: number; target: string; pos: number }>>();
   /** The same fds at the root process's exit stop, by pid (replaced at the pid's next exit): where writing ended. */
   private readonly outEnd = new Map<number, Map<number, { target: string; pos: number }>>();
+  /** pids whose exec had such a stdout/stderr: only their exits are looked at */
+  private readonly outPids = new Set<number>();
   private readonly report: ReportExecution[] = [];
   private readonly hitReports: ReportExecution[] = [];
   /** execution id -> why a descendant made it uncacheable (found when storing, not folding) */
@@ -232,7 +234,10 @@ export class CachedRun {
     const rejected: ReportExecution['rejected'] = [];
     this.keys.set(`${req.tgid}:${req.time}`, { key, parts, rejected });
     const files = req.fds.filter((f) => (f.fd === 1 || f.fd === 2) && f.kind === 'file' && (f.flags & fs.constants.O_APPEND) === 0);
-    if (files.length > 0) this.outStart.set(`${req.tgid}:${req.time}`, files.map((f) => ({ fd: f.fd, target: f.target, pos: f.pos })));
+    if (files.length > 0) {
+      this.outStart.set(`${req.tgid}:${req.time}`, files.map((f) => ({ fd: f.fd, target: f.target, pos: f.pos })));
+      this.outPids.add(req.tgid);
+    }
     const run: ExecDecision = { action: 'run', holdExit: true };
     if (!this.opts.noSkip) {
       const hit = this.lookup(key, rejected);
@@ -425,17 +430,22 @@ export class CachedRun {
     } catch {
       // no fd 0: nothing shared to leave behind
     }
+    if (this.outPids.delete(req.pid)) this.outEnd.set(req.pid, this.stdioEnds(req.pid));
+    await this.storeEnded();
+  }
+
+  /** Where a held process's fd 1 and 2 point and stand (fdinfo `pos`), read at its exit stop. */
+  private stdioEnds(pid: number): Map<number, { target: string; pos: number }> {
     const ends = new Map<number, { target: string; pos: number }>();
     for (const fd of [1, 2]) {
       try {
-        const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${req.pid}/fdinfo/${fd}`, 'utf8'));
-        if (m) ends.set(fd, { target: fs.readlinkSync(`/proc/${req.pid}/fd/${fd}`), pos: Number(m[1]) });
+        const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+        if (m) ends.set(fd, { target: fs.readlinkSync(`/proc/${pid}/fd/${fd}`), pos: Number(m[1]) });
       } catch {
         // closed: where it ended is not known, and not checked
       }
     }
-    this.outEnd.set(req.pid, ends);
-    await this.storeEnded();
+    return ends;
   }
 
   /** Stores every execution that ended since the last call, in order. */
