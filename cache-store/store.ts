@@ -40,7 +40,7 @@ import {
 } from './entry';
 import { StoreError, errnoCode, shortMessage } from './errors';
 import { networkFsOf } from './fs-type';
-import { HashCache, statOrUndefined } from './hash-cache';
+import { HashCache, statOrUndefined, type HashedFile } from './hash-cache';
 import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, Tolerate, snapshotInput } from './input-check';
 import { decodeManifest, encodeManifest } from './manifest';
@@ -295,8 +295,9 @@ export class Store {
     hash: string,
     destination: string,
     mode: number,
+    current?: fs.BigIntStats | null,
   ): Promise<{ outcome: RestoreOutcome | 'unchanged'; verified?: { stat: fs.BigIntStats; hashedAtNs: bigint } }> {
-    const staged = await this.stageRestore([{ hash, destination, mode }]);
+    const staged = await this.stageRestore([{ hash, destination, mode, current }]);
     if (typeof staged === 'string') return { outcome: staged };
     staged[0].commit();
     return staged[0].action === 'write' ? { outcome: 'restored' } : { outcome: 'unchanged', verified: staged[0].verified };
@@ -307,16 +308,18 @@ export class Store {
    * copied beside its destination; a destination already holding the content needs at
    * most a chmod. Returns one StagedRestore per item, in order, to commit() (or abort())
    * - or 'missing'/'corrupt' if any blob is unusable, in which case nothing was changed.
+   * An item's `current` is the destination's stat when the caller just took it (null:
+   * known absent), which saves taking it again.
    */
-  async stageRestore(items: ReadonlyArray<{ hash: string; destination: string; mode: number }>): Promise<StagedRestore[] | 'missing' | 'corrupt'> {
+  async stageRestore(
+    items: ReadonlyArray<{ hash: string; destination: string; mode: number; current?: fs.BigIntStats | null }>,
+  ): Promise<StagedRestore[] | 'missing' | 'corrupt'> {
     this.live();
     const staged: StagedRestore[] = [];
-    for (const { hash, destination, mode } of items) {
-      // Cheap checks first: a destination of another size cannot hold the blob.
-      const current = statOrUndefined(destination);
-      const existing =
-        current?.isFile() && Number(current.size) === this.blobs.sizeOf(hash) ? this.hashCache.hashFile(destination, current) : undefined;
-      if (existing && existing.hash === hash) {
+    for (const item of items) {
+      const { hash, destination, mode } = item;
+      const existing = this.alreadyHolds(destination, hash, item.current === undefined ? statOrUndefined(destination) : item.current);
+      if (existing) {
         const chmod = Number(existing.stat.mode & 0o7777n) !== (mode & 0o7777);
         staged.push({
           destination,
@@ -342,6 +345,20 @@ export class Store {
       staged.push(outcome);
     }
     return staged;
+  }
+
+  /**
+   * The destination's digest and stat when it already holds blob `hash`. The hash cache
+   * answers for an unchanged file without reading it (nor the blob: the common re-run
+   * case); otherwise a destination of the blob's size is hashed.
+   */
+  private alreadyHolds(destination: string, hash: string, current: fs.BigIntStats | undefined | null): HashedFile | undefined {
+    if (!current?.isFile()) return undefined;
+    const cached = this.hashCache.lookup(destination, current);
+    if (cached) return cached.hash === hash ? { hash, stat: current, hashedAtNs: cached.hashedAtNs, cached: true } : undefined;
+    if (Number(current.size) !== this.blobs.sizeOf(hash)) return undefined;
+    const hashed = this.hashCache.hashFile(destination, current);
+    return hashed?.hash === hash ? hashed : undefined;
   }
 
   // ---------------------------------------------------------------- entries

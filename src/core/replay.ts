@@ -9,7 +9,7 @@ import * as path from 'path';
 import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
 import { nowNs } from '../../cache-store/blobs';
-import { stampOf, type FileStamp } from '../../cache-store/hash-cache';
+import { lstatOrUndefined, stampOf, type FileStamp } from '../../cache-store/hash-cache';
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
 import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
@@ -97,16 +97,20 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
   }
   const applied: AppliedOutput[] = [];
   for (const o of applyOrder(entry.outputs)) {
-    const before = lstatType(o.path);
+    const st = lstatOrUndefined(o.path);
+    const before: FileType = st ? fileTypeOf(st) : '-';
     switch (o.kind) {
       case 'content': {
         if (!o.hash) return null;
         if (before === 'd') fs.rmSync(o.path, { recursive: true, force: true });
         else if (before === 'l') fs.rmSync(o.path, { force: true });
-        fs.mkdirSync(path.dirname(o.path), { recursive: true });
+        // Whatever stood at the path had its directory; only an absent one may lack it.
+        if (before === '-') fs.mkdirSync(path.dirname(o.path), { recursive: true });
         let mode = (o.mode ?? 0o644) & 0o7777;
-        if (((o.mode ?? 0) & KEEPS_MODE) !== 0 && before === 'f') mode = fs.lstatSync(o.path).mode & 0o7777;
-        const { outcome, verified } = await store.restoreBlobVerified(o.hash, o.path, mode);
+        if (((o.mode ?? 0) & KEEPS_MODE) !== 0 && before === 'f') mode = Number(st!.mode) & 0o7777;
+        // A regular file's lstat is its stat: the store need not take it again.
+        const current = before === 'f' ? st : before === '-' ? null : undefined;
+        const { outcome, verified } = await store.restoreBlobVerified(o.hash, o.path, mode, current);
         if (outcome === 'missing' || outcome === 'corrupt') return null;
         let known: AppliedOutput['known'];
         if (verified) {

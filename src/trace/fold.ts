@@ -72,7 +72,7 @@ export type StatFn = (path: string) => FinalState;
 /** Inputs the kernel reads itself at a successful execve (see exec-inputs.ts). */
 export type ExecInputsFn = (req: ExecRequest) => InputRecord[];
 
-export function fileTypeOf(st: fs.Stats): FileType {
+export function fileTypeOf(st: fs.Stats | fs.BigIntStats): FileType {
   if (st.isFile()) return 'f';
   if (st.isDirectory()) return 'd';
   if (st.isSymbolicLink()) return 'l';

@@ -1,6 +1,8 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { nowNs } from '../../cache-store/blobs';
+import { digestBytes } from '../../cache-store/digest';
 import { Store, StoreProblem } from '../../cache-store/store';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
@@ -42,6 +44,33 @@ describe('restoreBlob', () => {
     expect(await store.restoreBlob(hash, dest, 0o640)).toBe('unchanged');
     expect(fs.statSync(dest).ino).toBe(inode);
     expect(fs.statSync(dest).mode & 0o7777).toBe(0o640);
+    store.close();
+  });
+
+  test('the hash cache answers for a destination: holding the content needs no blob, other content is replaced', async () => {
+    const problems: StoreProblem[] = [];
+    const store = open(problems);
+    const work = makeTempDir();
+    // Rows as if each file had been hashed long after it last changed (settled).
+    const remember = (file: string, content: string): void => {
+      store.hashCache.record(file, fs.statSync(file, { bigint: true }), digestBytes(content), nowNs() + 5_000_000_000n);
+    };
+    const same = path.join(work, 'same');
+    fs.writeFileSync(same, 'result\n');
+    remember(same, 'result\n');
+    const inode = fs.statSync(same).ino;
+    const gone = store.storeBytes(Buffer.from('result\n')).hash;
+    store.blobs.remove(gone);
+    expect(await store.restoreBlob(gone, same, 0o644)).toBe('unchanged');
+    expect(fs.statSync(same).ino).toBe(inode);
+    expect(problems).toEqual([]);
+
+    const other = path.join(work, 'other');
+    fs.writeFileSync(other, 'resulT\n');
+    remember(other, 'resulT\n');
+    const wanted = store.storeBytes(Buffer.from('result\n')).hash;
+    expect(await store.restoreBlob(wanted, other, 0o644)).toBe('restored');
+    expect(fs.readFileSync(other, 'utf8')).toBe('result\n');
     store.close();
   });
 
