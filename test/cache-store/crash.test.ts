@@ -34,9 +34,9 @@ test('entries stay complete when writers are SIGKILLed at random moments', async
   let everSeen = 0;
   for (let round = 0; round < ROUNDS; round++) {
     // Two writers share the directory; worker ids repeat across rounds so entries get
-    // replaced too. The second one runs gc now and then.
+    // replaced too. The second one runs gc now and then (and may evict the first one's).
     const writers = [
-      startWriter([cacheDir, round % 3, 400, MAX_OUTPUT, scratch]),
+      startWriter([cacheDir, round % 3, 400, MAX_OUTPUT, scratch, 0]),
       startWriter([cacheDir, 10 + (round % 2), 400, MAX_OUTPUT, scratch, 7, 40 * 1024 * 1024]),
     ];
     await Promise.all(writers.map((w) => w.ready));
