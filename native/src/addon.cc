@@ -75,6 +75,7 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       o.Set("links", strings(env, e.links));
       o.Set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
       if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+      if (e.fdLink != -1) o.Set("fdLink", e.fdLink);
       if (e.hasIdentity && strcmp(e.op, "open") == 0) {
         Napi::Array id = Napi::Array::New(env, 6);
         // as doubles the way Node's fs.Stats makes them (an inode number can exceed 2^63)

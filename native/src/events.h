@@ -40,6 +40,7 @@ struct Event {
   uint64_t ino = 0;
   int64_t size = 0, mtimeSec = 0, mtimeNsec = 0, ctimeSec = 0, ctimeNsec = 0;
   int64_t token = 0;  // execve-probe: the failed request's token (0 if none)
+  int fdLink = -1;    // see ResolvedPath::fdLink (path only)
   // spawn
   int parent = 0;
   bool thread = false;

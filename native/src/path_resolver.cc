@@ -59,6 +59,36 @@ char fileTypeChar(unsigned mode) {
   return 'f';
 }
 
+namespace {
+
+// Digits at p[i..], as a number (-1 when there are none or too many); i moves past them.
+long digitsAt(const std::string& p, size_t& i) {
+  size_t start = i;
+  long v = 0;
+  while (i < p.size() && p[i] >= '0' && p[i] <= '9' && i - start < 10) v = v * 10 + (p[i++] - '0');
+  return i == start ? -1 : v;
+}
+
+// For /proc/PID/fd/N and /proc/PID/task/TID/fd/N: N when PID is the tracee's process (or
+// its thread), kOtherFdLink for another process; -1 for any other path.
+int fdLinkNumber(const std::string& p, pid_t tid, pid_t tgid) {
+  if (!startsWith(p, "/proc/")) return -1;
+  size_t i = 6;
+  long pid = digitsAt(p, i);
+  if (pid < 0) return -1;
+  if (p.compare(i, 6, "/task/") == 0) {
+    i += 6;
+    if (digitsAt(p, i) < 0) return -1;
+  }
+  if (p.compare(i, 4, "/fd/") != 0) return -1;
+  i += 4;
+  long fd = digitsAt(p, i);
+  if (fd < 0 || i != p.size()) return -1;
+  return (pid == tgid || pid == tid) ? static_cast<int>(fd) : kOtherFdLink;
+}
+
+}  // namespace
+
 ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const std::string& input,
                          bool followLast, PathCache* cache) {
   ResolvedPath r;
@@ -140,6 +170,8 @@ ResolvedPath resolvePath(pid_t tid, pid_t tgid, const std::string& base, const s
       std::string target(buf, static_cast<size_t>(n));
       if (inProc || startsWith(next, "/proc/")) {
         // Magic links (/proc/PID/fd/N, cwd, exe): the text is the kernel's answer.
+        int fd = fdLinkNumber(next, tid, tgid);
+        if (fd != -1 && r.fdLink == -1) r.fdLink = fd;
         if (target.empty() || target[0] != '/') {
           r.path = target;  // pipe:[..], socket:[..], anon_inode:..
           r.type = startsWith(target, "pipe:") ? 'p' : startsWith(target, "socket:") ? 's' : 'c';

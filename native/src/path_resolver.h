@@ -22,7 +22,14 @@ struct ResolvedPath {
   // stopped before the call, so a change after it shows in ctime/mtime/size at the end.
   bool hasStat = false;
   struct stat st {};
+  // The walk went through a descriptor's magic link (/dev/stdout is /proc/self/fd/1):
+  // the descriptor's number when it is the tracee's own, kOtherFdLink for another
+  // process's, -1 when no such link was crossed. What it named depends on that
+  // descriptor, not on the path's text.
+  int fdLink = -1;
 };
+
+constexpr int kOtherFdLink = -2;
 
 char fileTypeChar(unsigned mode);
 

@@ -939,6 +939,7 @@ void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
     outType = r.type;
     for (auto& l : r.links) e.links.push_back(std::move(l));
     if (identity && r.hasStat && r.type == 'f') setIdentity(e, r.st);
+    if (identity) e.fdLink = r.fdLink;
   };
 
   bool ok = true;

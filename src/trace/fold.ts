@@ -930,7 +930,9 @@ export class TraceFolder {
     }
     const e = this.executionOfTid(ev.pid);
     if (e === null) return; // pcache's own child before the first exec
-    const { effects, reasons, move } = fsEffects(ev);
+    const classified = fsEffects(ev);
+    const { effects, move } = classified;
+    const reasons = ev.fdLink === undefined ? classified.reasons : this.fdLinkReasons(e, ev, classified.reasons);
     if (ev.op === 'open') {
       const policy = pathPolicy(ev.path, this.ignoreDirs);
       if (policy === 'random') reasons.push({ text: `read ${ev.path} (nondeterministic)`, propagate: true });
@@ -1148,6 +1150,30 @@ export class TraceFolder {
     if (out === target) return 'stdout';
     if (err === target) return 'stderr';
     return null;
+  }
+
+  /**
+   * A path through a descriptor's magic link (/dev/stdout, /dev/fd/3, /proc/self/fd/N) meets
+   * whatever that descriptor holds. When the descriptor came from outside an execution, its
+   * command key does not say what that is: `tool -o /dev/stdout > a` and `> b` would share an
+   * entry, and a replay would restore a. Each execution that started with something open at
+   * that path is therefore uncacheable, unless its key pins the file (stdin from a file);
+   * one that opened the file itself has that open in its record. A pipe reached this way is
+   * judged like stdin: outside only for the executions the pipe came into.
+   */
+  private fdLinkReasons(e: Execution, ev: FsEvent, reasons: Reason[]): Reason[] {
+    const fd = ev.fdLink!;
+    const via = ev.links.find((l) => l.startsWith('/dev/')) ?? (fd >= 0 ? `/proc/self/fd/${fd}` : 'a /proc/PID/fd link');
+    if (fd < 0) return [...reasons, { text: `reached ${ev.path} through another process's descriptor (${via})`, propagate: true }];
+    const kept = reasons.filter((r) => !r.text.startsWith('opened a fifo '));
+    if (ev.path === '/dev/null') return kept;
+    for (const a of this.chain(e)) {
+      if (!a.inherited.has(ev.path)) continue;
+      const stdin = a.fds.get(0);
+      if (stdin?.kind === 'file' && stdin.target === ev.path) continue;
+      this.addReasonLocal(a, `reached ${ev.path} through ${via}: a descriptor from outside the execution, which its key does not name`);
+    }
+    return kept;
   }
 
   private onIo(ev: IoEvent): void {

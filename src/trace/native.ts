@@ -81,6 +81,12 @@ export interface FsEvent {
    * was stopped before the call: [ino, size, mtime sec, mtime nsec, ctime sec, ctime nsec].
    */
   identity?: number[];
+  /**
+   * OPTIONAL (sent by the tracer): `path` was reached through a descriptor's magic link
+   * (/dev/stdout is /proc/self/fd/1): that descriptor's number, or -2 when it belongs to
+   * another process. Which file the call met then depends on the descriptor, not on the path.
+   */
+  fdLink?: number;
   /** OPTIONAL (sent by the tracer): execve-probe of a failed exec: the token of its request */
   token?: number;
   /**

@@ -122,6 +122,31 @@ describe('replay into shared state', () => {
   });
 });
 
+describe('paths that name a descriptor (/dev/stdout, /dev/stdin)', () => {
+  test('a step that writes through /dev/stdout into a file named by the caller is not replayed into the old file', async () => {
+    // python's command line is the same both times; only the file behind its fd 1 differs.
+    const r = await runScenario({
+      files: { 'p.sh': sh(`/usr/bin/python3 -c "open('/dev/stdout', 'w').write('through the link\\n')" > "$1"`) },
+      first: { cmd: ['./p.sh', 'a.txt'] },
+      rerun: { cmd: ['./p.sh', 'b.txt'] },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'b.txt')).toBe('through the link\n');
+    expectSummary(r.rerun.cached, { total: 2, ran: 2, skipped: 0 });
+  });
+
+  test('reading /dev/stdin from a pipe the script made: the step is uncacheable, the script is not', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh(`printf 'x\\ny\\n' | /usr/bin/python3 -c "print(len(open('/dev/stdin').read()))" > n.txt`) },
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.plain.tree, 'n.txt')).toBe('4\n');
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+});
+
 describe('directories, links, names and modes', () => {
   // on a re-run out/ exists, so `mv tmpdir out` moves tmpdir *into* out
   const RENAME_DIR = { 'p.sh': sh('mkdir -p tmpdir', 'sort in.txt > tmpdir/a.txt', 'mv tmpdir out'), 'in.txt': 'b\na\n' };
