@@ -91,20 +91,27 @@ bool describeFd(pid_t tid, int fd, FdSnapshot& s, bool withInfo) {
 }
 }  // namespace
 
-std::vector<FdSnapshot> fdSnapshot(pid_t tid) {
-  std::vector<FdSnapshot> out;
+namespace {
+// The open fd numbers of a task, ascending.
+std::vector<int> openFds(pid_t tid) {
+  std::vector<int> fds;
   char dirPath[64];
   snprintf(dirPath, sizeof dirPath, "/proc/%d/fd", tid);
   DIR* d = opendir(dirPath);
-  if (!d) return out;
-  std::vector<int> fds;
+  if (!d) return fds;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     fds.push_back(atoi(e->d_name));
   }
   closedir(d);
   std::sort(fds.begin(), fds.end());
-  for (int fd : fds) {
+  return fds;
+}
+}  // namespace
+
+std::vector<FdSnapshot> fdSnapshot(pid_t tid) {
+  std::vector<FdSnapshot> out;
+  for (int fd : openFds(tid)) {
     FdSnapshot s{fd, "", "other", 0, 0};
     if (describeFd(tid, fd, s, true)) out.push_back(std::move(s));
   }
@@ -116,6 +123,21 @@ std::vector<FdSnapshot> stdioSnapshot(pid_t tid) {
   for (int fd = 0; fd <= 2; fd++) {
     FdSnapshot s{fd, "", "other", 0, 0};
     if (describeFd(tid, fd, s, true)) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<FdSnapshot> execSnapshot(pid_t tid) {
+  std::vector<FdSnapshot> out = stdioSnapshot(tid);
+  for (int fd : openFds(tid)) {
+    if (fd <= 2) continue;
+    FdSnapshot s{fd, "", "other", 0, 0};
+    if (!describeFd(tid, fd, s, true)) continue;
+    bool dir = strcmp(s.kind, "dir") == 0;
+    if (!dir && strcmp(s.kind, "file") != 0) continue;
+    if (dir && !fdInfo(tid, fd, s.pos, s.flags)) continue;
+    if (s.flags & O_CLOEXEC) continue;
+    out.push_back(std::move(s));
   }
   return out;
 }

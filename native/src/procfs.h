@@ -24,6 +24,11 @@ std::vector<FdSnapshot> fdSnapshot(pid_t tid);
 // fds 0-2 only, with position and flags for regular files: where a stdin file is read from
 // and where writing a stdout/stderr file starts (checked at the exit, cached-run.ts).
 std::vector<FdSnapshot> stdioSnapshot(pid_t tid);
+// Before an exec: stdioSnapshot, then every fd from 3 up that names a regular file or a
+// directory and will survive the exec (not close-on-exec), with position and flags. The
+// new program can read or write those without an open the tracer sees (`cmd 3< in`), so
+// which files they are is part of its command key.
+std::vector<FdSnapshot> execSnapshot(pid_t tid);
 bool readCwd(pid_t tid, std::string& out);
 int readUmask(pid_t tid);  // -1 if unknown
 // Reads fdinfo "pos:" and "flags:"; false if the fd is not open.

@@ -1108,7 +1108,7 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   cwdOf(t, req->cwd);
   req->umask = processes_[t.tgid].umask;
   // Without a decision to make, the exec event's full snapshot (taken after the exec) is enough.
-  if (askExec_) req->fds = stdioSnapshot(t.tid);
+  if (askExec_) req->fds = execSnapshot(t.tid);
   req->time = nowMs();
   localStats_["exec_requests"]++;
   if (!askExec_) {

@@ -5,6 +5,8 @@
 //
 // History:
 //   1 - exe, argv, cwd, env (minus ignored), umask, standard streams.
+//       Later, without a bump (absent, it leaves older keys as they were): the regular files
+//       and directories open on fds 3 and up at the exec (`cmd 3< in`).
 
 import { digestBytes } from '../../cache-store/digest';
 import type { ExecRequest, FdSnapshot } from '../trace/native';
@@ -67,6 +69,23 @@ export interface KeyParts {
   stdout: string;
   stderr: string;
   merged: boolean;
+  /**
+   * Regular files and directories open on fd 3 and up that the program starts with, as
+   * openFdField's text: it can read or write them without an open the tracer sees,
+   * so a replay must know it was given the same ones. Absent in reports older than the field.
+   */
+  openFds?: string[];
+}
+
+const O_ACCMODE = 3;
+const O_APPEND = 0o2000;
+
+/** `fd 3: file /data/in.txt, read at 0` (readable in `pcache explain`). */
+function openFdField(f: FdSnapshot): string {
+  const access = ['read', 'write', 'read-write', 'access 3'][f.flags & O_ACCMODE];
+  // Appending writes at the end wherever the offset stands.
+  const at = (f.flags & O_APPEND) !== 0 ? 'appending' : `at ${f.pos}`;
+  return `fd ${f.fd}: ${f.kind} ${f.target}, ${access} ${at}`;
 }
 
 export function keyParts(req: ExecRequest, ignored: ReadonlySet<string>): KeyParts {
@@ -83,6 +102,7 @@ export function keyParts(req: ExecRequest, ignored: ReadonlySet<string>): KeyPar
     stdout: streamField(fd(1), 1),
     stderr: streamField(fd(2), 2),
     merged: mergedStdio(req.fds),
+    openFds: req.fds.filter((f) => f.fd > 2 && (f.kind === 'file' || f.kind === 'dir')).map(openFdField),
   };
 }
 
@@ -102,5 +122,8 @@ export function commandKey(parts: KeyParts): string {
     `stderr=${parts.stderr}`,
     `merged=${parts.merged ? 1 : 0}`,
   ];
+  // Only when there are some: every key made without them stays what it was.
+  const open = parts.openFds ?? [];
+  if (open.length > 0) fields.push(`fdc=${open.length}`, ...open.map((f) => `fd=${f}`));
   return digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'));
 }

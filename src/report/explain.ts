@@ -238,6 +238,7 @@ function differingParts(a: ReportExecution, b: ReportExecution): number {
   if (ka.umask !== kb.umask) n++;
   for (const s of STREAMS) if (ka[s] !== kb[s]) n++;
   if (ka.merged !== kb.merged) n++;
+  if (JSON.stringify(ka.openFds ?? []) !== JSON.stringify(kb.openFds ?? [])) n++;
   return n;
 }
 
@@ -282,6 +283,9 @@ function firstKeyDifference(
   if (a.merged !== b.merged) {
     return { kind: 'stream', message: a.merged ? 'stdout and stderr are one stream now (2>&1)' : 'stdout and stderr are no longer one stream' };
   }
+  const fa = (a.openFds ?? []).join('; ');
+  const fb = (b.openFds ?? []).join('; ');
+  if (fa !== fb) return { kind: 'stream', message: `open descriptors differ: ${fa || 'none'} vs ${fb || 'none'}` };
   return null;
 }
 

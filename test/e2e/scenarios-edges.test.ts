@@ -136,6 +136,20 @@ describe('paths that name a descriptor (/dev/stdout, /dev/stdin)', () => {
     expectSummary(r.rerun.cached, { total: 2, ran: 2, skipped: 0 });
   });
 
+  test.each([
+    ['reads', `/usr/bin/python3 -c "import os; print(os.read(3, 100))" 3< "$1"`],
+    ['writes', `/usr/bin/python3 -c "import os; os.write(3, b'written on fd 3\\n')" 3> "$1"`],
+  ])('a step that %s a file the script opened on fd 3 is keyed on which file that is', async (_how, line) => {
+    const r = await runScenario({
+      files: { 'p.sh': sh(line), 'a.txt': 'AAA\n', 'b.txt': 'BBB\n' },
+      first: { cmd: ['./p.sh', 'a.txt'] },
+      rerun: { cmd: ['./p.sh', 'b.txt'] },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 2, ran: 2, skipped: 0 });
+  });
+
   test('reading /dev/stdin from a pipe the script made: the step is uncacheable, the script is not', async () => {
     const r = await runScenario({
       files: { 'p.sh': sh(`printf 'x\\ny\\n' | /usr/bin/python3 -c "print(len(open('/dev/stdin').read()))" > n.txt`) },

@@ -1,0 +1,55 @@
+// The command key: what identifies an execution before it runs (src/core/key.ts).
+
+import { commandKey, ignoredEnv, keyParts } from '../../src/core/key';
+import type { ExecRequest, FdSnapshot } from '../../src/trace/native';
+
+const O_WRONLY = 1;
+const O_APPEND = 0o2000;
+
+function request(extraFds: FdSnapshot[] = []): ExecRequest {
+  return {
+    token: 1,
+    pid: 10,
+    tgid: 10,
+    path: '/usr/bin/sort',
+    links: [],
+    argv: ['sort', 'in.txt'],
+    env: ['LANG=C', 'SHLVL=2'],
+    cwd: '/work',
+    umask: 0o22,
+    time: 0,
+    fds: [
+      { fd: 0, target: '/dev/null', kind: 'null', pos: 0, flags: 0 },
+      { fd: 1, target: '/work/out.txt', kind: 'file', pos: 0, flags: O_WRONLY },
+      { fd: 2, target: 'pipe:[7]', kind: 'pipe', pos: 0, flags: O_WRONLY },
+      ...extraFds,
+    ],
+  } as ExecRequest;
+}
+
+const keyOf = (req: ExecRequest): string => commandKey(keyParts(req, ignoredEnv({})));
+const file = (fd: number, target: string, pos = 0, flags = 0): FdSnapshot => ({ fd, target, kind: 'file', pos, flags });
+
+describe('command key', () => {
+  test('is stable: the same request has had the same key since format 1 (entries stay usable)', () => {
+    expect(keyOf(request())).toBe('aaf13dbe1b696afb9655a585b5bfda50b473f1e2eb81ae96d349ef47e1d971e6');
+    // SHLVL is ignored; a pipe on fd 3 (make's jobserver) is not part of the key
+    const other = request([{ fd: 3, target: 'pipe:[9]', kind: 'pipe', pos: 0, flags: 0 }]);
+    other.env = ['LANG=C', 'SHLVL=5'];
+    expect(keyOf(other)).toBe(keyOf(request()));
+  });
+
+  test('names the files open on fd 3 and up (`cmd 3< in`), their offset and access', () => {
+    const base = keyOf(request([file(3, '/work/a.txt')]));
+    expect(base).not.toBe(keyOf(request()));
+    expect(keyOf(request([file(3, '/work/b.txt')]))).not.toBe(base);
+    expect(keyOf(request([file(4, '/work/a.txt')]))).not.toBe(base);
+    expect(keyOf(request([file(3, '/work/a.txt', 10)]))).not.toBe(base);
+    expect(keyOf(request([file(3, '/work/a.txt', 0, O_WRONLY)]))).not.toBe(base);
+    expect(keyOf(request([{ fd: 3, target: '/work', kind: 'dir', pos: 0, flags: 0 }]))).not.toBe(base);
+    // Appending writes at the end: where the offset stands does not matter.
+    const log = (pos: number): FdSnapshot => file(5, '/work/log', pos, O_WRONLY | O_APPEND);
+    expect(keyOf(request([log(100)]))).toBe(keyOf(request([log(2000)])));
+    expect(keyParts(request([log(100)]), ignoredEnv({})).openFds).toEqual(['fd 5: file /work/log, write appending']);
+  });
+});
