@@ -162,6 +162,8 @@ std::vector<SyscallSpec> build() {
   t.push_back(H(__NR_pread64, "pread64", Handling::ReadStdin, FdFilter::Is0, 0));
   t.push_back(H(__NR_preadv, "preadv", Handling::ReadStdin, FdFilter::Is0, 0));
   t.push_back(H(__NR_preadv2, "preadv2", Handling::ReadStdin, FdFilter::Is0, 0));
+  // Mapping stdin reads it too (python's mmap.mmap(0, ...)); anonymous maps pass fd -1.
+  t.push_back(H(__NR_mmap, "mmap", Handling::ReadStdin, FdFilter::Is0, 4));
   t.push_back(H(__NR_write, "write", Handling::WriteStd, FdFilter::Is1or2, 0));
   t.push_back(H(__NR_writev, "writev", Handling::WriteStd, FdFilter::Is1or2, 0));
   t.push_back(H(__NR_pwrite64, "pwrite64", Handling::WriteStd, FdFilter::Is1or2, 0));

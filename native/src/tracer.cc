@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -842,6 +843,7 @@ void Tracer::handleSeccompStop(Task& t) {
       break;
     }
     case Handling::ReadStdin: {
+      if (nr == __NR_mmap && (a[3] & MAP_ANONYMOUS)) break;  // the fd is ignored
       std::string target;
       fdTarget(t.tid, 0, target);
       Process& proc = processes_[t.tgid];
@@ -855,7 +857,7 @@ void Tracer::handleSeccompStop(Task& t) {
       e.dir = 'r';
       e.target = std::move(target);
       e.fdKind = classifyTarget(e.target);
-      e.count = static_cast<int64_t>(a[2]);
+      e.count = static_cast<int64_t>(nr == __NR_mmap ? a[1] : a[2]);
       e.syscall = s->name;
       break;
     }

@@ -150,6 +150,19 @@ describe('paths that name a descriptor (/dev/stdout, /dev/stdin)', () => {
     expectSummary(r.rerun.cached, { total: 2, ran: 2, skipped: 0 });
   });
 
+  test('a step that maps its stdin file instead of reading it depends on its content', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(`/usr/bin/python3 -c "import mmap; m = mmap.mmap(0, 0, access=mmap.ACCESS_READ); print(bytes(m[:5]))" < in.txt`),
+        'in.txt': 'first\n',
+      },
+      change: (w) => fs.writeFileSync(path.join(w, 'in.txt'), 'other\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.cached.stdout.toString()).toBe("b'other'\n");
+  });
+
   test('reading /dev/stdin from a pipe the script made: the step is uncacheable, the script is not', async () => {
     const r = await runScenario({
       files: { 'p.sh': sh(`printf 'x\\ny\\n' | /usr/bin/python3 -c "print(len(open('/dev/stdin').read()))" > n.txt`) },
