@@ -369,7 +369,8 @@ export class CachedRun {
     const applied = await applyOutputs(this.store, entry);
     if (applied === null) return false;
     const bytes: StdioBytes = { stdout, stderr };
-    await writeStdio((pid, fd) => this.native.dupFd(pid, fd), req, bytes);
+    // A pipe whose reader has left: only the program itself knows what it does about that.
+    if ((await writeStdio((pid, fd) => this.native.dupFd(pid, fd), req, bytes)) === 'reader gone') return false;
     const untouched = applied.filter((a) => a.known && a.output.hash && marks.get(a.output.path) === this.runHashes.mark(a.output.path));
     // The hit's own writes, folded now, are what was just verified or restored.
     this.folder?.events(eventsForHit(req, entry, applied, bytes));

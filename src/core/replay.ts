@@ -159,17 +159,18 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
   return applied;
 }
 
-/** Writes all of `bytes` to fd, waiting for pipes and terminals as a writer would. */
-function writeAll(fd: number, bytes: Buffer): Promise<void> {
+/**
+ * Writes all of `bytes` to fd, waiting for pipes and terminals as a writer would. False when
+ * the reader went away (EPIPE) before all of them were taken.
+ */
+function writeAll(fd: number, bytes: Buffer): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let off = 0;
     const step = (): void => {
-      if (off >= bytes.length) return resolve();
+      if (off >= bytes.length) return resolve(true);
       fs.write(fd, bytes, off, bytes.length - off, null, (err, n) => {
         if (err) {
-          // A reader that went away: the real program would have died of SIGPIPE or seen EPIPE;
-          // nothing more can be delivered either way.
-          if ((err as NodeJS.ErrnoException).code === 'EPIPE') return resolve();
+          if ((err as NodeJS.ErrnoException).code === 'EPIPE') return resolve(false);
           if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return setTimeout(step, 1);
           return reject(err);
         }
@@ -191,12 +192,19 @@ export interface StdioBytes {
  * duplicates of its own descriptors: same open file description, so a file's
  * offset advances exactly as if the process had written. Runs on the libuv pool:
  * a full pipe whose reader is itself a tracee never blocks the tracer.
+ *
+ * 'reader gone': the first stream written met a pipe whose reader had left (`cmd | head`).
+ * The real program would have died of SIGPIPE there, or seen EPIPE and done whatever it
+ * does then; no replay can say which, so the caller runs it instead. The reader took what
+ * it read, and nothing else has been written. A reader gone from the second stream, after
+ * the first was written, is taken as the end of that stream (running the program then
+ * would write the first one twice).
  */
 export async function writeStdio(
   dupFd: (pid: number, fd: number) => number,
   req: ExecRequest,
   bytes: StdioBytes,
-): Promise<void> {
+): Promise<'written' | 'reader gone'> {
   const pieces: Array<[number, Buffer]> = [
     [1, bytes.stdout],
     [2, bytes.stderr],
@@ -211,7 +219,11 @@ export async function writeStdio(
       if (dup < 0) throw new Error(`cannot reach fd ${fd} of process ${req.pid} (errno ${-dup})`);
       dups.push([dup, data]);
     }
-    for (const [dup, data] of dups) await writeAll(dup, data);
+    for (let i = 0; i < dups.length; i++) {
+      const [dup, data] = dups[i];
+      if (!(await writeAll(dup, data)) && i === 0) return 'reader gone';
+    }
+    return 'written';
   } finally {
     for (const [dup] of dups) fs.closeSync(dup);
   }

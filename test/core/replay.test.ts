@@ -1,6 +1,8 @@
 // writeStdio reaches every descriptor before writing a byte: a replay that cannot reach
 // stderr must not have written stdout already (the real run it falls back to writes it).
+// Nor may it go on to stderr once stdout's reader has gone.
 
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -30,5 +32,29 @@ describe('writeStdio', () => {
     const dupFd = (_pid: number, fd: number): number => fs.openSync(files[fd - 1], 'w');
     await writeStdio(dupFd, req, { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') });
     expect(files.map((f) => fs.readFileSync(f, 'utf8'))).toEqual(['out\n', 'err\n']);
+  });
+
+  /** The write end of a FIFO whose reader has already gone: writes fail with EPIPE. */
+  function brokenPipe(): number {
+    const fifo = path.join(dir, `fifo${Math.random()}`);
+    execFileSync('mkfifo', [fifo]);
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY);
+    fs.closeSync(reader);
+    return writer;
+  }
+
+  test("stdout's reader gone: said so, and stderr is left for the real run", async () => {
+    const err = path.join(dir, 'err');
+    const dupFd = (_pid: number, fd: number): number => (fd === 1 ? brokenPipe() : fs.openSync(err, 'w'));
+    expect(await writeStdio(dupFd, req, { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') })).toBe('reader gone');
+    expect(fs.readFileSync(err, 'utf8')).toBe('');
+  });
+
+  test("stderr's reader gone after stdout was written: the end of that stream", async () => {
+    const out = path.join(dir, 'out');
+    const dupFd = (_pid: number, fd: number): number => (fd === 1 ? fs.openSync(out, 'w') : brokenPipe());
+    expect(await writeStdio(dupFd, req, { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') })).toBe('written');
+    expect(fs.readFileSync(out, 'utf8')).toBe('out\n');
   });
 });

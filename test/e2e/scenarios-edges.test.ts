@@ -55,6 +55,19 @@ describe('replay into shared state', () => {
     expectSummary(r.rerun.cached, { total: 4, ran: 3, skipped: 1 });
   });
 
+  test('a step replayed into a pipe whose reader leaves early dies of SIGPIPE like a real run (pipefail sees 141)', async () => {
+    // The entry comes from `seq | cat`; the re-run pipes seq into `head -1`, which exits after
+    // one line: a real seq is killed by SIGPIPE at its next write, and so must the replay be.
+    const r = await runScenario({
+      files: { 'p.sh': ['#!/bin/bash', 'set -o pipefail', 'seq 1 200000 | "$@" > /dev/null', 'echo "status ${PIPESTATUS[*]}"', ''].join('\n') },
+      first: { cmd: ['./p.sh', 'cat'] },
+      rerun: { cmd: ['./p.sh', 'head', '-1'] },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.stdout.toString()).toBe('status 141 0\n');
+  });
+
   test('a large stdout replayed into an outside pipe', async () => {
     const big = 'x'.repeat(1 << 20) + '\n';
     const r = await runScenario({ files: { 'p.sh': sh('cat big.txt', 'echo end >&2'), 'big.txt': big }, first: { stdio: 'pipe' } });
