@@ -10,6 +10,10 @@ import { StoreError } from './errors';
 interface FileOps {
   /** Rejects with an Error carrying .code (errno name) and .syscall, like Node's fs. */
   copyFile(source: string, destination: string, mode: number): Promise<void>;
+  /** An unnamed file (O_TMPFILE) in directory holding the copy: its fd, or -1 where none can be made. */
+  copyAnonymous(source: string, directory: string, mode: number): Promise<number>;
+  /** Gives that file a name (which must not exist); throws like copyFile rejects. */
+  linkAnonymous(fd: number, path: string): void;
 }
 
 let loaded: FileOps | undefined;
@@ -38,4 +42,20 @@ function fileOps(): FileOps {
 /** Creates destination (which must not exist) as a copy of source with exactly this mode. */
 export function copyNewFile(source: string, destination: string, mode: number): Promise<void> {
   return fileOps().copyFile(source, destination, mode & 0o7777);
+}
+
+/**
+ * A copy of source with exactly this mode in an unnamed file of `directory` (O_TMPFILE):
+ * nothing shows in the directory until linkAnonymous names it, so a pcache killed before
+ * then leaves nothing behind there. null where the file system cannot make unnamed files.
+ * The caller owns the fd.
+ */
+export async function copyAnonymous(source: string, directory: string, mode: number): Promise<number | null> {
+  const fd = await fileOps().copyAnonymous(source, directory, mode & 0o7777);
+  return fd < 0 ? null : fd;
+}
+
+/** Names the file behind copyAnonymous's fd `path`, which must not exist. */
+export function linkAnonymous(fd: number, path: string): void {
+  fileOps().linkAnonymous(fd, path);
 }

@@ -1,10 +1,12 @@
 // Restoring blobs to destination paths, in two steps so a caller can restore several
 // outputs all-or-nothing:
-//   stage   - copy the blob to a temp file beside the destination (same directory, so
-//             same file system and rename(2) is atomic) while, in parallel, re-hashing the
-//             blob; give the temp file its mode. Nothing visible has changed yet.
-//   commit  - rename the temp file over the destination: a reader sees the old file or
-//             the whole new one. abort() removes the temp file instead.
+//   stage   - copy the blob to an unnamed file (O_TMPFILE) in the destination's directory
+//             (same file system, so rename(2) is atomic) while, in parallel, re-hashing the
+//             blob; give it its mode. Nothing is visible yet, and a pcache killed now
+//             leaves nothing in the user's directory. (Where the file system cannot make
+//             unnamed files: a temp file beside the destination.)
+//   commit  - name the file and rename it over the destination: a reader sees the old
+//             file or the whole new one. abort() drops the copy instead.
 // A blob whose digest does not match is never staged, so it never reaches a destination.
 //
 // The copy (file-copy.ts) tries the FICLONE ioctl (a reflink on btrfs/xfs, no data
@@ -15,7 +17,7 @@ import * as path from 'path';
 import { BlobDir, tempName } from './blobs';
 import { digestFileBesideCopy } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
-import { copyNewFile } from './file-copy';
+import { copyAnonymous, copyNewFile, linkAnonymous } from './file-copy';
 
 /** restored: written; missing/corrupt: nothing was written, the blob is unusable */
 export type RestoreOutcome = 'restored' | 'missing' | 'corrupt';
@@ -40,10 +42,25 @@ export async function stageBlob(
   mode: number,
 ): Promise<StagedRestore | 'missing' | 'corrupt'> {
   const source = blobs.pathOf(hash);
-  const tmp = tempName(path.dirname(destination), '.pcache-');
-  const copying = copyNewFile(source, tmp, mode);
+  const dir = path.dirname(destination);
+  // The copy waits unnamed (O_TMPFILE) until commit; a named temp file beside the
+  // destination where the file system cannot do that.
+  let fd: number | null = null;
+  let tmp: string | null = null;
+  const copying = copyAnonymous(source, dir, mode).then(async (anonymous) => {
+    fd = anonymous;
+    if (anonymous !== null) return;
+    tmp = tempName(dir, '.pcache-');
+    await copyNewFile(source, tmp, mode);
+  });
   const hashing = digestFileBesideCopy(source);
   const [copied, hashed] = await Promise.allSettled([copying, hashing]);
+  const discard = (): void => {
+    if (fd !== null) fs.closeSync(fd);
+    fd = null;
+    if (tmp !== null) fs.rmSync(tmp, { force: true });
+    tmp = null;
+  };
   let staged = false;
   try {
     if (hashed.status === 'rejected') {
@@ -63,21 +80,29 @@ export async function stageBlob(
       action: 'write',
       commit() {
         try {
-          fs.renameSync(tmp, destination);
+          if (fd !== null) {
+            // Named only now, and renamed at once: the name shows for microseconds.
+            const name = tempName(dir, '.pcache-');
+            linkAnonymous(fd, name);
+            tmp = name;
+          }
+          fs.renameSync(tmp!, destination);
+          tmp = null;
         } catch (e) {
-          fs.rmSync(tmp, { force: true });
           throw new StoreError('IO_ERROR', `cannot restore ${destination}: ${shortMessage(e)}`, { cause: e });
+        } finally {
+          discard();
         }
       },
       abort() {
-        fs.rmSync(tmp, { force: true });
+        discard();
       },
     };
   } catch (e) {
     if (e instanceof StoreError) throw e;
     throw new StoreError('IO_ERROR', `cannot restore ${destination}: ${shortMessage(e)}`, { cause: e });
   } finally {
-    if (!staged) await fs.promises.rm(tmp, { force: true });
+    if (!staged) discard();
   }
 }
 

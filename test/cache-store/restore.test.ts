@@ -201,6 +201,27 @@ describe('restoreBlob', () => {
     store.close();
   });
 
+  test('a staged copy shows nowhere until commit (a pcache killed then leaves nothing behind)', async () => {
+    const store = open();
+    const work = makeTempDir();
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5, 9);
+    const { hash } = store.storeBytes(bytes);
+    fs.writeFileSync(path.join(work, 'x'), 'old\n');
+    const staged = await store.stageRestore([
+      { hash, destination: path.join(work, 'x'), mode: 0o640 },
+      { hash, destination: path.join(work, 'y'), mode: 0o600 },
+    ]);
+    if (typeof staged === 'string') throw new Error(staged);
+    // This machine's file systems (ext4, tmpfs) make unnamed files: no temp name appears.
+    expect(fs.readdirSync(work)).toEqual(['x']);
+    for (const s of staged) s.commit();
+    expect(fs.readdirSync(work).sort()).toEqual(['x', 'y']);
+    expect(fs.readFileSync(path.join(work, 'x')).equals(bytes)).toBe(true);
+    expect(fs.readFileSync(path.join(work, 'y')).equals(bytes)).toBe(true);
+    expect([fs.statSync(path.join(work, 'x')).mode & 0o7777, fs.statSync(path.join(work, 'y')).mode & 0o7777]).toEqual([0o640, 0o600]);
+    store.close();
+  });
+
   test('abort leaves the destination as it was and no temp file behind', async () => {
     const store = open();
     const work = makeTempDir();
