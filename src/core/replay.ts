@@ -89,11 +89,18 @@ export interface AppliedOutput {
  */
 export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedOutput[] | null> {
   // A directory output where something else now stands (a file where `mkdir -p` would
-  // fail): only a real run can say what happens. Checked before anything is touched.
+  // fail), or a file written through opens where something other than a file now stands:
+  // only a real run can say what happens. Checked before anything is touched.
   for (const o of entry.outputs) {
-    if (o.kind !== 'mkdir') continue;
-    const t = lstatType(o.path);
-    if (t !== '-' && t !== 'd') return null;
+    if (o.kind === 'mkdir') {
+      const t = lstatType(o.path);
+      if (t !== '-' && t !== 'd') return null;
+    } else if (o.kind === 'content' && ((o.mode ?? 0) & KEEPS_MODE) !== 0) {
+      // Written through opens only: a real run's open follows a symlink now standing at the
+      // name (and writes the file it points to), fails on a directory, blocks on a FIFO.
+      const t = lstatType(o.path);
+      if (t !== '-' && t !== 'f') return null;
+    }
   }
   const applied: AppliedOutput[] = [];
   for (const o of applyOrder(entry.outputs)) {

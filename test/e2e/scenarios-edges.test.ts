@@ -191,6 +191,19 @@ describe('directories, links, names and modes', () => {
   // on a re-run out/ exists, so `mv tmpdir out` moves tmpdir *into* out
   const RENAME_DIR = { 'p.sh': sh('mkdir -p tmpdir', 'sort in.txt > tmpdir/a.txt', 'mv tmpdir out'), 'in.txt': 'b\na\n' };
 
+  test('an output replaced by a symlink: the step writes through it, as a real run does', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('sort in.txt > out.txt'), 'in.txt': 'b\na\n', 'important.txt': 'keep?\n' },
+      change: (w) => {
+        fs.rmSync(path.join(w, 'out.txt'));
+        fs.symlinkSync('important.txt', path.join(w, 'out.txt'));
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'important.txt')).toBe('a\nb\n');
+  });
+
   test('a directory renamed onto a name that now exists (mv moves into it)', async () => {
     const r = await runScenario({ files: RENAME_DIR });
     expectIndistinguishable(r.first);
