@@ -352,7 +352,8 @@ export class Store {
    * answers for an unchanged file without reading it (nor the blob: the common re-run
    * case); otherwise a destination of the blob's size is hashed.
    */
-  private alreadyHolds(destination: string, hash: string, current: fs.BigIntStats | undefined | null): HashedFile | undefined {
+  alreadyHolds(destination: string, hash: string, current: fs.BigIntStats | undefined | null): HashedFile | undefined {
+    this.live();
     if (!current?.isFile()) return undefined;
     const cached = this.hashCache.lookup(destination, current);
     if (cached) return cached.hash === hash ? { hash, stat: current, hashedAtNs: cached.hashedAtNs, cached: true } : undefined;

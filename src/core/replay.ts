@@ -113,8 +113,12 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
         else if (before === 'l') fs.rmSync(o.path, { force: true });
         // Whatever stood at the path had its directory; only an absent one may lack it.
         if (before === '-') fs.mkdirSync(path.dirname(o.path), { recursive: true });
+        const keeps = ((o.mode ?? 0) & KEEPS_MODE) !== 0;
+        // A file with other names (hard links): a real run's opens write the inode they all
+        // share, where a restore would put a new file at this name only.
+        if (keeps && before === 'f' && st!.nlink > 1n && !store.alreadyHolds(o.path, o.hash, st)) return null;
         let mode = (o.mode ?? 0o644) & 0o7777;
-        if (((o.mode ?? 0) & KEEPS_MODE) !== 0 && before === 'f') mode = Number(st!.mode) & 0o7777;
+        if (keeps && before === 'f') mode = Number(st!.mode) & 0o7777;
         // A regular file's lstat is its stat: the store need not take it again.
         const current = before === 'f' ? st : before === '-' ? null : undefined;
         const { outcome, verified } = await store.restoreBlobVerified(o.hash, o.path, mode, current);

@@ -204,6 +204,19 @@ describe('directories, links, names and modes', () => {
     expect(textOf(r.rerun.cached.tree, 'important.txt')).toBe('a\nb\n');
   });
 
+  test('an output with a second name (hard link) and other content: the step writes the shared file, as a real run does', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('sort in.txt > out.txt'), 'in.txt': 'b\na\n' },
+      change: (w) => {
+        fs.writeFileSync(path.join(w, 'out.txt'), 'changed\n');
+        fs.linkSync(path.join(w, 'out.txt'), path.join(w, 'linked.txt'));
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'linked.txt')).toBe('a\nb\n');
+  });
+
   test('a directory renamed onto a name that now exists (mv moves into it)', async () => {
     const r = await runScenario({ files: RENAME_DIR });
     expectIndistinguishable(r.first);
