@@ -71,6 +71,26 @@ function applyOrder(outputs: readonly OutputRecord[]): OutputRecord[] {
   });
 }
 
+/**
+ * Whether this process may open the file for writing, as the traced one (same user) would:
+ * from the mode bits, asking the kernel (ACLs) only when they say no.
+ */
+export function mayWrite(p: string, st: Pick<fs.BigIntStats, "mode" | "uid" | "gid">): boolean {
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return true;
+  const mode = Number(st.mode);
+  const gid = BigInt(process.getegid?.() ?? -1);
+  const groups = process.getgroups?.() ?? [];
+  const bit = st.uid === BigInt(uid) ? 0o200 : st.gid === gid || groups.some((g) => BigInt(g) === st.gid) ? 0o020 : 0o002;
+  if ((mode & bit) !== 0) return true;
+  try {
+    fs.accessSync(p, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface AppliedOutput {
   output: OutputRecord;
   /** type of the path before it was applied */
@@ -97,9 +117,11 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
       if (t !== '-' && t !== 'd') return null;
     } else if (o.kind === 'content' && ((o.mode ?? 0) & KEEPS_MODE) !== 0) {
       // Written through opens only: a real run's open follows a symlink now standing at the
-      // name (and writes the file it points to), fails on a directory, blocks on a FIFO.
-      const t = lstatType(o.path);
-      if (t !== '-' && t !== 'f') return null;
+      // name (and writes the file it points to), fails on a directory, blocks on a FIFO, and
+      // fails on a file it may not write (a rename would not care).
+      const st = lstatOrUndefined(o.path);
+      if (st === undefined) continue;
+      if (!st.isFile() || !mayWrite(o.path, st)) return null;
     }
   }
   const applied: AppliedOutput[] = [];

@@ -6,7 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeStdio } from '../../src/core/replay';
+import { mayWrite, writeStdio } from '../../src/core/replay';
 import type { ExecRequest } from '../../src/trace/native';
 
 const req: ExecRequest = { token: 1, pid: 42, tgid: 42, path: '/bin/true', links: [], argv: ['true'], env: [], cwd: '/', umask: 0o22, fds: [], time: 0 };
@@ -56,5 +56,33 @@ describe('writeStdio', () => {
     const dupFd = (_pid: number, fd: number): number => (fd === 1 ? fs.openSync(out, 'w') : brokenPipe());
     expect(await writeStdio(dupFd, req, { stdout: Buffer.from('out\n'), stderr: Buffer.from('err\n') })).toBe('written');
     expect(fs.readFileSync(out, 'utf8')).toBe('out\n');
+  });
+});
+
+describe('mayWrite (a real run opens an output for writing; a restore renames and would not care)', () => {
+  afterEach(() => jest.restoreAllMocks());
+  const as = (uid: number, gid: number, groups: number[] = []): void => {
+    jest.spyOn(process, 'geteuid').mockReturnValue(uid);
+    jest.spyOn(process, 'getegid').mockReturnValue(gid);
+    jest.spyOn(process, 'getgroups').mockReturnValue(groups);
+  };
+  // A path the kernel cannot answer for: what the mode bits say decides.
+  const p = '/nonexistent/pcache-test/out.txt';
+  const file = (mode: number, uid: number, gid: number) => ({ mode: BigInt(0o100000 | mode), uid: BigInt(uid), gid: BigInt(gid) });
+
+  test('by the owner, group or other bit that applies', () => {
+    as(1000, 100);
+    expect(mayWrite(p, file(0o644, 1000, 100))).toBe(true);
+    expect(mayWrite(p, file(0o444, 1000, 100))).toBe(false);
+    expect(mayWrite(p, file(0o464, 2000, 100))).toBe(true);
+    expect(mayWrite(p, file(0o466, 1000, 100))).toBe(false); // the owner bit applies, not other's
+    expect(mayWrite(p, file(0o446, 2000, 300))).toBe(true);
+    as(1000, 100, [300]);
+    expect(mayWrite(p, file(0o464, 2000, 300))).toBe(true);
+  });
+
+  test('root may write anything', () => {
+    as(0, 0);
+    expect(mayWrite(p, file(0o444, 1000, 100))).toBe(true);
   });
 });
