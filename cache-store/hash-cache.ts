@@ -152,11 +152,13 @@ export class HashCache {
   }
 }
 
+// A path that cannot be looked up (a missing directory on the way, or one this user may not
+// search: EACCES) is not there, as the tracer saw it: its walk records a failed lstat as absent.
 export function statOrUndefined(path: string): fs.BigIntStats | undefined {
   try {
     return fs.statSync(path, { bigint: true, throwIfNoEntry: false });
   } catch (e) {
-    if (errnoCode(e) === 'ENOTDIR' || errnoCode(e) === 'ELOOP' || errnoCode(e) === 'ENAMETOOLONG') return undefined;
+    if (errnoCode(e) === 'ENOTDIR' || errnoCode(e) === 'ELOOP' || errnoCode(e) === 'ENAMETOOLONG' || errnoCode(e) === 'EACCES') return undefined;
     throw new StoreError('IO_ERROR', `cannot stat ${path}: ${shortMessage(e)}`, { cause: e });
   }
 }
@@ -165,7 +167,7 @@ export function lstatOrUndefined(path: string): fs.BigIntStats | undefined {
   try {
     return fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
   } catch (e) {
-    if (errnoCode(e) === 'ENOTDIR' || errnoCode(e) === 'ENAMETOOLONG') return undefined;
+    if (errnoCode(e) === 'ENOTDIR' || errnoCode(e) === 'ENAMETOOLONG' || errnoCode(e) === 'EACCES') return undefined;
     throw new StoreError('IO_ERROR', `cannot stat ${path}: ${shortMessage(e)}`, { cause: e });
   }
 }

@@ -240,60 +240,79 @@ export class CachedRun {
     }
     const run: ExecDecision = { action: 'run', holdExit: true };
     if (!this.opts.noSkip) {
-      const hit = this.lookup(key, rejected);
-      if (hit) {
-        const parent = this.folder?.executionIdOf(req.pid) ?? null;
-        const replayed = await this.replay(req, hit);
-        if (replayed) {
-          this.skipped++;
-          this.savedMs += hit.durationMs;
-          const outcome: ExecutionOutcome = {
-            outcome: 'hit',
-            argv: req.argv,
-            pid: req.tgid,
-            durationMs: 0,
-            savedMs: hit.durationMs,
-          };
-          this.outcomes.push(outcome);
-          this.store.recordRunExecution(this.runId, {
-            commandKey: key,
-            entryId: hit.id,
-            label: label(req.argv),
-            outcome: 'hit',
-            durationMs: 0,
-            savedMs: hit.durationMs,
-          });
-          this.hitReports.push({
-            id: 0,
-            parent,
-            outcome: 'hit',
-            reasons: [],
-            argv: req.argv,
-            exe: req.path,
-            cwd: req.cwd,
-            key,
-            keyParts: parts,
-            entryId: hit.id,
-            pid: req.tgid,
-            startMs: req.time,
-            endMs: req.time,
-            durationMs: 0,
-            savedMs: hit.durationMs,
-            exitCode: hit.exitStatus,
-            signal: null,
-            inputs: hit.inputs.map((i) => ({ path: i.path, kind: i.kind, hash: i.hash ?? null })),
-            outputs: hit.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.hash ?? o.linkTarget ?? null })),
-            rejected,
-          });
-          this.progress();
-          return { action: 'skip', exitCode: hit.exitStatus };
-        }
+      let skip: ExecDecision | null = null;
+      try {
+        skip = await this.tryHit(req, key, parts, rejected);
+      } catch (e) {
+        // The execution then runs, and is counted, held and stored like any miss.
+        this.warnOnce(`cannot look up ${label(req.argv)}: ${(e as Error).message}`);
       }
+      if (skip) return skip;
     }
     this.ran++;
     this.running++;
     this.progress();
     return run;
+  }
+
+  private readonly warned = new Set<string>();
+
+  private warnOnce(message: string): void {
+    const line = message.replace(/\s*\n\s*/g, ' ');
+    if (this.warned.has(line)) return;
+    this.warned.add(line);
+    process.stderr.write(`pcache: warning: ${line}\n`);
+  }
+
+  /** A hit replayed: the decision that skips the execution; null when it must run. */
+  private async tryHit(req: ExecRequest, key: string, parts: KeyParts, rejected: ReportExecution['rejected']): Promise<ExecDecision | null> {
+    const hit = this.lookup(key, rejected);
+    if (!hit) return null;
+    const parent = this.folder?.executionIdOf(req.pid) ?? null;
+    const replayed = await this.replay(req, hit);
+    if (!replayed) return null;
+    this.skipped++;
+    this.savedMs += hit.durationMs;
+    const outcome: ExecutionOutcome = {
+      outcome: 'hit',
+      argv: req.argv,
+      pid: req.tgid,
+      durationMs: 0,
+      savedMs: hit.durationMs,
+    };
+    this.outcomes.push(outcome);
+    this.store.recordRunExecution(this.runId, {
+      commandKey: key,
+      entryId: hit.id,
+      label: label(req.argv),
+      outcome: 'hit',
+      durationMs: 0,
+      savedMs: hit.durationMs,
+    });
+    this.hitReports.push({
+      id: 0,
+      parent,
+      outcome: 'hit',
+      reasons: [],
+      argv: req.argv,
+      exe: req.path,
+      cwd: req.cwd,
+      key,
+      keyParts: parts,
+      entryId: hit.id,
+      pid: req.tgid,
+      startMs: req.time,
+      endMs: req.time,
+      durationMs: 0,
+      savedMs: hit.durationMs,
+      exitCode: hit.exitStatus,
+      signal: null,
+      inputs: hit.inputs.map((i) => ({ path: i.path, kind: i.kind, hash: i.hash ?? null })),
+      outputs: hit.outputs.map((o) => ({ path: o.path, kind: o.kind, hash: o.hash ?? o.linkTarget ?? null })),
+      rejected,
+    });
+    this.progress();
+    return { action: 'skip', exitCode: hit.exitStatus };
   }
 
   /**
