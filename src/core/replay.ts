@@ -71,18 +71,25 @@ function applyOrder(outputs: readonly OutputRecord[]): OutputRecord[] {
   });
 }
 
+/** Who pcache (and so the traced process) runs as, for mayWrite. */
+export interface User {
+  uid: bigint;
+  gids: bigint[];
+}
+
+export function currentUser(): User {
+  const gids = [process.getegid?.() ?? -1, ...(process.getgroups?.() ?? [])].map((g) => BigInt(g));
+  return { uid: BigInt(process.geteuid?.() ?? 0), gids };
+}
+
 /**
  * Whether this process may open the file for writing, as the traced one (same user) would:
  * from the mode bits, asking the kernel (ACLs) only when they say no.
  */
-export function mayWrite(p: string, st: Pick<fs.BigIntStats, "mode" | "uid" | "gid">): boolean {
-  const uid = process.geteuid?.() ?? 0;
-  if (uid === 0) return true;
-  const mode = Number(st.mode);
-  const gid = BigInt(process.getegid?.() ?? -1);
-  const groups = process.getgroups?.() ?? [];
-  const bit = st.uid === BigInt(uid) ? 0o200 : st.gid === gid || groups.some((g) => BigInt(g) === st.gid) ? 0o020 : 0o002;
-  if ((mode & bit) !== 0) return true;
+export function mayWrite(p: string, st: Pick<fs.BigIntStats, 'mode' | 'uid' | 'gid'>, who: User = currentUser()): boolean {
+  if (who.uid === 0n) return true;
+  const bit = st.uid === who.uid ? 0o200 : who.gids.includes(st.gid) ? 0o020 : 0o002;
+  if ((Number(st.mode) & bit) !== 0) return true;
   try {
     fs.accessSync(p, fs.constants.W_OK);
     return true;
@@ -111,6 +118,8 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
   // A directory output where something else now stands (a file where `mkdir -p` would
   // fail), or a file written through opens where something other than a file now stands:
   // only a real run can say what happens. Checked before anything is touched.
+  const looked = new Map<string, fs.BigIntStats | undefined>();
+  const who = currentUser();
   for (const o of entry.outputs) {
     if (o.kind === 'mkdir') {
       const t = lstatType(o.path);
@@ -120,17 +129,22 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
       // name (and writes the file it points to), fails on a directory, blocks on a FIFO, and
       // fails on a file it may not write (a rename would not care).
       const st = lstatOrUndefined(o.path);
+      looked.set(o.path, st);
       if (st === undefined) continue;
-      if (!st.isFile() || !mayWrite(o.path, st)) return null;
+      if (!st.isFile() || !mayWrite(o.path, st, who)) return null;
     }
   }
   const applied: AppliedOutput[] = [];
+  // Until a restore removes something, what the check above saw still stands (directories
+  // come first and only ever get created; one content output cannot change another's path).
+  let removed = false;
   for (const o of applyOrder(entry.outputs)) {
-    const st = lstatOrUndefined(o.path);
+    const st = !removed && looked.has(o.path) ? looked.get(o.path) : lstatOrUndefined(o.path);
     const before: FileType = st ? fileTypeOf(st) : '-';
     switch (o.kind) {
       case 'content': {
         if (!o.hash) return null;
+        if (before === 'd' || before === 'l') removed = true;
         if (before === 'd') fs.rmSync(o.path, { recursive: true, force: true });
         else if (before === 'l') fs.rmSync(o.path, { force: true });
         // Whatever stood at the path had its directory; only an absent one may lack it.
