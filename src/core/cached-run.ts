@@ -79,6 +79,21 @@ const STORE_TYPE: Record<Exclude<FileType, '-'>, StoreFileType> = {
  * they read with fstat (not traced: every program fstats its files). A content input is
  * keyed on bytes only, so these must run every time.
  */
+/**
+ * A set-user-ID or set-group-ID program that would change this user's identity: traced, it
+ * runs without that (the seccomp filter needs no_new_privs, and ptrace drops it too), so it
+ * may do less than in a plain run (passwd -S cannot read /etc/shadow). pcache cannot give
+ * the privilege back; it says so, runs it every time, and never stores what it did.
+ */
+export function lostPrivilege(exe: string): string | null {
+  const st = fs.statSync(exe, { throwIfNoEntry: false });
+  if (!st) return null;
+  const setuid = (st.mode & 0o4000) !== 0 && st.uid !== (process.geteuid?.() ?? st.uid);
+  const setgid = (st.mode & 0o2000) !== 0 && (st.mode & 0o010) !== 0 && st.gid !== (process.getegid?.() ?? st.gid);
+  if (!setuid && !setgid) return null;
+  return `${exe} is set-${setuid ? 'user' : 'group'}-ID: traced, it runs without that privilege, unlike a plain run`;
+}
+
 export function storesTimestamps(exe: string, argv: readonly string[]): string | null {
   const name = exe.slice(exe.lastIndexOf('/') + 1);
   const args = argv.slice(1);
@@ -239,7 +254,12 @@ export class CachedRun {
       this.outPids.add(req.tgid);
     }
     const run: ExecDecision = { action: 'run', holdExit: true };
-    if (!this.opts.noSkip) {
+    const lost = lostPrivilege(req.path);
+    if (lost !== null) {
+      this.unprivileged.set(`${req.tgid}:${req.time}`, lost);
+      this.warnOnce(lost);
+    }
+    if (!this.opts.noSkip && lost === null) {
       let skip: ExecDecision | null = null;
       try {
         skip = await this.tryHit(req, key, parts, rejected);
@@ -256,6 +276,8 @@ export class CachedRun {
   }
 
   private readonly warned = new Set<string>();
+  /** executions (by `${tgid}:${start}`) of set-user/group-ID programs: see lostPrivilege */
+  private readonly unprivileged = new Map<string, string>();
 
   private warnOnce(message: string): void {
     const line = message.replace(/\s*\n\s*/g, ' ');
@@ -597,6 +619,8 @@ export class CachedRun {
     };
     const inherited = this.tainted.get(rec.id);
     if (inherited) return taint(inherited);
+    const lost = this.unprivileged.get(`${rec.pid}:${rec.start}`);
+    if (lost) return taint(lost);
     const stamps = storesTimestamps(rec.exe, rec.argv);
     if (stamps) return taint(stamps);
     // Hard links among outputs would come back as separate files.
@@ -611,16 +635,24 @@ export class CachedRun {
     const inputs: InputRecord[] = [];
     const changed = new Map(rec.outputs.map((o) => [o.path, o]));
     for (const i of rec.inputs) {
-      const r = this.inputRecord(rec, i, changed);
-      if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
-      inputs.push(r);
-      // Read and also looked at by path: its metadata (a modification time too) is checked
-      // besides its bytes, as its own input record.
-      if (i.kind === 'content' && i.statted) {
-        const m = this.inputRecord(rec, { path: i.path, kind: 'metadata', before: i.before }, changed);
-        if (!m) return this.uncacheable(rec, `input ${i.path} changed while it ran (metadata)`);
-        inputs.push(m);
+      let r: InputRecord | undefined;
+      let m: InputRecord | undefined;
+      try {
+        r = this.inputRecord(rec, i, changed);
+        if (!r) return this.uncacheable(rec, `input ${i.path} changed while it ran (${i.kind})`);
+        // Read and also looked at by path: its metadata (a modification time too) is checked
+        // besides its bytes, as its own input record.
+        if (i.kind === 'content' && i.statted) {
+          m = this.inputRecord(rec, { path: i.path, kind: 'metadata', before: i.before }, changed);
+          if (!m) return this.uncacheable(rec, `input ${i.path} changed while it ran (metadata)`);
+        }
+      } catch (e) {
+        // A file this user may not read (passwd tries /etc/shadow; the open fails, but the
+        // tracer saw it at its entry): nothing to check it by later. The run goes on.
+        return this.uncacheable(rec, `cannot read its input ${i.path}: ${(e as Error).message}`);
       }
+      inputs.push(r);
+      if (m) inputs.push(m);
     }
     const marks = new Map<string, number>();
     const outputs: NewOutput[] = rec.outputs.map((o) => {

@@ -113,3 +113,21 @@ describe('--no-skip', () => {
     expectSummary(normal.cached, { total: 1, ran: 0, skipped: 1 });
   });
 });
+
+describe('programs pcache cannot run as a plain run would', () => {
+  test('a set-user-ID program that would change identity: a warning every run, and never stored', async () => {
+    const prog = path.join(ws.work, 'suid-true');
+    fs.copyFileSync('/bin/true', prog);
+    fs.chownSync(prog, 65534, 65534);
+    fs.chmodSync(prog, 0o4755);
+    writeTree(ws.work, { 'p.sh': sh('./suid-true') });
+    for (let run = 0; run < 2; run++) {
+      const r = await pcache(['--cache-dir', ws.cache, '--', './p.sh']);
+      expect(r.exitCode).toBe(0);
+      const err = r.stderr.toString();
+      expect(err).toContain(`pcache: warning: ${prog} is set-user-ID: traced, it runs without that privilege, unlike a plain run\n`);
+      // the script too: its record covers the program
+      expect(err).toContain('pcache: 2 executions: 2 ran, 0 skipped, 2 uncacheable');
+    }
+  });
+});
