@@ -9,7 +9,7 @@ import * as path from 'path';
 import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
 import { nowNs } from '../../cache-store/blobs';
-import { lstatOrUndefined, stampOf, type FileStamp } from '../../cache-store/hash-cache';
+import { lstatOrUndefined, stampOf, statOrUndefined, type FileStamp } from '../../cache-store/hash-cache';
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
 import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
@@ -69,6 +69,17 @@ function applyOrder(outputs: readonly OutputRecord[]): OutputRecord[] {
     const depth = a.path.split('/').length - b.path.split('/').length;
     return a.kind === 'deleted' ? -depth : depth;
   });
+}
+
+/** The newest modification time among the entry's content inputs as they are now (ns). */
+function newestContentInput(entry: Entry): bigint {
+  let newest = 0n;
+  for (const i of entry.inputs) {
+    if (i.kind !== 'content') continue;
+    const st = statOrUndefined(i.path);
+    if (st && st.mtimeNs > newest) newest = st.mtimeNs;
+  }
+  return newest;
 }
 
 /** Who pcache (and so the traced process) runs as, for mayWrite. */
@@ -135,6 +146,7 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
     }
   }
   const applied: AppliedOutput[] = [];
+  let newestInput: bigint | undefined;
   // Until a restore removes something, what the check above saw still stands (directories
   // come first and only ever get created; one content output cannot change another's path).
   let removed = false;
@@ -160,7 +172,13 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
         const { outcome, verified } = await store.restoreBlobVerified(o.hash, o.path, mode, current);
         if (outcome === 'missing' || outcome === 'corrupt') return null;
         let known: AppliedOutput['known'];
-        if (verified) {
+        if (verified && verified.stat.mtimeNs < (newestInput ??= newestContentInput(entry))) {
+          // Left as it was, it would look older than an input touched since (same bytes): a real
+          // run writes it now, and make-like tools compare exactly that. It gets the time now.
+          fs.utimesSync(o.path, verified.stat.atime, new Date());
+          const st = fs.lstatSync(o.path, { bigint: true, throwIfNoEntry: false });
+          if (st?.isFile()) known = { stamp: stampOf(st), hashedAtNs: nowNs() };
+        } else if (verified) {
           known = { stamp: stampOf(verified.stat), hashedAtNs: verified.hashedAtNs };
         } else {
           // Renamed into place by pcache: a new inode nobody else has open.

@@ -131,3 +131,23 @@ describe('programs pcache cannot run as a plain run would', () => {
     }
   });
 });
+
+describe('timestamps of outputs a hit leaves in place', () => {
+  test('not older than an input touched since (a real run writes them now); otherwise kept', async () => {
+    writeTree(ws.work, { 'p.sh': sh('sort in.txt > out.txt'), 'in.txt': 'b\na\n' });
+    const out = path.join(ws.work, 'out.txt');
+    const inp = path.join(ws.work, 'in.txt');
+    expect((await pcache(['--cache-dir', ws.cache, '--', './p.sh'])).exitCode).toBe(0);
+    fs.utimesSync(out, new Date('2001-01-01T00:00:00Z'), new Date('2001-01-01T00:00:00Z'));
+    fs.utimesSync(inp, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+    const touched = await pcache(['--cache-dir', ws.cache, '--', './p.sh']);
+    expect(touched.stderr.toString()).toContain('1 execution: 0 ran, 1 skipped');
+    expect(fs.readFileSync(out, 'utf8')).toBe('a\nb\n');
+    expect(fs.statSync(out).mtimeMs).toBeGreaterThan(Date.parse('2020-01-01T00:00:00Z'));
+    // Already newer than every input: left exactly as it is.
+    const before = fs.statSync(out, { bigint: true }).mtimeNs;
+    const again = await pcache(['--cache-dir', ws.cache, '--', './p.sh']);
+    expect(again.stderr.toString()).toContain('1 execution: 0 ran, 1 skipped');
+    expect(fs.statSync(out, { bigint: true }).mtimeNs).toBe(before);
+  });
+});
