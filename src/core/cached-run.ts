@@ -75,18 +75,18 @@ const STORE_TYPE: Record<Exclude<FileType, '-'>, StoreFileType> = {
 };
 
 /**
- * Programs known to write their input files' modification times into their output, which
- * they read with fstat (not traced: every program fstats its files). A content input is
- * keyed on bytes only, so these must run every time.
- */
-/**
  * A set-user-ID or set-group-ID program that would change this user's identity: traced, it
  * runs without that (the seccomp filter needs no_new_privs, and ptrace drops it too), so it
  * may do less than in a plain run (passwd -S cannot read /etc/shadow). pcache cannot give
  * the privilege back; it says so, runs it every time, and never stores what it did.
  */
 export function lostPrivilege(exe: string): string | null {
-  const st = fs.statSync(exe, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(exe, { throwIfNoEntry: false });
+  } catch {
+    return null; // not ours to look at: the exec itself will say
+  }
   if (!st) return null;
   const setuid = (st.mode & 0o4000) !== 0 && st.uid !== (process.geteuid?.() ?? st.uid);
   const setgid = (st.mode & 0o2000) !== 0 && (st.mode & 0o010) !== 0 && st.gid !== (process.getegid?.() ?? st.gid);
@@ -94,6 +94,11 @@ export function lostPrivilege(exe: string): string | null {
   return `${exe} is set-${setuid ? 'user' : 'group'}-ID: traced, it runs without that privilege, unlike a plain run`;
 }
 
+/**
+ * Programs known to write their input files' modification times into their output, which
+ * they read with fstat (not traced: every program fstats its files). A content input is
+ * keyed on bytes only, so these must run every time.
+ */
 export function storesTimestamps(exe: string, argv: readonly string[]): string | null {
   const name = exe.slice(exe.lastIndexOf('/') + 1);
   const args = argv.slice(1);
