@@ -179,6 +179,19 @@ export class InputChecker {
     return null;
   }
 
+  /**
+   * The newest modification time (ms) among these paths as this check saw them: a hit's
+   * content inputs were all stat'ed by checkManifest, so this costs no system call for them.
+   */
+  newestMtimeMs(paths: Iterable<string>): number {
+    let newest = 0;
+    for (const p of paths) {
+      const st = this.fastStat(p);
+      if (st && st.mtimeMs > newest) newest = st.mtimeMs;
+    }
+    return newest;
+  }
+
   /** Plain (non-BigInt) stat, memoised: the fast path of checkManifest. */
   private fastStat(path: string): fs.Stats | undefined {
     let st = this.fastStats.get(path);

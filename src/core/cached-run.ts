@@ -14,7 +14,7 @@ import { commandKey, ignoredEnv, keyParts, type KeyParts } from './key';
 import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
 import { applyOutputs, eventsForHit, KEEPS_MODE, REPLACED, writeStdio, type StdioBytes } from './replay';
 import { RunHashes } from './run-hashes';
-import { contentRecord } from '../../cache-store/input-check';
+import { contentRecord, type InputChecker } from '../../cache-store/input-check';
 import { stampOf, statOrUndefined } from '../../cache-store/hash-cache';
 
 export type Outcome = 'hit' | 'miss' | 'uncacheable';
@@ -293,10 +293,13 @@ export class CachedRun {
 
   /** A hit replayed: the decision that skips the execution; null when it must run. */
   private async tryHit(req: ExecRequest, key: string, parts: KeyParts, rejected: ReportExecution['rejected']): Promise<ExecDecision | null> {
-    const hit = this.lookup(key, rejected);
+    const checker = this.store.newInputChecker();
+    const hit = this.lookup(key, rejected, checker);
     if (!hit) return null;
     const parent = this.folder?.executionIdOf(req.pid) ?? null;
-    const replayed = await this.replay(req, hit);
+    // What the lookup saw of the hit's content inputs, for outputs left in place (replay.ts).
+    const newestInputMs = (): number => checker.newestMtimeMs(hit.inputs.filter((i) => i.kind === 'content').map((i) => i.path));
+    const replayed = await this.replay(req, hit, newestInputMs);
     if (!replayed) return null;
     this.skipped++;
     this.savedMs += hit.durationMs;
@@ -349,14 +352,14 @@ export class CachedRun {
    * execution on its own results is then assumed to give the same result: mkdir -p, cp,
    * ln -sf, tools that check their outputs).
    */
-  private lookup(key: string, rejected: ReportExecution['rejected'] = []): Entry | null {
+  private lookup(key: string, rejected: ReportExecution['rejected'], checker: InputChecker): Entry | null {
     // The store's lookup reads each candidate's inputs from its packed manifest (one value per
     // entry, not a query per input row) and memoises stats across candidates.
     const tolerate = this.opts.assumeIdempotent
       ? (input: InputRecord, _reason: string, outputs: readonly OutputRecord[]) =>
           this.isOwnResult(input, outputs.find((o) => o.path === input.path))
       : undefined;
-    const { hit, rejected: rej } = this.store.lookup(key, { tolerate });
+    const { hit, rejected: rej } = this.store.lookup(key, { tolerate, checker });
     for (const { entryId, mismatch } of rej) {
       rejected.push({ entryId, path: mismatch.path, kind: mismatch.kind, reason: mismatch.reason });
       if (this.opts.env.PCACHE_DEBUG) {
@@ -406,13 +409,13 @@ export class CachedRun {
   }
 
   /** Restores a hit; false when it cannot be replayed (the execution then runs). */
-  private async replay(req: ExecRequest, entry: Entry): Promise<boolean> {
+  private async replay(req: ExecRequest, entry: Entry, newestInputMs: () => number): Promise<boolean> {
     const stdout = entry.stdoutHash ? this.store.readBlob(entry.stdoutHash) : Buffer.alloc(0);
     const stderr = entry.stderrHash ? this.store.readBlob(entry.stderrHash) : Buffer.alloc(0);
     if (stdout === null || stderr === null) return false;
     // Marks before the outputs are touched: a change by anyone else from then on forgets them.
     const marks = new Map(entry.outputs.filter((o) => o.kind === 'content').map((o) => [o.path, this.runHashes.mark(o.path)]));
-    const applied = await applyOutputs(this.store, entry);
+    const applied = await applyOutputs(this.store, entry, newestInputMs);
     if (applied === null) return false;
     const bytes: StdioBytes = { stdout, stderr };
     // A pipe whose reader has left: only the program itself knows what it does about that.

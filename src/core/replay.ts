@@ -9,7 +9,7 @@ import * as path from 'path';
 import type { Entry, FileType as StoreFileType, OutputRecord } from '../../cache-store/entry';
 import type { Store } from '../../cache-store/store';
 import { nowNs } from '../../cache-store/blobs';
-import { lstatOrUndefined, stampOf, statOrUndefined, type FileStamp } from '../../cache-store/hash-cache';
+import { lstatOrUndefined, stampOf, type FileStamp } from '../../cache-store/hash-cache';
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
 import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
@@ -71,17 +71,6 @@ function applyOrder(outputs: readonly OutputRecord[]): OutputRecord[] {
   });
 }
 
-/** The newest modification time among the entry's content inputs as they are now (ns). */
-function newestContentInput(entry: Entry): bigint {
-  let newest = 0n;
-  for (const i of entry.inputs) {
-    if (i.kind !== 'content') continue;
-    const st = statOrUndefined(i.path);
-    if (st && st.mtimeNs > newest) newest = st.mtimeNs;
-  }
-  return newest;
-}
-
 /** Who pcache (and so the traced process) runs as, for mayWrite. */
 export interface User {
   uid: bigint;
@@ -125,7 +114,7 @@ export interface AppliedOutput {
  * missing or corrupt (the store has reported and dropped it): the caller runs
  * the execution instead, which rewrites whatever was already put in place.
  */
-export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedOutput[] | null> {
+export async function applyOutputs(store: Store, entry: Entry, newestInputMs: () => number = () => 0): Promise<AppliedOutput[] | null> {
   // A directory output where something else now stands (a file where `mkdir -p` would
   // fail), or a file written through opens where something other than a file now stands:
   // only a real run can say what happens. Checked before anything is touched.
@@ -146,7 +135,7 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
     }
   }
   const applied: AppliedOutput[] = [];
-  let newestInput: bigint | undefined;
+  let newestInput: number | undefined;
   // Until a restore removes something, what the check above saw still stands (directories
   // come first and only ever get created; one content output cannot change another's path).
   let removed = false;
@@ -172,7 +161,7 @@ export async function applyOutputs(store: Store, entry: Entry): Promise<AppliedO
         const { outcome, verified } = await store.restoreBlobVerified(o.hash, o.path, mode, current);
         if (outcome === 'missing' || outcome === 'corrupt') return null;
         let known: AppliedOutput['known'];
-        if (verified && verified.stat.mtimeNs < (newestInput ??= newestContentInput(entry))) {
+        if (verified && Number(verified.stat.mtimeNs) / 1e6 < (newestInput ??= newestInputMs())) {
           // Left as it was, it would look older than an input touched since (same bytes): a real
           // run writes it now, and make-like tools compare exactly that. It gets the time now.
           fs.utimesSync(o.path, verified.stat.atime, new Date());
