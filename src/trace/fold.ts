@@ -314,7 +314,8 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
   const p = ev.path;
   switch (ev.op) {
     case 'open':
-      if (t === 'p') reasons.push({ text: `opened a fifo ${p}`, propagate: true });
+      // A pipe reached through a descriptor's link (/dev/stdin) is judged by fdLinkReasons.
+      if (t === 'p' && ev.fdLink === undefined) reasons.push({ text: `opened a fifo ${p}`, propagate: true });
       else if ((t === 'c' || t === 'b') && pathPolicy(p) === 'record') reasons.push({ text: `opened a device ${p}`, propagate: true });
       effects.push(...openEffects(ev));
       break;
@@ -1165,15 +1166,14 @@ export class TraceFolder {
     const fd = ev.fdLink!;
     const via = ev.links.find((l) => l.startsWith('/dev/')) ?? (fd >= 0 ? `/proc/self/fd/${fd}` : 'a /proc/PID/fd link');
     if (fd < 0) return [...reasons, { text: `reached ${ev.path} through another process's descriptor (${via})`, propagate: true }];
-    const kept = reasons.filter((r) => !r.text.startsWith('opened a fifo '));
-    if (ev.path === '/dev/null') return kept;
+    if (ev.path === '/dev/null') return reasons;
     for (const a of this.chain(e)) {
       if (!a.inherited.has(ev.path)) continue;
       const stdin = a.fds.get(0);
       if (stdin?.kind === 'file' && stdin.target === ev.path) continue;
       this.addReasonLocal(a, `reached ${ev.path} through ${via}: a descriptor from outside the execution, which its key does not name`);
     }
-    return kept;
+    return reasons;
   }
 
   private onIo(ev: IoEvent): void {

@@ -488,6 +488,35 @@ describe('inputs and outputs of one execution', () => {
     ]);
   });
 
+  test('a path through a descriptor link (/dev/stdout) is uncacheable where the descriptor came from outside', () => {
+    const s = new Sim();
+    s.exec(10, ['sh']); // stdin a terminal, stdout pipe:[100], stderr pipe:[200] from outside
+    s.fork(10, 11);
+    s.exec(11, ['tool'], { fds: [fd(0, '/w/in', 'file'), fd(1, '/w/out', 'file'), fd(2, 'pipe:[200]', 'pipe')] });
+    s.fs(11, 'open', '/w/out', 'f', { flags: O_WRONLY | O_TRUNC, links: ['/dev/stdout'], fdLink: 1 });
+    s.fs(11, 'open', '/w/in', 'f', { flags: O_RDONLY, links: ['/dev/stdin'], fdLink: 0 }); // stdin's file is in the key
+    s.fs(11, 'open', '/dev/null', 'c', { flags: O_WRONLY, links: ['/dev/stdout'], fdLink: 1 });
+    s.fs(11, 'open', 'pipe:[200]', 'p', { flags: O_WRONLY, links: ['/dev/stderr'], fdLink: 2 });
+    s.exit(11);
+    s.exit(10);
+    expect(s.rec(2).uncacheable).toEqual([
+      'reached /w/out through /dev/stdout: a descriptor from outside the execution, which its key does not name',
+      'reached pipe:[200] through /dev/stderr: a descriptor from outside the execution, which its key does not name',
+    ]);
+    // sh made the redirection to /w/out itself; stderr's pipe came from outside it too
+    expect(s.rec(1).uncacheable).toEqual([
+      'reached pipe:[200] through /dev/stderr: a descriptor from outside the execution, which its key does not name',
+    ]);
+  });
+
+  test("another process's descriptor link, and a pipe the execution made, reached by path", () => {
+    const r = single((s) => {
+      s.fs(10, 'open', 'pipe:[555]', 'p', { flags: O_RDONLY, links: [], fdLink: 5 }); // its own pipe: nothing
+      s.fs(10, 'open', '/w/x', 'f', { flags: O_RDONLY, links: [], fdLink: -2 });
+    });
+    expect(r.uncacheable).toEqual(["reached /w/x through another process's descriptor (a /proc/PID/fd link)"]);
+  });
+
   test('touch of an existing file is a content output; chown alone is uncacheable', () => {
     const r = single(
       (s) => {
