@@ -450,9 +450,7 @@ export class CachedRun {
    * and a replay, which writes the capture in order, would leave another file. (O_APPEND
    * writes always land at the end, in order: not checked.)
    */
-  private movedOutput(rec: ExecutionRecord): string | null {
-    const start = this.outStart.get(`${rec.pid}:${rec.start}`);
-    this.outStart.delete(`${rec.pid}:${rec.start}`);
+  private movedOutput(rec: ExecutionRecord, start: Array<{ fd: number; target: string; pos: number }> | undefined): string | null {
     // kept: every execution of an exec chain (`python3` shim -> bash -> python) ends at this exit
     const ends = this.outEnd.get(rec.pid);
     if (!start || !ends) return null;
@@ -603,6 +601,9 @@ export class CachedRun {
 
   private async storeOne(rec: ExecutionRecord): Promise<void> {
     const durationMs = (rec.end ?? rec.start) - rec.start;
+    // Taken now: an execution that turns out uncacheable before it is looked at must not leave it behind.
+    const outStart = this.outStart.get(`${rec.pid}:${rec.start}`);
+    this.outStart.delete(`${rec.pid}:${rec.start}`);
     const passedUp = this.tainted.get(rec.id);
     if (passedUp !== undefined && rec.parent !== null && !this.tainted.has(rec.parent)) {
       this.tainted.set(rec.parent, `child execution ${rec.id}: ${passedUp}`);
@@ -615,7 +616,7 @@ export class CachedRun {
     if (rec.stdin.kind === 'file' && end !== undefined && end !== (rec.stdin.pos ?? 0)) {
       return this.uncacheable(rec, `moved the offset of its stdin file ${rec.stdin.target} (shared with its caller)`);
     }
-    const moved = this.movedOutput(rec);
+    const moved = this.movedOutput(rec, outStart);
     if (moved !== null) return this.uncacheable(rec, moved);
     const key = this.keys.get(`${rec.pid}:${rec.start}`)?.key;
     if (key === undefined) return this.uncacheable(rec, 'exec was not looked up');
