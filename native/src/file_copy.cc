@@ -79,6 +79,17 @@ bool WriteAll(int fd, const char* p, size_t n) {
   return true;
 }
 
+// An Error shaped like Node's own fs errors: "ENOENT: No such file ..., open 'path'", with
+// .code, .errno, .syscall and .path.
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& path) {
+  Napi::Error e = Napi::Error::New(env, std::string(ErrnoName(err)) + ": " + strerror(err) + ", " + syscall + " '" + path + "'");
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.Set("path", Napi::String::New(env, path));
+  return e;
+}
+
 class CopyWorker : public Napi::AsyncWorker {
  public:
   // anonymous: destination is a directory to make an unnamed file in (copyAnonymous).
@@ -146,16 +157,7 @@ class CopyWorker : public Napi::AsyncWorker {
     else deferred_.Resolve(Env().Undefined());
   }
 
-  void OnError(const Napi::Error&) override {
-    Napi::Env env = Env();
-    Napi::Error e = Napi::Error::New(env, std::string(ErrnoName(errno_)) + ": " + strerror(errno_) + ", " +
-                                              syscall_ + " '" + path_ + "'");
-    e.Set("code", Napi::String::New(env, ErrnoName(errno_)));
-    e.Set("errno", Napi::Number::New(env, -errno_));
-    e.Set("syscall", Napi::String::New(env, syscall_));
-    e.Set("path", Napi::String::New(env, path_));
-    deferred_.Reject(e.Value());
-  }
+  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), errno_, syscall_, path_).Value()); }
 
  private:
   // Records errno as this worker's failure; returns false so callers can chain.
@@ -209,30 +211,24 @@ class CopyWorker : public Napi::AsyncWorker {
   std::string path_;
 };
 
-Napi::Value CopyFile(const Napi::CallbackInfo& info) {
+// copyFile and copyAnonymous: (source, destination or directory, mode), queued on the pool.
+Napi::Value QueueCopy(const Napi::CallbackInfo& info, bool anonymous, const char* usage) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "copyFile(source, destination, mode)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   auto* worker = new CopyWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
-                                static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value()));
+                                static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value()), anonymous);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
 
+Napi::Value CopyFile(const Napi::CallbackInfo& info) { return QueueCopy(info, false, "copyFile(source, destination, mode)"); }
+
 Napi::Value CopyAnonymous(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "copyAnonymous(source, directory, mode)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto* worker = new CopyWorker(env, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(),
-                                static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value()), true);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueueCopy(info, true, "copyAnonymous(source, directory, mode)");
 }
 
 Napi::Value LinkAnonymous(const Napi::CallbackInfo& info) {
@@ -246,13 +242,7 @@ Napi::Value LinkAnonymous(const Napi::CallbackInfo& info) {
   // Through /proc: linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH.
   std::string self = "/proc/self/fd/" + std::to_string(fd);
   if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-    int err = errno;
-    Napi::Error e = Napi::Error::New(env, std::string(ErrnoName(err)) + ": " + strerror(err) + ", linkat '" + path + "'");
-    e.Set("code", Napi::String::New(env, ErrnoName(err)));
-    e.Set("errno", Napi::Number::New(env, -err));
-    e.Set("syscall", Napi::String::New(env, "linkat"));
-    e.Set("path", Napi::String::New(env, path));
-    e.ThrowAsJavaScriptException();
+    ErrnoError(env, errno, "linkat", path).ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
