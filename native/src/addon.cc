@@ -115,6 +115,10 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       if (e.hasData) o.Set("data", Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
       o.Set("count", Napi::Number::New(env, static_cast<double>(e.count)));
       if (e.uncapturable) o.Set("uncapturable", true);
+      if (e.readback) {
+        o.Set("readback", true);
+        o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+      }
       o.Set("syscall", e.syscall);
       break;
     case EventKind::Net:
@@ -147,6 +151,7 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("umask", r.umask);
   o.Set("fds", fdsToJs(env, r.fds));
   o.Set("time", r.time);
+  if (r.readback) o.Set("readback", true);
   return o;
 }
 

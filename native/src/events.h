@@ -62,6 +62,9 @@ struct Event {
   bool hasData = false;
   int64_t count = 0;
   bool uncapturable = false;
+  // A read-back (tracer.cc, "stdio write stops"): the bytes an execution's regular-file
+  // stdout gained while it ran, read at its end; `token` names that execution's exec.
+  bool readback = false;
   const char* syscall = "";
   // net
   const char* netOp = "";
@@ -85,6 +88,8 @@ struct ExecRequest {
   int umask;
   std::vector<FdSnapshot> fds;
   double time;
+  // Its stdout is read back from the file at its end instead of captured write by write.
+  bool readback = false;
 };
 
 struct ExitRequest {

@@ -3,6 +3,8 @@
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
 
 #include "syscall_table.h"
 
@@ -38,7 +40,33 @@ void emitFdCheck(std::vector<sock_filter>& p, FdFilter f, int arg) {
   }
 }
 
+// Writes that go where the fd's offset is (pwrite* do not move it and stay in the base
+// filter: a process without write stops is judged on them there).
+bool isStreamWrite(int nr) { return nr == __NR_write || nr == __NR_writev; }
+
 }  // namespace
+
+std::vector<sock_filter> buildStdioWriteFilter(unsigned fds) {
+  std::vector<sock_filter> p;
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+  for (const SyscallSpec& s : syscallTable()) {
+    bool write = s.handling == Handling::WriteStd && isStreamWrite(s.nr);
+    bool move = s.handling == Handling::MoveData && s.filter == FdFilter::Is1or2;
+    if (!write && !move) continue;
+    std::vector<sock_filter> block;
+    block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.filterArg)));
+    for (unsigned fd = 1; fd <= 2; fd++) {
+      if (!(fds & (1u << fd))) continue;
+      block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, fd, 0, 1));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+    }
+    block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)s.nr, 0, (uint8_t)block.size()));
+    p.insert(p.end(), block.begin(), block.end());
+  }
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+  return p;
+}
 
 std::vector<sock_filter> buildSeccompFilter() {
   std::vector<sock_filter> p;
@@ -55,7 +83,25 @@ std::vector<sock_filter> buildSeccompFilter() {
 
   for (const SyscallSpec& s : syscallTable()) {
     std::vector<sock_filter> block;
-    if (s.skipFlagMask) {
+    if (s.handling == Handling::WriteStd && isStreamWrite(s.nr)) continue;  // buildStdioWriteFilter
+    if (s.nr == __NR_fcntl) {
+      // only F_DUPFD / F_DUPFD_CLOEXEC with a lowest fd of 0-2
+      block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(1)));
+      block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_DUPFD, 1, 0));
+      block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_DUPFD_CLOEXEC, 0, 3));
+      block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(2)));
+      block.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, 2, 1, 0));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)s.nr, 0, (uint8_t)block.size()));
+      p.insert(p.end(), block.begin(), block.end());
+      continue;
+    }
+    if (s.handling == Handling::MoveData && s.filter == FdFilter::Is1or2) {
+      // Only the stdin side here; the output side is buildStdioWriteFilter's.
+      emitFdCheck(block, s.filter2, s.filterArg2);
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+    } else if (s.skipFlagMask) {
       block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.skipFlagArg)));
       block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, s.skipFlagMask, 0, 1));
       block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));

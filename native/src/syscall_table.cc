@@ -176,6 +176,14 @@ std::vector<SyscallSpec> build() {
   t.push_back(H(__NR_copy_file_range, "copy_file_range", Handling::MoveData, FdFilter::Is1or2, 2,
                 FdFilter::Is0, 0));
   t.push_back(H(__NR_vmsplice, "vmsplice", Handling::MoveData, FdFilter::Is0to2, 0));
+  // A process without write stops on fd 1/2 (tracer.cc, "stdio write stops") gets them
+  // before fd 1/2 come to hold something it must capture.
+  t.push_back(H(__NR_dup2, "dup2", Handling::StdioFd, FdFilter::Is1or2, 1));
+  t.push_back(H(__NR_dup3, "dup3", Handling::StdioFd, FdFilter::Is1or2, 1));
+  // dup/fcntl(F_DUPFD) land on the lowest free fd: 1 or 2 after a close (fcntl stops only for
+  // F_DUPFD/F_DUPFD_CLOEXEC from 0-2, seccomp_filter.cc).
+  t.push_back(H(__NR_dup, "dup", Handling::StdioFd));
+  t.push_back(H(__NR_fcntl, "fcntl", Handling::StdioFd));
   // Not understood: each makes the execution uncacheable (fail closed).
   const std::pair<int, const char*> unknown[] = {
       {__NR_chroot, "chroot"}, {__NR_pivot_root, "pivot_root"}, {__NR_mount, "mount"},

@@ -23,6 +23,7 @@ enum class Handling : uint8_t {
   ReadStdin,  // read family on fd 0 (filtered in BPF)
   WriteStd,   // write family on fd 1/2 (filtered in BPF): captured at syscall exit
   MoveData,   // sendfile/splice/tee/copy_file_range/vmsplice touching fd 0/1/2
+  StdioFd,    // dup2/dup3 onto fd 1/2, close of fd 1/2: what fd 1/2 hold changes
   Unknown,    // not understood: makes the execution uncacheable
 };
 

@@ -27,6 +27,12 @@ bool readBytes(pid_t tid, uint64_t addr, void* dst, size_t len) {
   return true;
 }
 
+bool writeBytes(pid_t tid, uint64_t addr, const void* src, size_t len) {
+  iovec local{const_cast<void*>(src), len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return process_vm_writev(tid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
 bool readBytes(pid_t tid, uint64_t addr, size_t len, std::string& out) {
   out.resize(len);
   if (len == 0) return true;

@@ -4,10 +4,13 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -183,6 +186,9 @@ std::map<std::string, uint64_t> Tracer::stats() {
 // ---- tracer thread from here on ----
 
 void Tracer::threadMain() {
+  // A name for per-thread CPU accounting (PCACHE_TRACER_STATS, perf). The command's
+  // process gets its own name from its exec.
+  pthread_setname_np(pthread_self(), "pcache-tracer");
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = onWake;  // no SA_RESTART: waitpid must return EINTR
@@ -229,6 +235,11 @@ void Tracer::threadMain() {
     }
     localStats_["path_cache_hits"] = pathCache_.hits;
     localStats_["path_cache_misses"] = pathCache_.misses;
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+      localStats_["tracer_cpu_us"] = ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec +
+                                     ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec;
+    }
     {
       std::lock_guard<std::mutex> g(statsMu_);
       stats_ = localStats_;
@@ -253,6 +264,14 @@ bool Tracer::spawnRoot(std::string& error) {
   envp.push_back(nullptr);
   std::vector<sock_filter> filter = buildSeccompFilter();
   sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
+  // What pcache itself may write to (its own messages, a summary): never read back as a
+  // tracee's output.
+  for (int fd = 1; fd <= 2; fd++) {
+    for (int f : {fd, g_stdioOrig[fd]}) {
+      struct stat st;
+      if (f >= 0 && fstat(f, &st) == 0) ownStdio_.insert({st.st_dev, st.st_ino});
+    }
+  }
   const char* file = file_.c_str();
   const char* cwd = cwd_.empty() ? nullptr : cwd_.c_str();
   const int* stdioFlags = g_stdioFlags;
@@ -449,13 +468,20 @@ void Tracer::drainDecisions() {
       ptrace(PTRACE_SETREGS, tid, 0, &regs);
       t.pending = Task::Pending::None;
       t.wantExitStop = false;
+      t.injectFds = 0;
+      dropReadbacks(processes_[t.tgid], token);
       localStats_["exec_skipped"]++;
     } else {
       t.pending = Task::Pending::ExecRunning;
       t.pendingHoldExit = d.holdExit;
-      // Children forked later inherit these options with the task.
-      ptrace(PTRACE_SETOPTIONS, tid, 0, kOptions | (d.holdExit ? PTRACE_O_TRACEEXIT : 0));
+      // Children forked later inherit these options with the task. A read-back needs the
+      // exit stop: the file is read before anyone sees the process gone.
+      bool readback = !processes_[t.tgid].readbacks.empty();
+      ptrace(PTRACE_SETOPTIONS, tid, 0, kOptions | (d.holdExit || readback ? PTRACE_O_TRACEEXIT : 0));
       t.wantExitStop = false;  // a failure shows as the task's next stop not being EVENT_EXEC
+      unsigned fds = t.injectFds;
+      t.injectFds = 0;
+      if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) continue;
     }
     resume(t);
   }
@@ -597,8 +623,12 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
         emitUnknown(*task, __NR_execve, "execve", "an exec expected to fail succeeded");
       }
       e.fds = fdSnapshot(pid);
+      proc.execFiles.clear();
+      for (const FdSnapshot& f : e.fds)
+        if (f.fd > 2 && strcmp(f.kind, "file") == 0) proc.execFiles[f.fd] = f.target;
       task->pending = Task::Pending::None;
       task->wantExitStop = false;
+      if (proc.uncapturedFds) markUncaptured(*task, proc.uncapturedFds, true);
       resume(*task);
       return;
     }
@@ -606,6 +636,7 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
       localStats_["stops_exit"]++;
       Process& proc = processes_[t.tgid];
       bool lastTask = proc.tasks.size() <= 1;
+      if (lastTask && !proc.readbacks.empty()) emitReadbacks(t.tgid, proc);
       if (lastTask && proc.holdExit) {
         unsigned long msg = 0;
         ptrace(PTRACE_GETEVENTMSG, t.tid, 0, &msg);
@@ -677,6 +708,14 @@ void Tracer::handleNewTask(Task& parentRef, int event) {
     to.umask = from.umask;
     to.cwd = from.cwd;
     to.cwdValid = from.cwdValid;
+    to.stdioStops = from.stdioStops;
+    to.uncapturedFds = from.uncapturedFds;
+    to.execFiles = from.execFiles;
+    // A holder of a read-back file forked: the child's writes would not show in its count.
+    for (auto& [pid, proc] : processes_)
+      for (Readback& r : proc.readbacks)
+        for (const auto& h : r.holders)
+          if (h.first == parent.tgid) r.tainted = true;
   }
   processes_[c.tgid].tasks.insert(child);
   Event& e = emit(EventKind::Spawn, child);
@@ -720,6 +759,8 @@ void Tracer::handleTaskGone(pid_t tid, int status) {
   tasks_.erase(it);
   Process& proc = processes_[tgid];
   proc.tasks.erase(tid);
+  // No exit stop came (killed): read back what is there, late.
+  if (proc.tasks.empty() && !proc.readbacks.empty()) emitReadbacks(tgid, proc);
   Event& e = emit(EventKind::Exit, tid);
   e.tgid = tgid;
   e.processExit = proc.tasks.empty();
@@ -742,6 +783,7 @@ bool Tracer::cwdOf(Task& t, std::string& out) {
 }
 
 void Tracer::noteExecFailed(Task& t) {
+  dropReadbacks(processes_[t.tgid], t.token);
   // The exec JS let run never reached PTRACE_EVENT_EXEC: it failed (bad
   // interpreter, ENOEXEC ...), and this is the task's first stop after it.
   Event& e = emit(EventKind::Fs, t.tid);
@@ -773,6 +815,14 @@ void Tracer::handleSeccompStop(Task& t) {
   // A 32-bit or x32 syscall: we cannot decode it.
   if (regs.cs == 0x23 || (nr & 0x40000000)) {
     emitUnknown(t, nr, "?", "a 32-bit or x32 system call");
+    resume(t);
+    return;
+  }
+  if (t.reissue && nr == t.reissueNr) {
+    // The call a seccomp(2) was swapped in for, issued again: already handled.
+    t.reissue = false;
+    t.pending = t.afterReissue;
+    t.afterReissue = Task::Pending::None;
     resume(t);
     return;
   }
@@ -867,6 +917,9 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::MoveData:
       handleMoveData(t, *s, a);
       break;
+    case Handling::StdioFd:
+      handleStdioFd(t, nr, a);
+      return;  // resumes itself
     case Handling::Unknown:
       emitUnknown(t, nr, s->name, "not supported");
       break;
@@ -1112,6 +1165,7 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   // Without a decision to make, the exec event's full snapshot (taken after the exec) is enough.
   if (askExec_) req->fds = execSnapshot(t.tid);
   req->time = nowMs();
+  planStdio(t, req->token, req->readback);
   localStats_["exec_requests"]++;
   if (!askExec_) {
     // Nobody decides: it runs. Its request reaches JS with the next batch, in its place
@@ -1120,6 +1174,10 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
     t.token = req->token;
     t.pendingHoldExit = false;
     t.wantExitStop = false;
+    if (req->readback) ptrace(PTRACE_SETOPTIONS, t.tid, 0, kOptions | PTRACE_O_TRACEEXIT);
+    unsigned fds = t.injectFds;
+    t.injectFds = 0;
+    if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) return;
     resume(t);
     return;
   }
@@ -1200,6 +1258,12 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
     }
     std::string none;
     appendStdioWrite(t, none, false, count);
+    return;
+  }
+  if (!(processes_[t.tgid].stdioStops & (1u << t.ioFd))) {
+    // pwrite on an fd whose writes are read back (or not stopped at all): where its bytes
+    // land is not where a replay would put them.
+    emitStdioWrite(t, 0).uncapturable = true;
     return;
   }
   if ((nr == __NR_write || nr == __NR_writev) && strcmp(classifyTarget(t.ioTarget), "pipe") == 0 && !sigpipeBlocked(t.tid)) {
@@ -1331,6 +1395,9 @@ void Tracer::handleSyscallExit(Task& t) {
     pathCache_.clear();
   }
   switch (p) {
+    case Task::Pending::InjectExit:
+      finishInject(t, ret);
+      break;
     case Task::Pending::ChdirExit:
       processes_[t.tgid].cwdValid = false;
       break;
@@ -1360,6 +1427,293 @@ void Tracer::handleSyscallExit(Task& t) {
       break;
   }
   resume(t);
+}
+
+// ---------------------------------------------------------------- stdio write stops
+//
+// The base filter does not stop writes to fd 1/2. A process gets a second filter that does
+// (buildStdioWriteFilter) only when it must: when, at an exec, fd 1/2 hold something whose
+// bytes can only be captured write by write (a pipe, a terminal, a file shared with another
+// process), or when dup2/close is about to put such a thing there. Filters are inherited and
+// never removed, so a process that got one keeps it, and so do its children.
+//
+// Where fd 1 is a regular file this process alone holds, the execution needs no stops at
+// all: its stdout is the region of the file between the description's offset at exec and
+// at its end, read back at its exit stop (emitReadbacks). `seqtk ... > file` then runs at
+// full speed. /dev/null needs nothing either.
+
+// Bytes the process has written with write-family calls so far (/proc/PID/io wchar).
+static bool writtenBytes(pid_t pid, uint64_t& out) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%d/io", pid);
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* w = strstr(buf, "wchar:");
+  if (!w) return false;
+  out = strtoull(w + 6, nullptr, 10);
+  return true;
+}
+
+void Tracer::planStdio(Task& t, int64_t token, bool& readback) {
+  Process& proc = processes_[t.tgid];
+  unsigned inject = 0;
+  for (int fd = 1; fd <= 2; fd++) {
+    unsigned bit = 1u << fd;
+    if ((proc.stdioStops | proc.uncapturedFds) & bit) continue;
+    std::string target;
+    if (!fdTarget(t.tid, fd, target)) continue;  // closed: what it gets later is its own
+    if (target == "/dev/null") continue;
+    if (fd == 1 && startReadback(t, fd, target, token)) {
+      readback = true;
+      continue;
+    }
+    inject |= bit;
+  }
+  t.injectFds = inject;
+}
+
+bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t token) {
+  if (target.empty() || target[0] != '/') return false;
+  Process& proc = processes_[t.tgid];
+  for (const Readback& r : proc.readbacks)
+    if (r.fd == fd) return false;  // an exec chain: the outer execution's region goes on
+  char link[64];
+  snprintf(link, sizeof link, "/proc/%d/fd/%d", t.tid, fd);
+  struct stat st;
+  if (stat(link, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (ownStdio_.count({st.st_dev, st.st_ino})) return false;
+  std::vector<pid_t> others;
+  if (!otherHolders(t.tgid, fd, target, others)) return false;
+  std::vector<std::pair<pid_t, uint64_t>> holders;
+  for (pid_t h : others) {
+    uint64_t w;
+    if (!writtenBytes(h, w)) return false;
+    holders.push_back({h, w});
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, t.tgid, 0));
+  if (pidfd < 0) return false;
+  int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+  close(pidfd);
+  if (dup < 0) return false;
+  snprintf(link, sizeof link, "/proc/self/fd/%d", dup);
+  int rd = open(link, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  struct stat now;
+  int fl = fcntl(dup, F_GETFL);
+  off_t pos = lseek(dup, 0, SEEK_CUR);
+  if (rd < 0 || fl < 0 || pos < 0 || fstat(dup, &now) != 0 || now.st_ino != st.st_ino) {
+    if (rd >= 0) close(rd);
+    close(dup);
+    return false;
+  }
+  Readback r;
+  r.token = token;
+  r.fd = fd;
+  r.dupFd = dup;
+  r.readFd = rd;
+  r.append = (fl & O_APPEND) != 0;
+  r.start = r.append ? now.st_size : pos;
+  r.sizeAtStart = now.st_size;
+  r.target = target;
+  r.holders = std::move(holders);
+  proc.readbacks.push_back(std::move(r));
+  localStats_["readbacks"]++;
+  return true;
+}
+
+// The other traced processes with an fd on the file (any fd: another description of it is
+// another writer too). False when this process has it on another fd as well (`2>&1`).
+bool Tracer::otherHolders(pid_t tgid, int fd, const std::string& target, std::vector<pid_t>& holders) {
+  char dir[64], link[320];
+  for (const auto& [pid, proc] : processes_) {
+    if (proc.tasks.empty()) continue;
+    snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
+    DIR* d = opendir(dir);
+    if (!d) continue;  // gone
+    bool shared = false;
+    while (dirent* ent = readdir(d)) {
+      if (ent->d_name[0] == '.') continue;
+      int n = atoi(ent->d_name);
+      if (pid == tgid && n == fd) continue;
+      snprintf(link, sizeof link, "%s/%s", dir, ent->d_name);
+      char buf[4096];
+      ssize_t len = readlink(link, buf, sizeof buf);
+      if (len > 0 && static_cast<size_t>(len) == target.size() && memcmp(buf, target.data(), target.size()) == 0) {
+        shared = true;
+        break;
+      }
+    }
+    closedir(d);
+    if (shared && pid == tgid) return false;
+    if (shared) holders.push_back(pid);
+  }
+  return true;
+}
+
+// Swaps the call the task is stopped in (seccomp stop) for seccomp(SET_MODE_FILTER, TSYNC)
+// with the write filter for `fds`, written below its stack pointer (past the red zone);
+// finishInject then puts the call back to be issued again.
+bool Tracer::injectStdioStops(Task& t, unsigned fds, Task::Pending after) {
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return false;  // gone
+  std::vector<sock_filter> filter = buildStdioWriteFilter(fds);
+  size_t bytes = filter.size() * sizeof(sock_filter);
+  uint64_t base = (regs.rsp - 256 - bytes - 16) & ~uint64_t(15);
+  sock_fprog prog{static_cast<unsigned short>(filter.size()), reinterpret_cast<sock_filter*>(base + 16)};
+  if (!writeBytes(t.tid, base + 16, filter.data(), bytes) || !writeBytes(t.tid, base, &prog, sizeof prog)) {
+    markUncaptured(t, fds, after != Task::Pending::ExecRunning);
+    return false;
+  }
+  user_regs_struct call = regs;
+  call.orig_rax = __NR_seccomp;
+  call.rax = __NR_seccomp;
+  call.rdi = SECCOMP_SET_MODE_FILTER;
+  call.rsi = SECCOMP_FILTER_FLAG_TSYNC;
+  call.rdx = base;
+  if (ptrace(PTRACE_SETREGS, t.tid, 0, &call) != 0) {
+    markUncaptured(t, fds, after != Task::Pending::ExecRunning);
+    return false;
+  }
+  t.injectSaved = regs;
+  t.injectingFds = fds;
+  t.afterReissue = after;
+  t.pending = Task::Pending::InjectExit;
+  t.wantExitStop = true;
+  resume(t);
+  localStats_["stdio_filters_added"]++;
+  return true;
+}
+
+void Tracer::finishInject(Task& t, int64_t ret) {
+  unsigned fds = t.injectingFds;
+  t.injectingFds = 0;
+  if (ret == 0) {
+    processes_[t.tgid].stdioStops |= fds;
+  } else {
+    markUncaptured(t, fds, t.afterReissue != Task::Pending::ExecRunning);
+  }
+  user_regs_struct back = t.injectSaved;
+  back.rax = back.orig_rax;
+  back.rip -= 2;  // the syscall instruction again
+  ptrace(PTRACE_SETREGS, t.tid, 0, &back);
+  t.reissue = true;
+  t.reissueNr = static_cast<int64_t>(back.orig_rax);
+}
+
+// Writes to these fds cannot be captured in this process: every execution that has them as
+// its stdout/stderr hears so (now, and again at each exec of this process or its children).
+void Tracer::markUncaptured(Task& t, unsigned fds, bool now) {
+  Process& proc = processes_[t.tgid];
+  proc.uncapturedFds |= fds;
+  if (!now) return;
+  for (int fd = 1; fd <= 2; fd++) {
+    if (!(fds & (1u << fd))) continue;
+    Event& e = emit(EventKind::Io, t.tid);
+    e.fd = fd;
+    e.dir = 'w';
+    fdTarget(t.tid, fd, e.target);
+    e.fdKind = classifyTarget(e.target);
+    e.uncapturable = true;
+    e.syscall = "seccomp";
+  }
+}
+
+// dup2/dup3 onto fd 1/2, close of fd 1/2 (and close_range over them), in a process whose
+// writes there do not stop yet: after the call fd 1/2 may hold something to capture.
+void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
+  Process& proc = processes_[t.tgid];
+  unsigned need = 0;
+  {
+    int oldfd = static_cast<int>(a[0]);
+    // dup and fcntl(F_DUPFD) take the lowest free fd: fd 1 or 2 when closed (`exec >&-`).
+    unsigned onto = 0;
+    if (nr == __NR_dup2 || nr == __NR_dup3) {
+      int newfd = static_cast<int>(a[1]);
+      if (oldfd != newfd && (newfd == 1 || newfd == 2)) onto = 1u << newfd;
+    } else {
+      std::string cur;
+      for (int fd = 1; fd <= 2; fd++)
+        if ((nr == __NR_dup || static_cast<int>(a[2]) <= fd) && !fdTarget(t.tid, fd, cur)) onto |= 1u << fd;
+    }
+    if (onto) {
+      // A regular file it opened itself is an output like any other (`cmd > f` in a forked
+      // shell: the exec that follows decides about read-back). One it was given at its exec
+      // (`exec 1>&3`) may belong to someone outside: stops. Everything else: stops.
+      std::string src;
+      fdTarget(t.tid, oldfd, src);
+      char link[64];
+      snprintf(link, sizeof link, "/proc/%d/fd/%d", t.tid, oldfd);
+      struct stat st;
+      auto given = proc.execFiles.find(oldfd);
+      bool quiet = src == "/dev/null" ||
+                   (stat(link, &st) == 0 && S_ISREG(st.st_mode) && (given == proc.execFiles.end() || given->second != src));
+      if (!quiet) need = onto;
+    }
+  }
+  need &= ~(proc.stdioStops | proc.uncapturedFds);
+  if (need && injectStdioStops(t, need, Task::Pending::None)) return;
+  resume(t);
+}
+
+void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
+  for (Readback& r : proc.readbacks) {
+    Event& e = emit(EventKind::Io, tgid);
+    e.fd = r.fd;
+    e.dir = 'w';
+    e.target = r.target;
+    e.fdKind = "file";
+    e.syscall = "read-back";
+    e.readback = true;
+    e.token = r.token;
+    struct stat st;
+    off_t pos = lseek(r.dupFd, 0, SEEK_CUR);
+    bool ok = pos >= 0 && fstat(r.dupFd, &st) == 0 && !r.tainted;
+    for (const auto& [h, before] : r.holders) {
+      uint64_t now;
+      if (!writtenBytes(h, now) || now != before) ok = false;  // it may have written the file
+    }
+    int64_t end = ok ? (r.append ? st.st_size : pos) : 0;
+    // Bytes past where it stopped (written, then seeked back) or a region that shrank: what
+    // it wrote is not one run from its start.
+    if (!ok || end < r.start || st.st_size > std::max<int64_t>(end, r.sizeAtStart)) {
+      e.uncapturable = true;
+    } else {
+      size_t len = static_cast<size_t>(end - r.start);
+      e.data.resize(len);
+      size_t got = 0;
+      while (got < len) {
+        ssize_t n = pread(r.readFd, &e.data[got], len - got, r.start + static_cast<off_t>(got));
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got != len) {
+        e.data.clear();
+        e.uncapturable = true;
+      } else {
+        e.hasData = true;
+        e.count = static_cast<int64_t>(len);
+      }
+    }
+    close(r.dupFd);
+    close(r.readFd);
+  }
+  proc.readbacks.clear();
+}
+
+void Tracer::dropReadbacks(Process& proc, int64_t token) {
+  for (auto it = proc.readbacks.begin(); it != proc.readbacks.end();) {
+    if (it->token != token) {
+      ++it;
+      continue;
+    }
+    close(it->dupFd);
+    close(it->readFd);
+    it = proc.readbacks.erase(it);
+  }
 }
 
 }  // namespace pcache

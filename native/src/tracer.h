@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include <atomic>
 #include <cstdint>
@@ -55,7 +56,7 @@ class Tracer {
     pid_t tgid = 0;
     bool awaitingInitialStop = false;
     bool wantExitStop = false;  // resume with PTRACE_SYSCALL
-    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, TreeChangeExit, ExitHold, Preimage } pending =
+    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, TreeChangeExit, ExitHold, Preimage, InjectExit } pending =
         Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;
@@ -75,6 +76,29 @@ class Tracer {
     size_t writeDataStart = 0;  // where its bytes start in that event's data (events merge)
     int copySrcFd = -1;  // tracer-side fd on the source of copy_file_range/sendfile
     int64_t copyOffset = 0;
+    // Stdio write stops being added (injectStdioStops): the call the task stopped in is
+    // swapped for seccomp(2), then issued again; `afterReissue` is its state from there.
+    unsigned injectFds = 0;  // decided at an exec entry, added once JS lets it run
+    unsigned injectingFds = 0;
+    user_regs_struct injectSaved{};
+    bool reissue = false;
+    int64_t reissueNr = -1;
+    Pending afterReissue = Pending::None;
+  };
+  // An execution whose regular-file stdout is read back at its end, not captured per write.
+  struct Readback {
+    int64_t token = 0;  // its exec request
+    int fd = 1;
+    int dupFd = -1;     // the tracee's open file description (pidfd_getfd): its offset
+    int readFd = -1;    // the same file opened for reading
+    bool append = false;
+    int64_t start = 0;  // where its bytes begin
+    int64_t sizeAtStart = 0;
+    std::string target;
+    // Other processes holding the file when it started (a shell that redirected its own fd 1
+    // and waits): their write counts (/proc/PID/io wchar) must not move while it runs.
+    std::vector<std::pair<pid_t, uint64_t>> holders;
+    bool tainted = false;  // a holder forked: a process outside may write the file
   };
   struct Process {
     std::set<pid_t> tasks;
@@ -85,6 +109,13 @@ class Tracer {
     // fd 0's target at the last stdin read reported since the last exec: a repeat says
     // nothing new (the execution and its chain only change at exec), so it is not sent.
     std::string stdinReported;
+    // fds (bit 1, bit 2) whose writes stop in this process: a filter, once added, stays and
+    // is inherited. `uncapturedFds`: adding it failed; every execution it starts says so.
+    unsigned stdioStops = 0;
+    unsigned uncapturedFds = 0;
+    // Regular files open at its last exec, by fd: dup2 of one onto fd 1 writes outside.
+    std::map<int, std::string> execFiles;
+    std::vector<Readback> readbacks;
   };
 
   void threadMain();
@@ -102,6 +133,16 @@ class Tracer {
   void handleWriteEntry(Task& t, int nr, const uint64_t* a);
   void handleMoveData(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void drainDecisions();
+  // stdio write stops (tracer.cc)
+  void planStdio(Task& t, int64_t token, bool& readback);
+  bool injectStdioStops(Task& t, unsigned fds, Task::Pending after);
+  void finishInject(Task& t, int64_t ret);
+  void markUncaptured(Task& t, unsigned fds, bool now);
+  void handleStdioFd(Task& t, int nr, const uint64_t* a);
+  bool startReadback(Task& t, int fd, const std::string& target, int64_t token);
+  bool otherHolders(pid_t tgid, int fd, const std::string& target, std::vector<pid_t>& holders);
+  void emitReadbacks(pid_t tgid, Process& proc);
+  void dropReadbacks(Process& proc, int64_t token);
   void checkWriteInFlight(Task& t);
   // True when the tracee was left stopped waiting for JS.
   bool requestPreimageIfNeeded(Task& t, const Event& e);
@@ -155,6 +196,7 @@ class Tracer {
   std::unordered_set<std::string> readFiles_;  // regular files some tracee opened for reading
   std::unordered_set<std::string> listedDirs_;  // directories some tracee listed (getdents)
   PathCache pathCache_;
+  std::set<std::pair<uint64_t, uint64_t>> ownStdio_;  // dev/ino of pcache's own fd 1/2: never read back
   Event lastFsEvent_;  // op and types of the last fs event (it may be flushed before we look)
   void sendPreimage(Task& t, std::vector<PreimageItem> items);
   std::vector<int> signals_;

@@ -542,6 +542,8 @@ interface Execution {
   inherited: Set<string>;
   captured: Record<StreamName, Buffer[]>;
   capturedBytes: Record<StreamName, number>;
+  /** its stdout is read back from the file at its end (ExecRequest.readback) */
+  readback: boolean;
   boundUnix: Set<string>;
   /** directory renames by the subtree, in order */
   moves: Move[];
@@ -591,6 +593,9 @@ export class TraceFolder {
   /** path -> sequence number of the last change a traced process made to it */
   private readonly changes = new Map<string, number>();
   private changeSeq = 0;
+  /** live executions whose stdout is read back, by exec token and by their stdout file */
+  private readonly readbackByToken = new Map<number, Execution>();
+  private readonly readbackByPath = new Map<string, Set<Execution>>();
   private nextId = 1;
 
   constructor(opts: FolderOptions = {}) {
@@ -945,6 +950,7 @@ export class TraceFolder {
       if (policy === 'terminal' && !probeOnly) reasons.push({ text: `opened terminal ${ev.path}`, propagate: true });
     }
     for (const r of reasons) this.addReason(e, r);
+    if (this.readbackByPath.size > 0) this.readbackConflicts(e, ev, effects);
     if (ev.op === 'mkdir' && isMkdirParents(e.req)) {
       // `mkdir -p` ends with a directory whether or not one was there: absence is not an
       // input. (A non-directory in the way makes it fail; a replay then runs it instead.)
@@ -953,6 +959,23 @@ export class TraceFolder {
     this.applyEffects(e, effects, ev.observer, ev.identity ? { path: ev.path, state: identityState(ev.identity) } : undefined);
     if (move && pathPolicy(move.from, this.ignoreDirs) === 'record' && pathPolicy(move.to, this.ignoreDirs) === 'record') {
       for (const a of this.chain(e)) this.recordMove(a, move);
+    }
+  }
+
+  /**
+   * A read-back execution's stdout is what the file region holds at its end: a change to the
+   * file by anyone while it runs (another open for writing, a truncation, a rename over it),
+   * its own subtree included, would end up in it or cut it.
+   */
+  private readbackConflicts(e: Execution, ev: FsEvent, effects: readonly PathEffect[]): void {
+    for (const fx of effects) {
+      if (fx.change === null) continue;
+      const live = this.readbackByPath.get(fx.path);
+      if (!live) continue;
+      for (const r of live) {
+        const who = [...this.chain(e)].includes(r) ? 'its own subtree' : `execution ${e.id}`;
+        this.addReason(r, { text: `its stdout file ${fx.path} was changed another way while it ran (${ev.op} by ${who})`, propagate: true });
+      }
     }
   }
 
@@ -1067,11 +1090,19 @@ export class TraceFolder {
       inherited: new Set(startFds.map((f) => f.target)),
       captured: { stdout: [], stderr: [] },
       capturedBytes: { stdout: 0, stderr: 0 },
+      readback: req.readback === true && fds.get(1)?.kind === 'file',
       boundUnix: new Set(),
       moves: [],
       outputs: [],
     };
     this.all.push(e);
+    if (e.readback) {
+      const file = fds.get(1)!.target;
+      this.readbackByToken.set(req.token, e);
+      let live = this.readbackByPath.get(file);
+      if (!live) this.readbackByPath.set(file, (live = new Set()));
+      live.add(e);
+    }
     proc.execution = e;
     if (!p) this.addReason(e, { text: `exec without a matching request (token ${ev.token})`, propagate: true });
     const implied: PathEffect[] = [
@@ -1180,10 +1211,21 @@ export class TraceFolder {
     const e = this.executionOfTid(ev.pid);
     if (e === null) return;
     if (ev.dir === 'w') {
-      for (const a of this.chain(e)) {
+      // A read-back's bytes belong to the execution it names (an exec chain runs several in
+      // one process); from there up they are like any write.
+      const owner = ev.readback ? this.readbackByToken.get(ev.token ?? -1) : undefined;
+      if (ev.readback && owner === undefined) return; // its execution was never seen: nothing to add to
+      for (const a of this.chain(owner ?? e)) {
         const s = this.streamOf(a, ev.fd, ev.target);
+        // What reached a read-back execution's stdout file from inside it is in its read-back.
+        if (s === 'stdout' && a.readback && a !== owner) break;
         if (s !== null) {
-          if (ev.uncapturable) {
+          if (ev.uncapturable && ev.readback) {
+            this.addReason(a, {
+              text: `its stdout file ${ev.target} changed beyond its own writes while it ran (another writer, a seek back or a truncation)`,
+              propagate: false,
+            });
+          } else if (ev.uncapturable) {
             this.addReason(a, { text: `wrote to ${s} in a way pcache cannot capture (${ev.syscall})`, propagate: false });
           }
           a.capturedBytes[s] += ev.data?.length ?? ev.count;
@@ -1293,6 +1335,11 @@ export class TraceFolder {
   private endExecution(e: Execution, time: number): void {
     if (e.end !== null) return;
     e.end = time;
+    if (e.readback) {
+      this.readbackByToken.delete(e.req.token);
+      this.readbackByPath.get(e.fds.get(1)!.target)?.delete(e);
+      if (this.readbackByPath.get(e.fds.get(1)!.target)?.size === 0) this.readbackByPath.delete(e.fds.get(1)!.target);
+    }
     const outputs: OutputRecord[] = [];
     this.settleMoves(e);
     this.checkInputsUnchanged(e);

@@ -147,6 +147,13 @@ export interface IoEvent {
   count: number;
   /** true when the call moved data in a way pcache cannot capture (sendfile/splice to a pipe ...) */
   uncapturable?: boolean;
+  /**
+   * The whole stdout of the execution whose exec request had this token and `readback`: the
+   * bytes its regular-file stdout gained while it ran, read back at its end (no write of its
+   * subtree to that file stopped on its own account).
+   */
+  readback?: boolean;
+  token?: number;
   syscall: string;
 }
 
@@ -198,6 +205,8 @@ export interface ExecRequest {
   umask: number;
   /** fds 0-2 only (kept cheap: this is on the path of every exec); pos/flags only for fd 0 on a file */
   fds: FdSnapshot[];
+  /** its stdout (a regular file only it holds) comes as one `readback` io event at its end */
+  readback?: boolean;
   time: number;
 }
 

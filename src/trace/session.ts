@@ -2,6 +2,7 @@
 // TraceRecord. The exec decision is an injectable async function so the cache
 // (issue 4) can answer "skip" without this file knowing about it.
 
+import * as fs from 'fs';
 import * as os from 'os';
 import { TraceFolder } from './fold';
 import { loadNative, type ExecDecision, type ExecRequest, type ExitRequest, type NativeTracer, type PreimageRequest } from './native';
@@ -166,6 +167,7 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
                   held_exec_ms: ms(held.execNs),
                   held_exits: held.exits,
                   held_exit_ms: ms(held.exitNs),
+                  cpu_ms_by_thread: cpuByThread(),
                 })}\n`,
               ),
             );
@@ -196,4 +198,22 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
     const t = tracer;
     for (const f of early.splice(0)) f(t);
   });
+}
+
+/** CPU time (user + system, ms) of pcache's own threads so far, summed by thread name. */
+function cpuByThread(): Record<string, number> {
+  const out: Record<string, number> = {};
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = Number(tid) === process.pid ? 'main' : comm;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) * tick;
+    } catch {
+      // the thread ended while listing
+    }
+  }
+  return out;
 }

@@ -227,8 +227,11 @@ export function rewriteKeepingMtime(file: string, content: string | Buffer): voi
  *  tty    - a pseudo-terminal (`script -qec CMD /dev/null`); stdout and stderr
  *           are the same terminal, so the captured stdout is the merged
  *           transcript (with the terminal's \r\n) and stderr is empty
+ *  null   - /dev/null for both (a batch job's `> /dev/null 2>&1`: the only arrangement in
+ *           which pcache's steps write their stdout files without stopping, read back at
+ *           their end); both captures are empty
  */
-export type StdioKind = 'socket' | 'pipe' | 'file' | 'tty';
+export type StdioKind = 'socket' | 'pipe' | 'file' | 'tty' | 'null';
 
 export interface Invocation {
   /** the command, run with cwd W; default ['./p.sh'] */
@@ -319,8 +322,9 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
   const stdin = inv.stdin && 'file' in inv.stdin ? open(path.join(io, inv.stdin.file), 'r') : 'ignore';
   const outFile = path.join(io, `stdout.${id}`);
   const errFile = path.join(io, `stderr.${id}`);
-  const stdout = stdioKind === 'file' ? open(outFile, 'w') : 'pipe';
-  const stderr = stdioKind === 'file' ? open(errFile, 'w') : 'pipe';
+  const other = stdioKind === 'null' ? 'ignore' : 'pipe';
+  const stdout = stdioKind === 'file' ? open(outFile, 'w') : other;
+  const stderr = stdioKind === 'file' ? open(errFile, 'w') : other;
 
   try {
     const child = spawn(wrapped[0], wrapped.slice(1), {

@@ -1,0 +1,104 @@
+// Steps whose stdout is a regular file only they hold do not stop on their writes: the
+// tracer reads the file region they wrote back at their exit (native/src/tracer.cc, "stdio
+// write stops"). That needs pcache's own stdout and stderr to be /dev/null (stdio 'null'):
+// anything else makes the root capture write by write, and every step inherits that.
+// Each scenario compares pcache with a plain run from the same state (harness.ts).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { expectIndistinguishable, expectSummary, runScenario, textOf } from './harness';
+
+const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
+const quiet = { stdio: 'null' as const };
+
+describe('stdout files read back at the end of the step', () => {
+  test('redirections of every shape are replayed into their files byte for byte', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(
+          'seq 1 20000 > a.txt',
+          'sort -r a.txt > b.txt',
+          "sh -c 'echo head; seq 1 3; echo tail' > n.txt",
+          '{ echo one; seq 4 6; } > m.txt',
+          'seq 7 8 >> log.txt',
+          "sh -c 'exec seq 9 12' > e.txt",
+          'exec 3> f3.txt',
+          'seq 13 14 >&3',
+          'cat c.txt > c.copy',
+        ),
+        'log.txt': 'old line\n',
+        'c.txt': 'c1\n',
+      },
+      first: quiet,
+      change: (w) => fs.writeFileSync(path.join(w, 'c.txt'), 'c2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.cached.tree, 'n.txt')).toBe('head\n1\n2\n3\ntail\n');
+    expect(textOf(r.first.cached.tree, 'log.txt')).toBe('old line\n7\n8\n');
+    expect(textOf(r.first.cached.tree, 'e.txt')).toBe('9\n10\n11\n12\n');
+    expectIndistinguishable(r.rerun);
+    // p.sh and the cat that reads c.txt run; the seq/sort steps are replayed into the files
+    // p.sh truncated (log.txt was appended to again: a third line pair)
+    expect(textOf(r.rerun.cached.tree, 'log.txt')).toBe('old line\n7\n8\n7\n8\n');
+    expectSummary(r.rerun.cached, { ran: 2 });
+  });
+
+  test('bytes written through a duplicate of fd 1 are part of the stdout that is replayed', async () => {
+    // A write through dup(1) does not stop even where fd 1 does; read back, it is in the file
+    // region like any other, and the replay writes it too.
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(
+          `/usr/bin/python3 -c "import os, sys; os.write(os.dup(1), b'via dup\\n'); print('direct')" > d.txt`,
+          'cat other.txt > other.copy',
+        ),
+        'other.txt': 'o1\n',
+      },
+      first: quiet,
+      change: (w) => fs.writeFileSync(path.join(w, 'other.txt'), 'o2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'd.txt')).toBe('via dup\ndirect\n');
+    expectSummary(r.rerun.cached, { ran: 2, skipped: 1 });
+  });
+
+  test('a caller that writes the same file while its child runs: the child is not cached with those bytes', async () => {
+    // The child's region of w.txt holds the parent's line too; the parent's write count
+    // moving while the child ran makes the child uncacheable, so the re-run (the parent
+    // misses: x.txt changed) runs it instead of replaying "parent" a second time.
+    const parent = [
+      'import subprocess',
+      "open('x.copy', 'w').write(open('x.txt').read())",
+      "f = open('w.txt', 'w')",
+      "p = subprocess.Popen(['sh', '-c', 'sleep 0.3; seq 1 3'], stdout=f)",
+      "f.write('parent\\n'); f.flush()",
+      'p.wait()',
+    ].join('\n');
+    const r = await runScenario({
+      files: { 'p.sh': sh('/usr/bin/python3 parent.py'), 'parent.py': parent + '\n', 'x.txt': 'x1\n' },
+      first: quiet,
+      change: (w) => fs.writeFileSync(path.join(w, 'x.txt'), 'x2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.cached.tree, 'w.txt')).toBe('parent\n1\n2\n3\n');
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'w.txt')).toBe('parent\n1\n2\n3\n');
+  });
+
+  test('a step whose stdout file another step appends to while it runs is not replayed', async () => {
+    // The background step's stdout is s.txt, and the script appends a line to s.txt while it
+    // sleeps: its region of the file holds that line. (Cached, a replay would also come at
+    // once, before the append instead of after it.)
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('seq 1 5 > s.txt', "sh -c 'sleep 1; seq 6 8' > s.txt &", 'sleep 0.3', 'echo extra >> s.txt', 'wait', 'cat y.txt > y.copy'),
+        'y.txt': 'y1\n',
+      },
+      first: quiet,
+      change: (w) => fs.writeFileSync(path.join(w, 'y.txt'), 'y2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+  });
+});
