@@ -1337,13 +1337,18 @@ void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
     }
     if (fd >= 0) close(fd);
   }
+  emitUncapturable(t, outFd, s.name);
+}
+
+// Bytes went (or may go) to fd 1/2 without pcache seeing them.
+void Tracer::emitUncapturable(Task& t, int fd, const char* syscall) {
   Event& e = emit(EventKind::Io, t.tid);
-  e.fd = outFd;
+  e.fd = fd;
   e.dir = 'w';
-  fdTarget(t.tid, outFd, e.target);
+  fdTarget(t.tid, fd, e.target);
   e.fdKind = classifyTarget(e.target);
   e.uncapturable = true;
-  e.syscall = s.name;
+  e.syscall = syscall;
 }
 
 // Bytes that reached fd 1/2, added to the batch's last event when that is the same task's
@@ -1610,16 +1615,8 @@ void Tracer::markUncaptured(Task& t, unsigned fds, bool now) {
   Process& proc = processes_[t.tgid];
   proc.uncapturedFds |= fds;
   if (!now) return;
-  for (int fd = 1; fd <= 2; fd++) {
-    if (!(fds & (1u << fd))) continue;
-    Event& e = emit(EventKind::Io, t.tid);
-    e.fd = fd;
-    e.dir = 'w';
-    fdTarget(t.tid, fd, e.target);
-    e.fdKind = classifyTarget(e.target);
-    e.uncapturable = true;
-    e.syscall = "seccomp";
-  }
+  for (int fd = 1; fd <= 2; fd++)
+    if (fds & (1u << fd)) emitUncapturable(t, fd, "seccomp");
 }
 
 // dup2/dup3 onto fd 1/2, close of fd 1/2 (and close_range over them), in a process whose

@@ -148,6 +148,7 @@ class Tracer {
   bool requestPreimageIfNeeded(Task& t, const Event& e);
   void resume(Task& t, int sig = 0);
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
+  void emitUncapturable(Task& t, int fd, const char* syscall);
   Event& emit(EventKind k, pid_t pid);
   Event& emitStdioWrite(Task& t, int64_t count);
   size_t appendStdioWrite(Task& t, std::string& piece, bool withData, int64_t count = 0);
