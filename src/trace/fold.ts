@@ -1090,7 +1090,9 @@ export class TraceFolder {
       inherited: new Set(startFds.map((f) => f.target)),
       captured: { stdout: [], stderr: [] },
       capturedBytes: { stdout: 0, stderr: 0 },
-      readback: req.readback === true && fds.get(1)?.kind === 'file',
+      // The tracer reads back a regular file wherever it lives (/dev/shm too), whatever kind
+      // its path classifies as.
+      readback: req.readback === true && fds.has(1),
       boundUnix: new Set(),
       moves: [],
       outputs: [],
@@ -1214,7 +1216,12 @@ export class TraceFolder {
       // A read-back's bytes belong to the execution it names (an exec chain runs several in
       // one process); from there up they are like any write.
       const owner = ev.readback ? this.readbackByToken.get(ev.token ?? -1) : undefined;
-      if (ev.readback && owner === undefined) return; // its execution was never seen: nothing to add to
+      if (ev.readback && owner === undefined) {
+        // Bytes that belong to no execution known to read back: whoever's stdout they were is
+        // missing them.
+        this.addReason(e, { text: `stdout read back from ${ev.target} for an execution pcache did not record as reading back`, propagate: true });
+        return;
+      }
       for (const a of this.chain(owner ?? e)) {
         const s = this.streamOf(a, ev.fd, ev.target);
         // What reached a read-back execution's stdout file from inside it is in its read-back.

@@ -43,7 +43,8 @@ class Sim {
   }
 
   /** request + successful exec of `argv` by thread `tid` of process `tgid` */
-  exec(tgid: number, argv: string[], opts: { tid?: number; fds?: FdSnapshot[]; path?: string; links?: string[] } = {}): void {
+  /** Returns the exec's token (a read-back event names its execution by it). */
+  exec(tgid: number, argv: string[], opts: { tid?: number; fds?: FdSnapshot[]; path?: string; links?: string[]; readback?: boolean } = {}): number {
     const token = this.token++;
     const tid = opts.tid ?? tgid;
     this.folder.execRequest({
@@ -58,8 +59,10 @@ class Sim {
       umask: 0o022,
       fds: opts.fds ?? OUTER_FDS,
       time: this.clock++,
+      ...(opts.readback ? { readback: true } : {}),
     });
     this.send({ k: 'exec', pid: tgid, formerTid: tid, token });
+    return token;
   }
 
   fork(parent: number, child: number): void {
@@ -924,6 +927,61 @@ describe('executions nest', () => {
 
 describe('standard streams', () => {
   const io = (pid: number, fdNum: number, target: string, extra: Partial<IoEvent>): IoEvent => ({ k: 'io', pid, fd: fdNum, dir: 'w', target, kind: 'pipe', count: 0, syscall: 'write', ...extra });
+  const readBack = (pid: number, target: string, token: number, text: string): IoEvent =>
+    io(pid, 1, target, { kind: 'file', data: Buffer.from(text), count: text.length, readback: true, token, syscall: 'read-back' });
+
+  test('a read-back stdout is counted once: writes inside it stop at it, its read-back goes on up', () => {
+    // sh -c 'echo a; seq' > /w/out (read back), seq's own stdout captured write by write;
+    // the outer script's stdout is the same file through another open (counted from there on)
+    const s = new Sim();
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/w/out', 'file'), fd(2, '/dev/null', 'null')];
+    s.exec(10, ['outer'], { fds: out });
+    s.fork(10, 11);
+    const shToken = s.exec(11, ['sh', '-c', 'echo a; seq 1 2'], { fds: out, readback: true });
+    s.fork(11, 12);
+    s.exec(12, ['seq', '1', '2'], { fds: out });
+    s.write(12, 1, '/w/out', '1\n2\n', 'file');
+    s.exit(12);
+    s.send(readBack(11, '/w/out', shToken, 'a\n1\n2\n'));
+    s.exit(11);
+    s.exit(10);
+    const f = s.folder;
+    expect(f.captured(3, 'stdout').toString()).toBe('1\n2\n');
+    expect(f.captured(2, 'stdout').toString()).toBe('a\n1\n2\n');
+    expect(f.captured(1, 'stdout').toString()).toBe('a\n1\n2\n');
+    expect(s.rec(2).uncacheable).toEqual([]);
+  });
+
+  test('a read-back for an exec the fold never saw as reading back makes the writer uncacheable', () => {
+    const s = new Sim();
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/dev/shm/out', 'dev'), fd(2, '/dev/null', 'null')];
+    s.exec(10, ['sh'], { fds: out });
+    s.send(readBack(10, '/dev/shm/out', 99, 'lost\n'));
+    s.exit(10);
+    expect(s.rec(1).uncacheable).toEqual(['stdout read back from /dev/shm/out for an execution pcache did not record as reading back']);
+  });
+
+  test('a read-back stdout under /dev (a regular file in /dev/shm) is the execution\'s stdout', () => {
+    const s = new Sim();
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/dev/shm/out', 'dev'), fd(2, '/dev/null', 'null')];
+    const token = s.exec(10, ['seq'], { fds: out, readback: true });
+    s.send(readBack(10, '/dev/shm/out', token, '1\n'));
+    s.exit(10);
+    expect(s.folder.captured(1, 'stdout').toString()).toBe('1\n');
+    expect(s.rec(1).uncacheable).toEqual([]);
+  });
+
+  test('another open for writing of a read-back stdout file while it runs makes that execution uncacheable', () => {
+    const s = new Sim();
+    s.exec(10, ['sh'], { fds: [fd(0, '/dev/null', 'null'), fd(1, '/dev/null', 'null'), fd(2, '/dev/null', 'null')] });
+    s.fork(10, 11);
+    const token = s.exec(11, ['seq'], { fds: [fd(0, '/dev/null', 'null'), fd(1, '/w/s.txt', 'file'), fd(2, '/dev/null', 'null')], readback: true });
+    s.open(10, '/w/s.txt', 'f', O_WRONLY | O_APPEND);
+    s.send(readBack(11, '/w/s.txt', token, 'extra\n1\n'));
+    s.exit(11);
+    s.exit(10);
+    expect(s.rec(2).uncacheable).toEqual(['its stdout file /w/s.txt was changed another way while it ran (open by execution 1)']);
+  });
 
   test('bytes go to every execution whose stdout/stderr they reached', () => {
     const s = new Sim();

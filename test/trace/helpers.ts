@@ -56,6 +56,8 @@ export interface TraceRunOptions {
   /** a file to open as pcache's stdin (as `pcache ... < FILE` would) */
   stdinFile?: string;
   timeoutMs?: number;
+  /** pcache's stdout and stderr on /dev/null (steps' file stdouts are then read back) */
+  quietStdio?: boolean;
 }
 
 export interface TraceRun {
@@ -90,7 +92,7 @@ export function traceRun(cmd: string[], opts: TraceRunOptions = {}): TraceRun {
       cwd: opts.cwd ?? REPO,
       env: { ...(opts.baseEnv ?? process.env), ...(opts.env ?? {}) },
       // stdout/stderr: node's 'pipe' stdio, which is a unix socketpair (kind 'socket')
-      stdio: [stdinFd ?? 'ignore', 'pipe', 'pipe'],
+      stdio: [stdinFd ?? 'ignore', opts.quietStdio ? 'ignore' : 'pipe', opts.quietStdio ? 'ignore' : 'pipe'],
       encoding: 'utf8',
       timeout: opts.timeoutMs ?? 60000,
       maxBuffer: 64 * 1024 * 1024,
@@ -104,7 +106,7 @@ export function traceRun(cmd: string[], opts: TraceRunOptions = {}): TraceRun {
       );
     }
     const record = JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as TraceRecord;
-    return { record, status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+    return { record, status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   } finally {
     fs.rmSync(jsonDir, { recursive: true, force: true });
   }
