@@ -1510,7 +1510,9 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   struct stat now;
   int fl = fcntl(dup, F_GETFL);
   off_t pos = lseek(dup, 0, SEEK_CUR);
-  if (rd < 0 || fl < 0 || pos < 0 || fstat(dup, &now) != 0 || now.st_ino != st.st_ino) {
+  // O_APPEND (`>> log`): a process outside pcache appending to the same file (a shared log)
+  // would land inside the region, and nothing here would see it. Those stop per write.
+  if (rd < 0 || fl < 0 || (fl & O_APPEND) || pos < 0 || fstat(dup, &now) != 0 || now.st_ino != st.st_ino) {
     if (rd >= 0) close(rd);
     close(dup);
     return false;
@@ -1520,8 +1522,7 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   r.fd = fd;
   r.dupFd = dup;
   r.readFd = rd;
-  r.append = (fl & O_APPEND) != 0;
-  r.start = r.append ? now.st_size : pos;
+  r.start = pos;
   r.sizeAtStart = now.st_size;
   r.target = target;
   r.holders = std::move(holders);
@@ -1619,8 +1620,8 @@ void Tracer::markUncaptured(Task& t, unsigned fds, bool now) {
     if (fds & (1u << fd)) emitUncapturable(t, fd, "seccomp");
 }
 
-// dup2/dup3 onto fd 1/2, close of fd 1/2 (and close_range over them), in a process whose
-// writes there do not stop yet: after the call fd 1/2 may hold something to capture.
+// dup2/dup3 onto fd 1/2, and dup/fcntl(F_DUPFD) while fd 1 or 2 is closed, in a process
+// whose writes there do not stop yet: after the call fd 1/2 may hold something to capture.
 void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
   Process& proc = processes_[t.tgid];
   unsigned need = 0;
@@ -1673,7 +1674,7 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
       uint64_t now;
       if (!writtenBytes(h, now) || now != before) ok = false;  // it may have written the file
     }
-    int64_t end = ok ? (r.append ? st.st_size : pos) : 0;
+    int64_t end = ok ? pos : 0;
     // Bytes past where it stopped (written, then seeked back) or a region that shrank: what
     // it wrote is not one run from its start.
     if (!ok || end < r.start || st.st_size > std::max<int64_t>(end, r.sizeAtStart)) {

@@ -91,7 +91,6 @@ class Tracer {
     int fd = 1;
     int dupFd = -1;     // the tracee's open file description (pidfd_getfd): its offset
     int readFd = -1;    // the same file opened for reading
-    bool append = false;
     int64_t start = 0;  // where its bytes begin
     int64_t sizeAtStart = 0;
     std::string target;
