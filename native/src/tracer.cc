@@ -635,27 +635,15 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
     case PTRACE_EVENT_EXIT: {
       localStats_["stops_exit"]++;
       Process& proc = processes_[t.tgid];
-      bool lastTask = proc.tasks.size() <= 1;
-      if (lastTask && !proc.readbacks.empty()) emitReadbacks(t.tgid, proc);
-      if (lastTask && proc.holdExit) {
-        unsigned long msg = 0;
-        ptrace(PTRACE_GETEVENTMSG, t.tid, 0, &msg);
-        int st = static_cast<int>(msg);
-        flush();
-        int64_t token = nextToken_++;
-        tokens_[token] = t.tid;
-        t.pending = Task::Pending::ExitHold;
-        t.token = token;
-        batch_->hasExit = true;
-        ExitRequest& r = batch_->exit;
-        r.token = token;
-        r.pid = t.tgid;
-        r.hasCode = WIFEXITED(st);
-        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-        r.hasSignal = WIFSIGNALED(st);
-        r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-        flush();
-        return;  // held until JS calls resolveExit
+      t.exiting = true;
+      unsigned long msg = 0;
+      ptrace(PTRACE_GETEVENTMSG, t.tid, 0, &msg);
+      int st = static_cast<int>(msg);
+      if (!proc.exitHeld && isProcessExit(t, proc, st)) {
+        proc.exitHeld = true;
+        if (!proc.readbacks.empty()) emitReadbacks(t.tgid, proc);
+        if (proc.holdExit) holdExit(t, st);
+        if (t.pending == Task::Pending::ExitHold) return;  // until JS calls resolveExit
       }
       t.wantExitStop = false;
       resume(t);
@@ -679,6 +667,46 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
     default:
       resume(t);
   }
+}
+
+// At a task's exit stop: is the process ending with it? It is when every other task is
+// already past its own exit stop (a leader that left by pthread_exit waits as a zombie for
+// the last thread), and also when this task ends the whole group: exit_group(2) or a fatal
+// signal kill the other threads, which on current kernels die without an exit stop of
+// their own. (A multi-threaded program that returns from main with a thread still running
+// was not held before, and its caller could change its outputs before they were stored.)
+bool Tracer::isProcessExit(Task& t, Process& proc, int status) {
+  bool others = false;
+  for (pid_t other : proc.tasks) {
+    if (other == t.tid) continue;
+    auto it = tasks_.find(other);
+    if (it != tasks_.end() && !it->second.exiting) {
+      others = true;
+      break;
+    }
+  }
+  if (!others || WIFSIGNALED(status)) return true;
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return false;
+  return regs.orig_rax == __NR_exit_group;
+}
+
+// Reports the process's last exit to JS and keeps the task stopped until resolveExit.
+void Tracer::holdExit(Task& t, int status) {
+  flush();
+  int64_t token = nextToken_++;
+  tokens_[token] = t.tid;
+  t.pending = Task::Pending::ExitHold;
+  t.token = token;
+  batch_->hasExit = true;
+  ExitRequest& r = batch_->exit;
+  r.token = token;
+  r.pid = t.tgid;
+  r.hasCode = WIFEXITED(status);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  r.hasSignal = WIFSIGNALED(status);
+  r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  flush();
 }
 
 void Tracer::handleNewTask(Task& parentRef, int event) {

@@ -60,6 +60,7 @@ class Tracer {
         Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;
+    bool exiting = false;  // stopped at its exit event (a leader that left by pthread_exit stays, a zombie)
     // stdio write capture
     int ioNr = 0;
     int ioFd = -1;
@@ -102,6 +103,7 @@ class Tracer {
   struct Process {
     std::set<pid_t> tasks;
     bool holdExit = false;
+    bool exitHeld = false;  // its last exit was reported (at most once)
     int umask = 022;        // tracked through umask(2): /proc/PID/status is slow to read
     std::string cwd;        // cached readlink(/proc/PID/cwd); dropped when a chdir completes
     bool cwdValid = false;
@@ -125,6 +127,8 @@ class Tracer {
   void handleSyscallExit(Task& t);
   void handleEventStop(Task& t, int event, int status);
   void handleNewTask(Task& parent, int event);
+  bool isProcessExit(Task& t, Process& proc, int status);
+  void holdExit(Task& t, int status);
   void handleTaskGone(pid_t tid, int status);
   void handlePathOp(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void handleExecEntry(Task& t, const struct SyscallSpec& s, const uint64_t* a);

@@ -158,6 +158,25 @@ describe('exit statuses and signals', () => {
   });
 });
 
+describe('multi-threaded steps', () => {
+  // A step that ends with other threads still there: its outputs are stored before its
+  // caller goes on (which here appends to them at once), so a replay restores what the
+  // step wrote and not what the caller made of it.
+  const tool = path.resolve(__dirname, '../../fixtures/bin/exit_with_threads');
+  for (const mode of ['main-returns', 'thread-exits', 'leader-leaves']) {
+    test(`${mode}: the caller changes the output right after; the step is replayed as it wrote it`, async () => {
+      const r = await runScenario({
+        files: { 'p.sh': sh(`${tool} ${mode} out.txt`, 'echo appended >> out.txt') },
+        change: (w) => fs.appendFileSync(path.join(w, 'p.sh'), '# changed\n'),
+      });
+      expectIndistinguishable(r.first);
+      expectIndistinguishable(r.rerun);
+      expect(textOf(r.rerun.cached.tree, 'out.txt')).toBe('from the tool\nappended\n');
+      expectSummary(r.rerun.cached, { total: 2, ran: 1, skipped: 1, uncacheable: 0 });
+    });
+  }
+});
+
 describe('parallel steps and pipes', () => {
   const PARALLEL = {
     // 11 executions: p.sh, xargs, 4 x sh -c, 4 x sort, cat
