@@ -185,6 +185,7 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("token", Napi::Number::New(env, static_cast<double>(b->exit.token)));
     o.Set("pid", b->exit.pid);
+    o.Set("tid", b->exit.tid);
     o.Set("code", nullable(env, b->exit.hasCode, b->exit.code));
     o.Set("signal", nullable(env, b->exit.hasSignal, b->exit.signal));
     ctx->onExit.Call({o});

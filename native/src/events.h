@@ -95,6 +95,7 @@ struct ExecRequest {
 struct ExitRequest {
   int64_t token;
   int pid;
+  int tid;  // the task held: the last one of pid, or one ending the whole process (exit_group)
   bool hasCode, hasSignal;
   int code, signal;
 };

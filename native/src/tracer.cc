@@ -702,6 +702,7 @@ void Tracer::holdExit(Task& t, int status) {
   ExitRequest& r = batch_->exit;
   r.token = token;
   r.pid = t.tgid;
+  r.tid = t.tid;
   r.hasCode = WIFEXITED(status);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
   r.hasSignal = WIFSIGNALED(status);

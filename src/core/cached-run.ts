@@ -472,23 +472,23 @@ export class CachedRun {
   private async onExitRequest(req: ExitRequest): Promise<void> {
     // Still open at the exit stop: where the process left a stdin file's offset.
     try {
-      const info = fs.readFileSync(`/proc/${req.pid}/fdinfo/0`, 'utf8');
+      const info = fs.readFileSync(`/proc/${req.pid}/task/${req.tid}/fdinfo/0`, 'utf8');
       const m = /^pos:\s*(\d+)/m.exec(info);
       if (m) this.stdinEnd.set(req.pid, Number(m[1]));
     } catch {
       // no fd 0: nothing shared to leave behind
     }
-    if (this.outPids.delete(req.pid)) this.outEnd.set(req.pid, this.stdioEnds(req.pid));
+    if (this.outPids.delete(req.pid)) this.outEnd.set(req.pid, this.stdioEnds(`/proc/${req.pid}/task/${req.tid}`));
     await this.storeEnded();
   }
 
-  /** Where a held process's fd 1 and 2 point and stand (fdinfo `pos`), read at its exit stop. */
-  private stdioEnds(pid: number): Map<number, { target: string; pos: number }> {
+  /** Where a held task's fd 1 and 2 point and stand (fdinfo `pos`), read at its exit stop (`task`: its /proc directory). */
+  private stdioEnds(task: string): Map<number, { target: string; pos: number }> {
     const ends = new Map<number, { target: string; pos: number }>();
     for (const fd of [1, 2]) {
       try {
-        const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-        if (m) ends.set(fd, { target: fs.readlinkSync(`/proc/${pid}/fd/${fd}`), pos: Number(m[1]) });
+        const m = /^pos:\s*(\d+)/m.exec(fs.readFileSync(`${task}/fdinfo/${fd}`, 'utf8'));
+        if (m) ends.set(fd, { target: fs.readlinkSync(`${task}/fd/${fd}`), pos: Number(m[1]) });
       } catch {
         // closed: where it ended is not known, and not checked
       }

@@ -218,6 +218,8 @@ export type ExecDecision =
 export interface ExitRequest {
   token: number;
   pid: number;
+  /** the task held: the process's last, or the one ending it (a leader gone by pthread_exit has no fd table) */
+  tid: number;
   code: number | null;
   signal: number | null;
 }

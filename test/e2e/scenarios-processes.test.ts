@@ -175,6 +175,22 @@ describe('multi-threaded steps', () => {
       expectSummary(r.rerun.cached, { total: 2, ran: 1, skipped: 1, uncacheable: 0 });
     });
   }
+
+  test('a step whose last thread moves the offset of a stdin file it shares with its caller runs every time', async () => {
+    // The leader left by pthread_exit: the offset is read through the held thread's /proc entry.
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(`{ ${tool} leader-leaves-stdin out.txt; cat; } < in.txt > rest.txt`),
+        'in.txt': 'abcdef\n',
+      },
+      change: (w) => fs.appendFileSync(path.join(w, 'p.sh'), '# changed\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'rest.txt')).toBe('def\n');
+    // p.sh runs, the step runs (uncacheable), cat (stdin from offset 3 on) is replayed
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 1 });
+  });
 });
 
 describe('parallel steps and pipes', () => {

@@ -71,7 +71,7 @@ test('passes argv/file/env/cwd, answers each exec with the decision, folds the e
         { k: 'exit', pid: 7, tgid: 7, processExit: true, code: 5, signal: null, time: 20 },
       ]);
       o.onPreimage({ token: 8, pid: 7, items: [{ path: '/w/f', kind: 'content' }] });
-      o.onExit({ token: 9, pid: 7, code: 5, signal: null });
+      o.onExit({ token: 9, pid: 7, tid: 7, code: 5, signal: null });
       o.onDone({ code: 5, signal: null });
     };
   });
@@ -136,7 +136,7 @@ test('a failure while folding does not stop the answers; it is reported when the
 
 test('exit and preimage hooks that throw or reject still release the tracee', async () => {
   const f = fakeNative((o) => {
-    o.onExit({ token: 21, pid: 7, code: 0, signal: null });
+    o.onExit({ token: 21, pid: 7, tid: 7, code: 0, signal: null });
     o.onPreimage({ token: 22, pid: 7, items: [{ path: '/w/f', kind: 'content' }] });
     setTimeout(() => o.onDone({ code: 0, signal: null }), 20);
   });
