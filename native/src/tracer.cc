@@ -691,13 +691,20 @@ bool Tracer::isProcessExit(Task& t, Process& proc, int status) {
   return regs.orig_rax == __NR_exit_group;
 }
 
-// Reports the process's last exit to JS and keeps the task stopped until resolveExit.
-void Tracer::holdExit(Task& t, int status) {
+// Keeps the task stopped for JS under a new token; the request goes out in a batch of its
+// own, after every event before it.
+int64_t Tracer::holdTask(Task& t, Task::Pending why) {
   flush();
   int64_t token = nextToken_++;
   tokens_[token] = t.tid;
-  t.pending = Task::Pending::ExitHold;
+  t.pending = why;
   t.token = token;
+  return token;
+}
+
+// Reports the process's last exit to JS and keeps the task stopped until resolveExit.
+void Tracer::holdExit(Task& t, int status) {
+  int64_t token = holdTask(t, Task::Pending::ExitHold);
   batch_->hasExit = true;
   ExitRequest& r = batch_->exit;
   r.token = token;
@@ -1123,11 +1130,7 @@ bool Tracer::requestPreimageIfNeeded(Task& t, const Event& e) {
 }
 
 void Tracer::sendPreimage(Task& t, std::vector<PreimageItem> items) {
-  flush();
-  int64_t token = nextToken_++;
-  tokens_[token] = t.tid;
-  t.pending = Task::Pending::Preimage;
-  t.token = token;
+  int64_t token = holdTask(t, Task::Pending::Preimage);
   batch_->hasPreimage = true;
   batch_->preimage = PreimageRequest{token, t.tid, std::move(items)};
   localStats_["preimage_requests"]++;

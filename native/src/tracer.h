@@ -129,6 +129,7 @@ class Tracer {
   void handleNewTask(Task& parent, int event);
   bool isProcessExit(Task& t, Process& proc, int status);
   void holdExit(Task& t, int status);
+  int64_t holdTask(Task& t, Task::Pending why);
   void handleTaskGone(pid_t tid, int status);
   void handlePathOp(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void handleExecEntry(Task& t, const struct SyscallSpec& s, const uint64_t* a);
