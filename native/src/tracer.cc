@@ -58,6 +58,9 @@ constexpr size_t kBatchMax = 512;
 constexpr size_t kMergedWriteMax = 1 << 20;
 constexpr long kFlushMicros = 5000;      // events reach JS within this
 constexpr long kBackstopMicros = 2000;   // a lost wake costs at most this
+// A read-back keeps the file's bytes before its region to compare at the end; a stdout
+// file with more than this before the execution's offset is captured write by write.
+constexpr int64_t kReadbackPrefixMax = 1 << 20;
 // Blocking in waitpid costs a wake-up when the next stop arrives: on a virtual machine
 // tens of microseconds (an interrupt to a halted vCPU), paid on every stop of a tracee
 // writing its stdout in 4 KiB pieces. So the tracer first polls for kPollMicros; a poll
@@ -1479,6 +1482,18 @@ void Tracer::handleSyscallExit(Task& t) {
 // at its end, read back at its exit stop (emitReadbacks). `seqtk ... > file` then runs at
 // full speed. /dev/null needs nothing either.
 
+// The bytes of [at, at + len) of a file, all of them or false.
+static bool readRange(int fd, int64_t at, size_t len, std::string& out) {
+  out.resize(len);
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, &out[got], len - got, static_cast<off_t>(at) + static_cast<off_t>(got));
+    if (n <= 0) return false;
+    got += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 // Bytes the process has written with write-family calls so far (/proc/PID/io wchar).
 static bool writtenBytes(pid_t pid, uint64_t& out) {
   char p[64];
@@ -1544,7 +1559,12 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   off_t pos = lseek(dup, 0, SEEK_CUR);
   // O_APPEND (`>> log`): a process outside pcache appending to the same file (a shared log)
   // would land inside the region, and nothing here would see it. Those stop per write.
-  if (rd < 0 || fl < 0 || (fl & O_APPEND) || pos < 0 || fstat(dup, &now) != 0 || now.st_ino != st.st_ino) {
+  // What is before the region is kept to be compared at the end (writes through a duplicate
+  // of the fd, which nothing stops, could land there); past kReadbackPrefixMax the execution
+  // stops on its writes instead.
+  std::string prefix;
+  if (rd < 0 || fl < 0 || (fl & O_APPEND) || pos < 0 || pos > kReadbackPrefixMax || fstat(dup, &now) != 0 ||
+      now.st_ino != st.st_ino || !readRange(rd, 0, static_cast<size_t>(pos), prefix)) {
     if (rd >= 0) close(rd);
     close(dup);
     return false;
@@ -1556,6 +1576,7 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   r.readFd = rd;
   r.start = pos;
   r.sizeAtStart = now.st_size;
+  r.prefix = std::move(prefix);
   r.target = target;
   r.holders = std::move(holders);
   proc.readbacks.push_back(std::move(r));
@@ -1706,27 +1727,18 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
       uint64_t now;
       if (!writtenBytes(h, now) || now != before) ok = false;  // it may have written the file
     }
+    std::string prefix;
+    if (ok && (!readRange(r.readFd, 0, r.prefix.size(), prefix) || prefix != r.prefix)) ok = false;
     int64_t end = ok ? pos : 0;
-    // Bytes past where it stopped (written, then seeked back) or a region that shrank: what
-    // it wrote is not one run from its start.
-    if (!ok || end < r.start || st.st_size > std::max<int64_t>(end, r.sizeAtStart)) {
+    // Bytes past where it stopped (written, then seeked back), a region that shrank, or bytes
+    // before it changed: what it wrote is not one run from its start.
+    if (!ok || end < r.start || st.st_size > std::max<int64_t>(end, r.sizeAtStart) ||
+        !readRange(r.readFd, r.start, static_cast<size_t>(end - r.start), e.data)) {
+      e.data.clear();
       e.uncapturable = true;
     } else {
-      size_t len = static_cast<size_t>(end - r.start);
-      e.data.resize(len);
-      size_t got = 0;
-      while (got < len) {
-        ssize_t n = pread(r.readFd, &e.data[got], len - got, r.start + static_cast<off_t>(got));
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-      }
-      if (got != len) {
-        e.data.clear();
-        e.uncapturable = true;
-      } else {
-        e.hasData = true;
-        e.count = static_cast<int64_t>(len);
-      }
+      e.hasData = true;
+      e.count = static_cast<int64_t>(e.data.size());
     }
     close(r.dupFd);
     close(r.readFd);

@@ -94,6 +94,9 @@ class Tracer {
     int readFd = -1;    // the same file opened for reading
     int64_t start = 0;  // where its bytes begin
     int64_t sizeAtStart = 0;
+    // The file's bytes before `start`: a write there (lseek back, pwrite, through any
+    // duplicate of the fd) is outside the region a replay writes, so it must not change them.
+    std::string prefix;
     std::string target;
     // Other processes holding the file when it started (a shell that redirected its own fd 1
     // and waits): their write counts (/proc/PID/io wchar) must not move while it runs.

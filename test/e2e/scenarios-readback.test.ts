@@ -101,4 +101,29 @@ describe('stdout files read back at the end of the step', () => {
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
   });
+
+  test('a step that seeks back before where its stdout began and writes there is not replayed', async () => {
+    // The step's region of h.txt starts after the caller's header; it rewrites the header's
+    // first byte (lseek on fd 1, and once more through a duplicate of it, which nothing
+    // stops). A replay writes only the region, so the step must run again when the script does.
+    const rewrite = [
+      'import os',
+      "os.lseek(1, 0, os.SEEK_SET); os.write(1, b'H'); os.lseek(1, 0, os.SEEK_END)",
+      "d = os.dup(1); os.pwrite(d, b'E', 1); os.close(d)",
+      "os.write(1, b'body\\n')",
+    ].join('; ');
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(`{ echo header; /usr/bin/python3 -c "${rewrite}"; } > h.txt`, 'cat z.txt > z.copy'),
+        'z.txt': 'z1\n',
+      },
+      first: quiet,
+      change: (w) => fs.writeFileSync(path.join(w, 'z.txt'), 'z2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.cached.tree, 'h.txt')).toBe('HEader\nbody\n');
+    expectIndistinguishable(r.rerun);
+    // p.sh, python (uncacheable) and cat run
+    expectSummary(r.rerun.cached, { ran: 3, skipped: 0, uncacheable: 1 });
+  });
 });
