@@ -1344,8 +1344,10 @@ export class TraceFolder {
     e.end = time;
     if (e.readback) {
       this.readbackByToken.delete(e.req.token);
-      this.readbackByPath.get(e.fds.get(1)!.target)?.delete(e);
-      if (this.readbackByPath.get(e.fds.get(1)!.target)?.size === 0) this.readbackByPath.delete(e.fds.get(1)!.target);
+      const file = e.fds.get(1)!.target;
+      const live = this.readbackByPath.get(file);
+      live?.delete(e);
+      if (live?.size === 0) this.readbackByPath.delete(file);
     }
     const outputs: OutputRecord[] = [];
     this.settleMoves(e);
