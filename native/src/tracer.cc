@@ -694,6 +694,13 @@ bool Tracer::isProcessExit(Task& t, Process& proc, int status) {
   return regs.orig_rax == __NR_exit_group;
 }
 
+// A write stop of a process whose fd is read back (planStdio): its bytes land in the region,
+// which is all a filter-less process would give too.
+bool Tracer::passesWrite(Task& t, int fd, const std::string& target) {
+  const Process& proc = processes_[t.tgid];
+  return fd == 1 && proc.passToken != 0 && target == proc.passTarget && liveReadbacks_.count(proc.passToken) > 0;
+}
+
 // Keeps the task stopped for JS under a new token; the request goes out in a batch of its
 // own, after every event before it.
 int64_t Tracer::holdTask(Task& t, Task::Pending why) {
@@ -748,6 +755,8 @@ void Tracer::handleNewTask(Task& parentRef, int event) {
     to.cwd = from.cwd;
     to.cwdValid = from.cwdValid;
     to.stdioStops = from.stdioStops;
+    to.passToken = from.passToken;
+    to.passTarget = from.passTarget;
     to.uncapturedFds = from.uncapturedFds;
     to.execFiles = from.execFiles;
     // A holder of a read-back file forked: the child's writes would not show in its count.
@@ -1280,6 +1289,8 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
   t.ioArg1 = a[1];
   t.ioArg2 = a[2];
   fdTarget(t.tid, t.ioFd, t.ioTarget);
+  bool pass = passesWrite(t, t.ioFd, t.ioTarget);
+  if (pass && (nr == __NR_write || nr == __NR_writev)) return;
   if (t.ioTarget == "/dev/null") {
     // Nobody can read these bytes back, and a write there always takes all of them: the
     // count is known now, no exit stop and no copy (`cmd > /dev/null` writes at full speed).
@@ -1295,7 +1306,7 @@ void Tracer::handleWriteEntry(Task& t, int nr, const uint64_t* a) {
     appendStdioWrite(t, none, false, count);
     return;
   }
-  if (!(processes_[t.tgid].stdioStops & (1u << t.ioFd))) {
+  if (pass || !(processes_[t.tgid].stdioStops & (1u << t.ioFd))) {
     // pwrite on an fd whose writes are read back (or not stopped at all): where its bytes
     // land is not where a replay would put them.
     emitStdioWrite(t, 0).uncapturable = true;
@@ -1349,6 +1360,8 @@ void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
     e.syscall = s.name;
   }
   if (outFd != 1 && outFd != 2) return;
+  std::string outTarget;
+  if (fdTarget(t.tid, outFd, outTarget) && passesWrite(t, outFd, outTarget)) return;
   std::string inTarget;
   bool fileSource = (s.nr == __NR_sendfile || s.nr == __NR_copy_file_range) && inFd >= 0 &&
                     fdTarget(t.tid, inFd, inTarget) && strcmp(classifyTarget(inTarget), "file") == 0;
@@ -1516,15 +1529,30 @@ void Tracer::planStdio(Task& t, int64_t token, bool& readback) {
   unsigned inject = 0;
   for (int fd = 1; fd <= 2; fd++) {
     unsigned bit = 1u << fd;
-    if ((proc.stdioStops | proc.uncapturedFds) & bit) continue;
+    if (proc.uncapturedFds & bit) continue;
+    bool stopped = (proc.stdioStops & bit) != 0;
+    // Stopped already (a filter inherited from a caller whose stdout is a terminal, a pipe or
+    // pcache's own log file): fd 1 is still read back where it can be, and its write stops
+    // then pass without a copy, as they would not stop without the filter. Where a process
+    // without it would get one (not read back, or an exec chain whose outer region goes on
+    // and whose inner execution needs its own bytes), the pass ends and the stops capture.
+    if (stopped && fd == 2) continue;
+    if (stopped) {
+      proc.passToken = 0;
+      proc.passTarget.clear();
+    }
     std::string target;
     if (!fdTarget(t.tid, fd, target)) continue;  // closed: what it gets later is its own
     if (target == "/dev/null") continue;
     if (fd == 1 && startReadback(t, fd, target, token)) {
       readback = true;
+      if (stopped) {
+        proc.passToken = token;
+        proc.passTarget = target;
+      }
       continue;
     }
-    inject |= bit;
+    if (!stopped) inject |= bit;
   }
   t.injectFds = inject;
 }
@@ -1580,6 +1608,7 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   r.target = target;
   r.holders = std::move(holders);
   proc.readbacks.push_back(std::move(r));
+  liveReadbacks_.insert(token);
   localStats_["readbacks"]++;
   return true;
 }
@@ -1742,6 +1771,7 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
     }
     close(r.dupFd);
     close(r.readFd);
+    liveReadbacks_.erase(r.token);
   }
   proc.readbacks.clear();
 }
@@ -1754,6 +1784,7 @@ void Tracer::dropReadbacks(Process& proc, int64_t token) {
     }
     close(it->dupFd);
     close(it->readFd);
+    liveReadbacks_.erase(it->token);
     it = proc.readbacks.erase(it);
   }
 }

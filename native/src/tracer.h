@@ -120,6 +120,11 @@ class Tracer {
     // Regular files open at its last exec, by fd: dup2 of one onto fd 1 writes outside.
     std::map<int, std::string> execFiles;
     std::vector<Readback> readbacks;
+    // fd 1 read back while a write filter inherited from an ancestor still stops its writes:
+    // those stops pass without a copy while that read-back (`passToken`, its exec request)
+    // goes on and fd 1 still names `passTarget`. Its forked children carry it too.
+    int64_t passToken = 0;
+    std::string passTarget;
   };
 
   void threadMain();
@@ -131,6 +136,7 @@ class Tracer {
   void handleEventStop(Task& t, int event, int status);
   void handleNewTask(Task& parent, int event);
   bool isProcessExit(Task& t, Process& proc, int status);
+  bool passesWrite(Task& t, int fd, const std::string& target);
   void holdExit(Task& t, int status);
   int64_t holdTask(Task& t, Task::Pending why);
   void handleTaskGone(pid_t tid, int status);
@@ -193,6 +199,7 @@ class Tracer {
   std::unordered_map<pid_t, Process> processes_;
   std::unordered_map<pid_t, int> unannounced_;  // new tids stopped before their parent's event
   std::unordered_map<int64_t, pid_t> tokens_;    // outstanding requests
+  std::unordered_set<int64_t> liveReadbacks_;     // tokens of the read-backs under way
   int64_t nextToken_ = 1;
   Batch* batch_ = nullptr;
 

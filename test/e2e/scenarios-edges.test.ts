@@ -97,22 +97,25 @@ describe('replay into shared state', () => {
   });
 
   // A replay writes the captured bytes in order; a step that moved its stdout offset (lseek,
-  // or pwrite, which writes without moving it) left a file that order does not give.
+  // or pwrite, which writes without moving it) left a file that order does not give. Read
+  // back (`> out`), the stdout is the file region it ended with, which a replay in order does
+  // give when the offset ended at its end; captured write by write (`> out 2>&1`: a file on
+  // two of its fds is not read back), a pwrite is a byte out of order.
   test.each([
-    ['lseek', "os.write(1, b'hello world\\n'); os.lseek(1, 0, 0); os.write(1, b'J')", 'Jello world\n'],
-    ['pwrite', "os.write(1, b'hello world\\n'); os.pwrite(1, b'J', 0)", 'Jello world\n'],
-    ['an lseek back to where it was', "os.write(1, b'one\\n'); os.lseek(1, 0, 0); os.lseek(1, 4, 0); os.write(1, b'two\\n')", 'one\ntwo\n'],
-  ])('a step that writes its stdout file out of order (%s) is never replayed in order', async (how, code, content) => {
+    ['lseek', '> out', "os.write(1, b'hello world\\n'); os.lseek(1, 0, 0); os.write(1, b'J')", 'Jello world\n', false],
+    ['pwrite inside its read-back region', '> out', "os.write(1, b'hello world\\n'); os.pwrite(1, b'J', 0)", 'Jello world\n', true],
+    ['pwrite, captured write by write', '> out 2>&1', "os.write(1, b'hello world\\n'); os.pwrite(1, b'J', 0)", 'Jello world\n', false],
+    ['an lseek back to where it was', '> out', "os.write(1, b'one\\n'); os.lseek(1, 0, 0); os.lseek(1, 4, 0); os.write(1, b'two\\n')", 'one\ntwo\n', true],
+  ])('a step that writes its stdout file out of order (%s) is replayed only where a replay gives that file', async (_how, redirect, code, content, replayed) => {
     const r = await runScenario({
-      files: { 'p.sh': sh(`/usr/bin/python3 -c "import os; ${code}" > out`, 'cat out'), 'version.txt': '1\n' },
+      files: { 'p.sh': sh(`/usr/bin/python3 -c "import os; ${code}" ${redirect}`, 'cat out'), 'version.txt': '1\n' },
       change: (dir) => fs.appendFileSync(path.join(dir, 'p.sh'), 'cat version.txt\n'),
     });
     expectIndistinguishable(r.first);
     expect(textOf(r.first.plain.tree, 'out')).toBe(content);
     // p.sh changed and re-runs, and so does `cat version.txt`; `cat out` is replayed. python
-    // re-runs (uncacheable) unless the offset ended where in-order writing leaves it.
+    // re-runs (uncacheable) unless its replay gives the same file.
     expectIndistinguishable(r.rerun);
-    const replayed = how === 'an lseek back to where it was';
     expectSummary(r.rerun.cached, { total: 4, ran: replayed ? 2 : 3, skipped: replayed ? 2 : 1 });
   });
 

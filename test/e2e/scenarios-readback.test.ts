@@ -1,17 +1,24 @@
-// Steps whose stdout is a regular file only they hold do not stop on their writes: the
-// tracer reads the file region they wrote back at their exit (native/src/tracer.cc, "stdio
-// write stops"). That needs pcache's own stdout and stderr to be /dev/null (stdio 'null'):
-// anything else makes the root capture write by write, and every step inherits that.
-// Each scenario compares pcache with a plain run from the same state (harness.ts).
+// Steps whose stdout is a regular file only they hold do not capture their writes one by
+// one: the tracer reads the file region they wrote back at their exit (native/src/tracer.cc,
+// "stdio write stops"). With pcache's own stdout and stderr on /dev/null (stdio 'null') no
+// step stops on those writes at all; with anything else (a log file here) the root captures
+// write by write and every step inherits its filter, but a step read back lets those stops
+// pass without a copy. Both must give the same files. Each scenario compares pcache with a
+// plain run from the same state (harness.ts).
 
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { expectIndistinguishable, expectSummary, runScenario, textOf } from './harness';
+import { BASE_ENV, PCACHE, StdioKind, expectIndistinguishable, expectSummary, runScenario, textOf } from './harness';
 
 const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
-const quiet = { stdio: 'null' as const };
 
-describe('stdout files read back at the end of the step', () => {
+describe.each<[string, StdioKind]>([
+  ['pcache on /dev/null', 'null'],
+  ["pcache's stdout a log file", 'file'],
+])('stdout files read back at the end of the step (%s)', (_name, stdio) => {
+  const quiet = { stdio };
   test('redirections of every shape are replayed into their files byte for byte', async () => {
     const r = await runScenario({
       files: {
@@ -125,5 +132,37 @@ describe('stdout files read back at the end of the step', () => {
     expectIndistinguishable(r.rerun);
     // p.sh, python (uncacheable) and cat run
     expectSummary(r.rerun.cached, { ran: 3, skipped: 0, uncacheable: 1 });
+  });
+});
+
+describe('a step read back under a caller whose writes stop', () => {
+  test('its write stops pass: no copy, no stop at the end of each write', () => {
+    // pcache's stdout is a file, so the root and every step stop on write(1). seq's stdout
+    // is a file of its own: read back, its writes are let through as they come.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-pass-'));
+    try {
+      const log = fs.openSync(path.join(dir, 'log'), 'w');
+      const r = spawnSync(PCACHE, ['--cache-dir', path.join(dir, 'cache'), '--quiet', '--', '/bin/sh', '-c', 'seq 1 30000 > a.txt; echo done'], {
+        cwd: dir,
+        env: { ...BASE_ENV, PCACHE_TRACER_STATS: '1' },
+        stdio: ['ignore', log, 'pipe'],
+        encoding: 'utf8',
+      });
+      fs.closeSync(log);
+      expect(r.status).toBe(0);
+      const line = r.stderr.split('\n').find((l) => l.startsWith('pcache: tracer stats: '));
+      const stats = JSON.parse(line!.slice('pcache: tracer stats: '.length)) as Record<string, number>;
+      // seq writes 168,894 bytes in 4 KiB pieces: each stops once (the inherited filter) and
+      // none waits for its count at the exit; the file's region is read back once. The two
+      // exit stops are the root's: adding its write filter at its exec, and its `echo` (to
+      // pcache's log, captured at the write's exit).
+      expect(stats.readbacks).toBe(1);
+      expect(stats.stops_syscall_exit).toBe(2);
+      expect(stats.stops_seccomp).toBeGreaterThan(40);
+      expect(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8')).toBe(Array.from({ length: 30000 }, (_, i) => `${i + 1}\n`).join(''));
+      expect(fs.readFileSync(path.join(dir, 'log'), 'utf8')).toBe('done\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
