@@ -6,7 +6,9 @@
 #   OLD_PCACHE=/path/to/old/checkout/bin/pcache bash bench/cold-ab.sh [PIPELINE...]
 # An old checkout: git worktree add /work/old REV && cd /work/old &&
 #   ln -s "$OLDPWD/node_modules" node_modules && make -s build
-# Env: ROUNDS (default 3), AB_WORK (default bench/work/ab).
+# Env: ROUNDS (default 3), AB_WORK (default bench/work/ab), AB_STDIO=file to send every
+# run's stdout and stderr to files (as make bench does, and as a batch job's log would)
+# instead of /dev/null.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -15,6 +17,8 @@ NEW="$ROOT/bin/pcache"
 ROUNDS="${ROUNDS:-3}"
 WORK="${AB_WORK:-$ROOT/bench/work/ab}"
 [ $# -gt 0 ] || set -- chunks variant
+OUT=/dev/null ERR=/dev/null
+if [ "${AB_STDIO:-null}" = file ]; then OUT="$WORK/last.out" ERR="$WORK/last.err"; fi
 steal() { awk '/^cpu /{print $9}' /proc/stat; }
 for p in "$@"; do
   script="$ROOT/fixtures/pipelines/$p/run.sh"
@@ -28,9 +32,9 @@ for p in "$@"; do
       s0=$(steal)
       t0=$(date +%s.%N)
       case $which in
-        plain) sh "$script" bench > /dev/null 2>&1 ;;
-        old) "$OLD" --quiet --cache-dir cache --assume-idempotent -- sh "$script" bench > /dev/null 2>&1 ;;
-        new) "$NEW" --quiet --cache-dir cache --assume-idempotent -- sh "$script" bench > /dev/null 2>&1 ;;
+        plain) sh "$script" bench > "$OUT" 2> "$ERR" ;;
+        old) "$OLD" --quiet --cache-dir cache --assume-idempotent -- sh "$script" bench > "$OUT" 2> "$ERR" ;;
+        new) "$NEW" --quiet --cache-dir cache --assume-idempotent -- sh "$script" bench > "$OUT" 2> "$ERR" ;;
       esac
       t1=$(date +%s.%N)
       echo "$p $r $which $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') steal $(($(steal) - s0))"
