@@ -1,7 +1,7 @@
 // Steps whose stdout is a regular file only they hold do not capture their writes one by
 // one: the tracer reads the file region they wrote back at their exit (native/src/tracer.cc,
 // "stdio write stops"). With pcache's own stdout and stderr on /dev/null (stdio 'null') no
-// step stops on those writes at all; with anything else (a log file here) the root captures
+// step stops on those writes at all; with anything else (a log file, a terminal) the root captures
 // write by write and every step inherits its filter, but a step read back lets those stops
 // pass without a copy. Both must give the same files. Each scenario compares pcache with a
 // plain run from the same state (harness.ts).
@@ -17,6 +17,7 @@ const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, '']
 describe.each<[string, StdioKind]>([
   ['pcache on /dev/null', 'null'],
   ["pcache's stdout a log file", 'file'],
+  ['pcache on a terminal', 'tty'],
 ])('stdout files read back at the end of the step (%s)', (_name, stdio) => {
   const quiet = { stdio };
   test('redirections of every shape are replayed into their files byte for byte', async () => {
