@@ -183,6 +183,7 @@ export class CachedRun {
       env,
       cwd: this.opts.cwd,
       ignoreDirs: [this.store.dir],
+      spill: { dir: this.store.blobs.tmpDir, overBytes: captureMemoryBytes(this.opts.env) },
       decideExec: (req) => this.decideExec(req),
       onExecutionEnd: (rec) => {
         this.running = Math.max(0, this.running - 1);
@@ -600,6 +601,24 @@ export class CachedRun {
   }
 
   private async storeOne(rec: ExecutionRecord): Promise<void> {
+    // What it wrote to its stdout and stderr, taken out of the fold now, stored or not, so a
+    // run does not keep every byte its pipes carried: pieces in memory (a large stdout is
+    // hashed and written without first being joined into one buffer), or a spilled file
+    // that is removed once it is stored or not needed.
+    const none = { chunks: [] };
+    const stdout = this.folder?.takeCaptured(rec.id, 'stdout') ?? none;
+    const stderr = this.folder?.takeCaptured(rec.id, 'stderr') ?? none;
+    const spilled = [stdout, stderr].flatMap((c) => ('file' in c ? [c.file] : []));
+    let handedOver = false;
+    try {
+      handedOver = (await this.storeCaptured(rec, stdout, stderr, spilled)) === true;
+    } finally {
+      if (!handedOver) for (const f of spilled) fs.rmSync(f, { force: true });
+    }
+  }
+
+  /** True once the entry's publishing is queued (which then owns the `spilled` files). */
+  private async storeCaptured(rec: ExecutionRecord, stdout: CapturedStream, stderr: CapturedStream, spilled: string[]): Promise<boolean | void> {
     const durationMs = (rec.end ?? rec.start) - rec.start;
     // Taken now: an execution that turns out uncacheable before it is looked at must not leave it behind.
     const outStart = this.outStart.get(`${rec.pid}:${rec.start}`);
@@ -685,15 +704,11 @@ export class CachedRun {
       }
       return out;
     });
-    // The pieces as captured: a large stdout (bwa mem's SAM) is hashed and written without
-    // first being joined into one buffer on the way to the store.
-    const stdout = this.folder?.capturedChunks(rec.id, 'stdout') ?? [];
-    const stderr = this.folder?.capturedChunks(rec.id, 'stderr') ?? [];
     const entry: NewEntry = {
       commandKey: key,
       exitStatus: rec.exitCode,
-      stdout: stdout.some((c) => c.length > 0) ? { chunks: stdout } : null,
-      stderr: stderr.some((c) => c.length > 0) ? { chunks: stderr } : null,
+      stdout: blobSourceOf(stdout),
+      stderr: blobSourceOf(stderr),
       durationMs,
       inputs,
       outputs,
@@ -736,6 +751,8 @@ export class CachedRun {
         published = await this.store.publishEntry(entry);
       } catch (e) {
         return this.recordUncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
+      } finally {
+        for (const f of spilled) fs.rmSync(f, { force: true });
       }
       this.outcomes.push({ outcome: 'miss', argv: rec.argv, pid: rec.pid, durationMs, savedMs: 0 });
       const r = this.reportOf(rec, 'miss', [], published.id);
@@ -744,5 +761,24 @@ export class CachedRun {
       this.report.push(r);
       this.store.recordRunExecution(this.runId, { commandKey: key, entryId: published.id, label: label(rec.argv), outcome: 'miss', durationMs });
     });
+    return true;
   }
+}
+
+type CapturedStream = { chunks: readonly Buffer[] } | { file: string };
+
+/** A captured stream as a blob source, or null when nothing was written. */
+function blobSourceOf(c: CapturedStream): { chunks: readonly Buffer[] } | { file: string } | null {
+  if ('file' in c) return c;
+  return c.chunks.some((b) => b.length > 0) ? c : null;
+}
+
+/**
+ * How much of one execution's stdout or stderr is kept in memory before the rest goes to a
+ * file in the cache's tmp directory: PCACHE_CAPTURE_MEMORY (bytes), default 64 MiB.
+ */
+export function captureMemoryBytes(env: Readonly<Record<string, string | undefined>>): number {
+  const v = env.PCACHE_CAPTURE_MEMORY;
+  if (v !== undefined && /^[0-9]+$/.test(v)) return Number(v);
+  return 64 * 1024 * 1024;
 }

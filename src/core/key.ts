@@ -17,7 +17,9 @@ export const KEY_VERSION = 1;
  * Environment variables that differ between otherwise identical invocations and
  * that programs do not act on: shells set `_` to the last command, SHLVL counts
  * nesting, OLDPWD remembers the previous directory; the rest name a terminal
- * session; PCACHE_DEBUG and PCACHE_TRACER_STATS only change what pcache prints. Users extend the list with PCACHE_IGNORE_ENV=NAME,NAME.
+ * session; PCACHE_DEBUG and PCACHE_TRACER_STATS only change what pcache prints, and
+ * PCACHE_CAPTURE_MEMORY only where it keeps captured bytes. Users extend the list with
+ * PCACHE_IGNORE_ENV=NAME,NAME.
  */
 export const DEFAULT_IGNORED_ENV: readonly string[] = [
   '_',
@@ -34,6 +36,7 @@ export const DEFAULT_IGNORED_ENV: readonly string[] = [
   // make everything re-run.
   'PCACHE_DEBUG',
   'PCACHE_TRACER_STATS',
+  'PCACHE_CAPTURE_MEMORY',
 ];
 
 export function ignoredEnv(env: NodeJS.ProcessEnv = process.env): Set<string> {

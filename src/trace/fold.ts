@@ -24,6 +24,7 @@
 // exec-implied inputs (the executable, `#!` interpreters, ld.so).
 
 import * as fs from 'fs';
+import * as path from 'path';
 import type {
   ExecEvent,
   ExecRequest,
@@ -540,7 +541,7 @@ interface Execution {
   fds: Map<number, FdSnapshot>;
   /** every target the execution started with (inherited from outside) */
   inherited: Set<string>;
-  captured: Record<StreamName, Buffer[]>;
+  captured: Record<StreamName, Capture>;
   capturedBytes: Record<StreamName, number>;
   /** its stdout is read back from the file at its end (ExecRequest.readback) */
   readback: boolean;
@@ -561,6 +562,22 @@ export interface FolderOptions {
   ignoreDirs?: string[];
   /** called once per execution, right after it ended and its outputs were read */
   onExecutionEnd?: (record: ExecutionRecord) => void;
+  /**
+   * An execution's captured stream past `overBytes` goes on in a file of its own in `dir`
+   * instead of memory (see capturedSource); without it every byte stays in memory.
+   */
+  spill?: { dir: string; overBytes: number };
+}
+
+/** What an execution wrote to one of its streams: pieces in memory, then (spilled) a file. */
+interface Capture {
+  chunks: Buffer[];
+  bytes: number;
+  file?: { path: string; fd: number };
+}
+
+function noCapture(): Record<StreamName, Capture> {
+  return { stdout: { chunks: [], bytes: 0 }, stderr: { chunks: [], bytes: 0 } };
 }
 
 interface PendingExec {
@@ -597,8 +614,11 @@ export class TraceFolder {
   private readonly readbackByToken = new Map<number, Execution>();
   private readonly readbackByPath = new Map<string, Set<Execution>>();
   private nextId = 1;
+  private readonly spill: FolderOptions['spill'];
+  private spilled = 0;
 
   constructor(opts: FolderOptions = {}) {
+    this.spill = opts.spill;
     this.stat = opts.stat ?? lstatFinal;
     this.execInputs = opts.execInputs ?? defaultExecInputs;
     this.list = opts.list ?? listDir;
@@ -683,9 +703,51 @@ export class TraceFolder {
 
   /** captured(), as the pieces they were written in (not to be modified). */
   capturedChunks(id: number, stream: StreamName): readonly Buffer[] {
+    const c = this.execution(id).captured[stream];
+    return c.file ? [fs.readFileSync(c.file.path)] : c.chunks.slice();
+  }
+
+  /**
+   * The captured stream as the store takes it, and out of the fold from now on (its byte
+   * count stays): a spilled one is its file, which the caller then owns and removes. Without
+   * taking them a run would hold every byte that went through a captured pipe (`bwa mem |
+   * samtools sort`) until it ends. Later calls see nothing captured.
+   */
+  takeCaptured(id: number, stream: StreamName): { chunks: readonly Buffer[] } | { file: string } {
+    const e = this.execution(id);
+    const c = e.captured[stream];
+    e.captured[stream] = { chunks: [], bytes: 0 };
+    if (!c.file) return { chunks: c.chunks };
+    fs.closeSync(c.file.fd);
+    return { file: c.file.path };
+  }
+
+  /** Captured streams that went to a file (spill), so far. */
+  spilledStreams(): number {
+    return this.spilled;
+  }
+
+  private execution(id: number): Execution {
     const e = this.all[id - 1];
     if (!e) throw new Error(`no execution ${id}`);
-    return e.captured[stream].slice();
+    return e;
+  }
+
+  private capture(e: Execution, s: StreamName, data: Buffer): void {
+    const c = e.captured[s];
+    c.bytes += data.length;
+    if (c.file) {
+      writeAll(c.file.fd, data);
+      return;
+    }
+    c.chunks.push(data);
+    if (!this.spill || c.bytes <= this.spill.overBytes) return;
+    const file = path.join(this.spill.dir, `capture-${process.pid}-${e.id}-${s}-${Date.now().toString(36)}.tmp`);
+    const fd = fs.openSync(file, 'wx', 0o600);
+    for (const piece of c.chunks) writeAll(fd, piece);
+    c.chunks = [];
+    c.file = { path: file, fd };
+    this.spilled++;
   }
 
   // -------------------------------------------------------------------------
@@ -1088,7 +1150,7 @@ export class TraceFolder {
       reasonSet: new Set(),
       fds,
       inherited: new Set(startFds.map((f) => f.target)),
-      captured: { stdout: [], stderr: [] },
+      captured: noCapture(),
       capturedBytes: { stdout: 0, stderr: 0 },
       // The tracer reads back a regular file wherever it lives (/dev/shm too), whatever kind
       // its path classifies as.
@@ -1236,7 +1298,7 @@ export class TraceFolder {
             this.addReason(a, { text: `wrote to ${s} in a way pcache cannot capture (${ev.syscall})`, propagate: false });
           }
           a.capturedBytes[s] += ev.data?.length ?? ev.count;
-          if (ev.data && ev.kind !== 'null') a.captured[s].push(ev.data);
+          if (ev.data && ev.kind !== 'null') this.capture(a, s, ev.data);
         } else if (a.inherited.has(ev.target) && ev.kind !== 'null') {
           // Bytes into something inherited from outside that is not this execution's stdout/stderr
           // (e.g. `exec 1>&3`): they leave the execution without being recorded.
@@ -1446,4 +1508,8 @@ export class TraceFolder {
       uncacheable: [...e.reasons],
     };
   }
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at);
 }

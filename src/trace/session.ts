@@ -26,6 +26,8 @@ export interface SessionOptions {
   askExec?: boolean;
   /** never recorded as inputs/outputs (pcache's cache directory) */
   ignoreDirs?: string[];
+  /** captured streams past this size go to files (FolderOptions.spill) */
+  spill?: { dir: string; overBytes: number };
   onExecutionEnd?: (record: ExecutionRecord) => void;
   /**
    * A process whose exec decision asked for holdExit is exiting; it stays stopped until the
@@ -56,7 +58,7 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export function runTraced(opts: SessionOptions): Promise<SessionResult> {
   const native = opts.native ?? loadNative();
   const decide = opts.decideExec ?? alwaysRun;
-  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd });
+  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd, spill: opts.spill });
   opts.onFolder?.(folder);
 
   return new Promise<SessionResult>((resolve, reject) => {
@@ -167,6 +169,7 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
                   held_exec_ms: ms(held.execNs),
                   held_exits: held.exits,
                   held_exit_ms: ms(held.exitNs),
+                  captures_spilled: folder.spilledStreams(),
                   cpu_ms_by_thread: cpuByThread(),
                 })}\n`,
               ),

@@ -1,9 +1,12 @@
 // Issue 4 end-to-end scenarios that lean on the store: two pcache runs at once
 // on one cache directory, and a 50 MB output restored after deleting it.
 
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
+  BASE_ENV,
+  PCACHE,
   copyTree,
   createWorkspace,
   expectIndistinguishable,
@@ -109,5 +112,62 @@ describe('a 50 MB output', () => {
     expectIndistinguishable(r.rerun);
     expect(r.rerun.cached.tree['big.bin']).toMatchObject({ type: 'file', size: 50_000_000 });
     expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+});
+
+describe('captured streams past PCACHE_CAPTURE_MEMORY go to files', () => {
+  // 1 MB through a pipe, 169 KB to the run's stdout and 109 KB to its stderr, each past the
+  // 64 KiB allowed in memory here: captured in files under the cache's tmp/, stored from
+  // there, removed, and replayed byte for byte.
+  const files = {
+    'p.sh': sh(
+      `/usr/bin/python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) * 4096)" | md5sum > sum.txt`,
+      'seq 1 30000',
+      'seq 1 20000 >&2',
+      'cat x.txt > x.copy',
+    ),
+    'x.txt': 'x1\n',
+  };
+  const env = { PCACHE_CAPTURE_MEMORY: '65536' };
+
+  test('replayed byte for byte, and no file left behind', async () => {
+    const leftovers: string[][] = [];
+    const r = await runScenario({
+      files,
+      first: { env },
+      change: (w, ws) => {
+        leftovers.push(fs.readdirSync(path.join(ws.cache, 'tmp')));
+        fs.writeFileSync(path.join(w, 'x.txt'), 'x2\n');
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(leftovers).toEqual([[]]);
+    expect(r.rerun.cached.stdout.length).toBe(168894);
+    expect(r.rerun.cached.stderr.length).toBe(108894);
+    // p.sh (x.txt changed), md5sum (its stdin a pipe from outside it) and cat run; python
+    // and the two seqs are replayed from what went to files
+    expectSummary(r.rerun.cached, { total: 6, ran: 3, skipped: 3 });
+  });
+
+  test('the spill is what happened', () => {
+    const ws = createWorkspace();
+    try {
+      writeTree(ws.work, files);
+      const r = spawnSync(PCACHE, ['--cache-dir', ws.cache, '--quiet', '--', './p.sh'], {
+        cwd: ws.work,
+        env: { ...BASE_ENV, ...env, PCACHE_TRACER_STATS: '1' },
+        encoding: 'latin1',
+        maxBuffer: 1 << 24,
+      });
+      expect(r.status).toBe(0);
+      const line = r.stderr.split('\n').find((l) => l.startsWith('pcache: tracer stats: '));
+      const stats = JSON.parse(line!.slice('pcache: tracer stats: '.length)) as Record<string, number>;
+      // python's stdout; each seq's stream and the same bytes again in p.sh's record
+      expect(stats.captures_spilled).toBe(5);
+      expect(fs.readdirSync(path.join(ws.cache, 'tmp'))).toEqual([]);
+    } finally {
+      ws.cleanup();
+    }
   });
 });
