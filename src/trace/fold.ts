@@ -567,6 +567,11 @@ export interface FolderOptions {
    * instead of memory (see capturedSource); without it every byte stays in memory.
    */
   spill?: { dir: string; overBytes: number };
+  /**
+   * Bytes of each captured stream an execution keeps (the rest is only counted, and the
+   * capture marked truncated): `pcache trace` keeps what its record shows. Default: all.
+   */
+  captureLimit?: number;
 }
 
 /** What an execution wrote to one of its streams: pieces in memory, then (spilled) a file. */
@@ -574,6 +579,8 @@ interface Capture {
   chunks: Buffer[];
   bytes: number;
   file?: { path: string; fd: number };
+  /** bytes past captureLimit were dropped */
+  truncated?: boolean;
 }
 
 function noCapture(): Record<StreamName, Capture> {
@@ -615,10 +622,12 @@ export class TraceFolder {
   private readonly readbackByPath = new Map<string, Set<Execution>>();
   private nextId = 1;
   private readonly spill: FolderOptions['spill'];
+  private readonly captureLimit: number | undefined;
   private spilled = 0;
 
   constructor(opts: FolderOptions = {}) {
     this.spill = opts.spill;
+    this.captureLimit = opts.captureLimit;
     this.stat = opts.stat ?? lstatFinal;
     this.execInputs = opts.execInputs ?? defaultExecInputs;
     this.list = opts.list ?? listDir;
@@ -733,8 +742,21 @@ export class TraceFolder {
     return e;
   }
 
+  /** Whether bytes of the stream were dropped past captureLimit. */
+  capturedTruncated(id: number, stream: StreamName): boolean {
+    return this.execution(id).captured[stream].truncated === true;
+  }
+
   private capture(e: Execution, s: StreamName, data: Buffer): void {
     const c = e.captured[s];
+    if (this.captureLimit !== undefined) {
+      // Nothing was dropped before the limit was reached: what is kept is min(bytes, limit).
+      const room = this.captureLimit - Math.min(c.bytes, this.captureLimit);
+      c.bytes += data.length;
+      if (data.length > room) c.truncated = true;
+      if (room > 0) c.chunks.push(data.length > room ? Buffer.from(data.subarray(0, room)) : data);
+      return;
+    }
     c.bytes += data.length;
     if (c.file) {
       writeAll(c.file.fd, data);

@@ -65,8 +65,14 @@ export interface StdStream {
   pos?: number;
 }
 
-/** Captured stdout/stderr bytes: UTF-8 text when valid, else base64. */
-export type CapturedBytes = { text: string } | { base64: string };
+/**
+ * Captured stdout/stderr bytes: UTF-8 text when valid, else base64. `truncated`: only the
+ * first TRACE_CAPTURE_LIMIT bytes are there (the stream's `bytes` says how many it had).
+ */
+export type CapturedBytes = ({ text: string } | { base64: string }) & { truncated?: true };
+
+/** What `pcache trace --json` keeps of each execution's stdout and of its stderr. */
+export const TRACE_CAPTURE_LIMIT = 1024 * 1024;
 
 export interface ExecutionRecord {
   id: number;

@@ -28,6 +28,8 @@ export interface SessionOptions {
   ignoreDirs?: string[];
   /** captured streams past this size go to files (FolderOptions.spill) */
   spill?: { dir: string; overBytes: number };
+  /** bytes of each captured stream kept (FolderOptions.captureLimit) */
+  captureLimit?: number;
   onExecutionEnd?: (record: ExecutionRecord) => void;
   /**
    * A process whose exec decision asked for holdExit is exiting; it stays stopped until the
@@ -58,7 +60,7 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export function runTraced(opts: SessionOptions): Promise<SessionResult> {
   const native = opts.native ?? loadNative();
   const decide = opts.decideExec ?? alwaysRun;
-  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd, spill: opts.spill });
+  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd, spill: opts.spill, captureLimit: opts.captureLimit });
   opts.onFolder?.(folder);
 
   return new Promise<SessionResult>((resolve, reject) => {

@@ -88,6 +88,19 @@ describe('running a command traced', () => {
     expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^#1 \/bin\/sh -c 'echo "\$@"; exit 3' sh 007 1e3 --x -0  exit 3  \d+(ms|\.\ds)  in \d+ out 0$/)]);
   });
 
+  test('the record keeps the first MiB of what each execution wrote, and says so', () => {
+    // 1.5 MB through a pipe into wc, and 17 bytes to the run's stdout
+    const json = path.join(dir, 'big.json');
+    const r = pcache(['trace', '--json', json, '--', '/bin/sh', '-c', 'head -c 1500000 /dev/zero | tr "\\0" a | wc -c; echo "$((1 << 20)) bytes"']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('1500000\n1048576 bytes\n');
+    const rec = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const tr = rec.executions.find((e: { argv: string[] }) => e.argv[0] === 'tr');
+    expect(tr.stdout.bytes).toBe(1500000);
+    expect(tr.captured.stdout).toEqual({ text: 'a'.repeat(1 << 20), truncated: true });
+    expect(rec.executions[0].captured.stdout).toEqual({ text: '1500000\n1048576 bytes\n' });
+  });
+
   test("pcache's cache directory is never recorded; the same writes elsewhere are", () => {
     const cache = path.join(dir, 'cache');
     const json = path.join(dir, 'cachedir.json');

@@ -8,7 +8,7 @@ import { CliError, UsageError } from '../errors';
 import { runTraced, type SessionResult } from '../../trace/session';
 import { resolveCacheDir } from '../../../cache-store/config';
 import { formatTree } from '../../trace/tree';
-import type { CapturedBytes, TraceRecord } from '../../trace/record';
+import { TRACE_CAPTURE_LIMIT, type CapturedBytes, type TraceRecord } from '../../trace/record';
 
 /** Where the exit status of a command handler goes (main.ts owns the process). */
 export interface CommandContext {
@@ -49,10 +49,12 @@ export function findCommand(cmd: string, pathEnv: string | undefined, cwd: strin
   return null;
 }
 
-function captured(bytes: Buffer): CapturedBytes {
+function captured(bytes: Buffer, truncated: boolean): CapturedBytes {
   const text = bytes.toString('utf8');
-  // Round-trip check: invalid UTF-8 would be silently replaced by U+FFFD.
-  return Buffer.from(text, 'utf8').equals(bytes) ? { text } : { base64: bytes.toString('base64') };
+  // Round-trip check: invalid UTF-8 would be silently replaced by U+FFFD (a multi-byte
+  // character cut at the limit too: that one is base64).
+  const value: CapturedBytes = Buffer.from(text, 'utf8').equals(bytes) ? { text } : { base64: bytes.toString('base64') };
+  return truncated ? { ...value, truncated: true } : value;
 }
 
 /** The record as written by --json: each execution with what it wrote to stdout/stderr. */
@@ -64,7 +66,10 @@ export function jsonRecord(result: SessionResult): TraceRecord {
       ...e,
       // `before` serves the cache; the trace record keeps the documented {path, kind}.
       inputs: e.inputs.map((i) => ({ path: i.path, kind: i.kind })),
-      captured: { stdout: captured(folder.captured(e.id, 'stdout')), stderr: captured(folder.captured(e.id, 'stderr')) },
+      captured: {
+        stdout: captured(folder.captured(e.id, 'stdout'), folder.capturedTruncated(e.id, 'stdout')),
+        stderr: captured(folder.captured(e.id, 'stderr'), folder.capturedTruncated(e.id, 'stderr')),
+      },
     })),
   };
 }
@@ -112,6 +117,9 @@ export async function trace(run: TraceRun): Promise<number> {
     ignoreDirs: [resolveCacheDir({ env: run.env })],
     // Nothing to decide when only tracing: execs need not wait for JS.
     askExec: false,
+    // Bytes are kept only for the record, and only its share of them: a trace of
+    // `bwa mem | samtools sort` must not hold the SAM.
+    captureLimit: jsonPath === undefined ? 0 : TRACE_CAPTURE_LIMIT,
   });
   run.stderr(formatTree(result.record));
   if (jsonPath !== undefined) writeAtomically(jsonPath, JSON.stringify(jsonRecord(result), null, 2) + '\n');
