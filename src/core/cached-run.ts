@@ -775,10 +775,11 @@ function blobSourceOf(c: CapturedStream): { chunks: readonly Buffer[] } | { file
 
 /**
  * How much of one execution's stdout or stderr is kept in memory before the rest goes to a
- * file in the cache's tmp directory: PCACHE_CAPTURE_MEMORY (bytes), default 64 MiB.
+ * file in the cache's tmp directory: PCACHE_CAPTURE_MEMORY (bytes), default 256 MiB (a
+ * bounded amount per stream; below it nothing is written twice).
  */
 export function captureMemoryBytes(env: Readonly<Record<string, string | undefined>>): number {
   const v = env.PCACHE_CAPTURE_MEMORY;
   if (v !== undefined && /^[0-9]+$/.test(v)) return Number(v);
-  return 64 * 1024 * 1024;
+  return 256 * 1024 * 1024;
 }
