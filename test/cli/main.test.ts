@@ -36,6 +36,16 @@ describe('usage errors: exit 2 and exactly one line on stderr', () => {
     expect({ status: r.status, stderr: r.stderr, stdout: r.stdout }).toEqual({ status: 2, stderr, stdout: '' });
   });
 
+  test('a PCACHE_CAPTURE_MEMORY that is not a number of bytes is refused before running anything', () => {
+    const marker = path.join(dir, 'capture-memory-ran');
+    const r = pcache(['--cache-dir', path.join(dir, 'cm-cache'), '--', '/bin/sh', '-c', `touch ${marker}`], {
+      env: { ...process.env, PCACHE_CAPTURE_MEMORY: '64M' },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("pcache: PCACHE_CAPTURE_MEMORY must be a number of bytes, not '64M'\n");
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   test('a --json directory that does not exist is refused before running anything', () => {
     const marker = path.join(dir, 'ran');
     const r = pcache(['trace', '--json', path.join(dir, 'no/such/x.json'), '--', '/bin/sh', '-c', `touch ${marker}`]);

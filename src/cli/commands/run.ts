@@ -69,6 +69,10 @@ export async function runCached(inv: RunInvocation): Promise<number> {
       throw new UsageError(`--summary-json ${inv.summaryJson}: no such directory ${dir}`);
     }
   }
+  const mem = inv.env.PCACHE_CAPTURE_MEMORY;
+  if (mem !== undefined && !/^[0-9]+$/.test(mem)) {
+    throw new UsageError(`PCACHE_CAPTURE_MEMORY must be a number of bytes, not '${mem}'`);
+  }
   const file = findCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
   if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
   // No fsync per blob: publication stays atomic against kills (blobs are renamed into place
