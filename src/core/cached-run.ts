@@ -184,6 +184,7 @@ export class CachedRun {
       cwd: this.opts.cwd,
       ignoreDirs: [this.store.dir],
       spill: { dir: this.store.blobs.tmpDir, overBytes: captureMemoryBytes(this.opts.env) },
+      captureMax: captureMaxBytes(this.opts.env),
       decideExec: (req) => this.decideExec(req),
       onExecutionEnd: (rec) => {
         this.running = Math.max(0, this.running - 1);
@@ -782,4 +783,18 @@ export function captureMemoryBytes(env: Readonly<Record<string, string | undefin
   const v = env.PCACHE_CAPTURE_MEMORY;
   if (v !== undefined && /^[0-9]+$/.test(v)) return Number(v);
   return 256 * 1024 * 1024;
+}
+
+/** The most a replay can write from one blob (what one read of it can hold). */
+export const CAPTURE_MAX_LIMIT = 2 ** 31 - 1;
+
+/**
+ * Past how many bytes of stdout or stderr an execution is not cached: PCACHE_CAPTURE_MAX
+ * (bytes, at most CAPTURE_MAX_LIMIT), default 1 GiB. (`bwa mem | samtools sort` on a whole
+ * genome: bwa runs every time, the script around it can still be skipped as a whole.)
+ */
+export function captureMaxBytes(env: Readonly<Record<string, string | undefined>>): number {
+  const v = env.PCACHE_CAPTURE_MAX;
+  if (v !== undefined && /^[0-9]+$/.test(v)) return Math.min(Number(v), CAPTURE_MAX_LIMIT);
+  return 1024 * 1024 * 1024;
 }

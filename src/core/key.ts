@@ -18,7 +18,8 @@ export const KEY_VERSION = 1;
  * that programs do not act on: shells set `_` to the last command, SHLVL counts
  * nesting, OLDPWD remembers the previous directory; the rest name a terminal
  * session; PCACHE_DEBUG and PCACHE_TRACER_STATS only change what pcache prints, and
- * PCACHE_CAPTURE_MEMORY only where it keeps captured bytes. Users extend the list with
+ * PCACHE_CAPTURE_MEMORY and PCACHE_CAPTURE_MAX only where captured bytes are kept and
+ * whether a step with that much output is cached at all. Users extend the list with
  * PCACHE_IGNORE_ENV=NAME,NAME.
  */
 export const DEFAULT_IGNORED_ENV: readonly string[] = [
@@ -37,6 +38,7 @@ export const DEFAULT_IGNORED_ENV: readonly string[] = [
   'PCACHE_DEBUG',
   'PCACHE_TRACER_STATS',
   'PCACHE_CAPTURE_MEMORY',
+  'PCACHE_CAPTURE_MAX',
 ];
 
 export function ignoredEnv(env: NodeJS.ProcessEnv = process.env): Set<string> {

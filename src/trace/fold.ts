@@ -568,6 +568,12 @@ export interface FolderOptions {
    */
   spill?: { dir: string; overBytes: number };
   /**
+   * An execution whose stdout or stderr goes past this many bytes is not cached (a reason,
+   * for it alone) and what it captured is dropped: storing a 100 GB pipe stream costs more
+   * than the step, and could not be replayed. Default: no limit.
+   */
+  captureMax?: number;
+  /**
    * Bytes of each captured stream an execution keeps (the rest is only counted, and the
    * capture marked truncated): `pcache trace` keeps what its record shows. Default: all.
    */
@@ -581,6 +587,8 @@ interface Capture {
   file?: { path: string; fd: number };
   /** bytes past captureLimit were dropped */
   truncated?: boolean;
+  /** past captureMax: nothing kept any more (the execution is not cached) */
+  dropped?: boolean;
 }
 
 function noCapture(): Record<StreamName, Capture> {
@@ -623,11 +631,13 @@ export class TraceFolder {
   private nextId = 1;
   private readonly spill: FolderOptions['spill'];
   private readonly captureLimit: number | undefined;
+  private readonly captureMax: number | undefined;
   private spilled = 0;
 
   constructor(opts: FolderOptions = {}) {
     this.spill = opts.spill;
     this.captureLimit = opts.captureLimit;
+    this.captureMax = opts.captureMax;
     this.stat = opts.stat ?? lstatFinal;
     this.execInputs = opts.execInputs ?? defaultExecInputs;
     this.list = opts.list ?? listDir;
@@ -742,6 +752,14 @@ export class TraceFolder {
     return e;
   }
 
+  private dropCapture(c: Capture): void {
+    c.chunks = [];
+    if (!c.file) return;
+    fs.closeSync(c.file.fd);
+    fs.rmSync(c.file.path, { force: true });
+    c.file = undefined;
+  }
+
   /** Whether bytes of the stream were dropped past captureLimit. */
   capturedTruncated(id: number, stream: StreamName): boolean {
     return this.execution(id).captured[stream].truncated === true;
@@ -758,6 +776,13 @@ export class TraceFolder {
       return;
     }
     c.bytes += data.length;
+    if (c.dropped) return;
+    if (this.captureMax !== undefined && c.bytes > this.captureMax) {
+      c.dropped = true;
+      this.dropCapture(c);
+      this.addReason(e, { text: `wrote more than ${this.captureMax} bytes to its ${s} (PCACHE_CAPTURE_MAX)`, propagate: false });
+      return;
+    }
     if (c.file) {
       writeAll(c.file.fd, data);
       return;

@@ -30,6 +30,8 @@ export interface SessionOptions {
   spill?: { dir: string; overBytes: number };
   /** bytes of each captured stream kept (FolderOptions.captureLimit) */
   captureLimit?: number;
+  /** past this, an execution's stream is not cached (FolderOptions.captureMax) */
+  captureMax?: number;
   onExecutionEnd?: (record: ExecutionRecord) => void;
   /**
    * A process whose exec decision asked for holdExit is exiting; it stays stopped until the
@@ -60,7 +62,7 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export function runTraced(opts: SessionOptions): Promise<SessionResult> {
   const native = opts.native ?? loadNative();
   const decide = opts.decideExec ?? alwaysRun;
-  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd, spill: opts.spill, captureLimit: opts.captureLimit });
+  const folder = new TraceFolder({ ignoreDirs: opts.ignoreDirs, onExecutionEnd: opts.onExecutionEnd, spill: opts.spill, captureLimit: opts.captureLimit, captureMax: opts.captureMax });
   opts.onFolder?.(folder);
 
   return new Promise<SessionResult>((resolve, reject) => {

@@ -14,6 +14,7 @@ import {
   runCached,
   runPlain,
   runScenario,
+  textOf,
   writeTree,
   type Phase,
   type Workspace,
@@ -166,6 +167,49 @@ describe('captured streams past PCACHE_CAPTURE_MEMORY go to files', () => {
       // python's stdout; each seq's stream and the same bytes again in p.sh's record
       expect(stats.captures_spilled).toBe(5);
       expect(fs.readdirSync(path.join(ws.cache, 'tmp'))).toEqual([]);
+    } finally {
+      ws.cleanup();
+    }
+  });
+});
+
+describe('a step that writes more than PCACHE_CAPTURE_MAX', () => {
+  test('is not cached, keeps nothing, and the script around it still can be', async () => {
+    // python writes 1 MB into the pipe: past the 100,000 bytes allowed, it runs every time
+    // (its capture had gone to a file at 65,536 bytes: removed); seq is replayed.
+    const env = { PCACHE_CAPTURE_MEMORY: '65536', PCACHE_CAPTURE_MAX: '100000' };
+    const leftovers: string[][] = [];
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(`/usr/bin/python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) * 4096)" | md5sum > sum.txt`, 'seq 1 1000', 'cat x.txt > x.copy'),
+        'x.txt': 'x1\n',
+      },
+      first: { env },
+      change: (w, ws) => {
+        leftovers.push(fs.readdirSync(path.join(ws.cache, 'tmp')));
+        fs.writeFileSync(path.join(w, 'x.txt'), 'x2\n');
+      },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(leftovers).toEqual([[]]);
+    expect(textOf(r.rerun.cached.tree, 'sum.txt')).toBe(textOf(r.rerun.plain.tree, 'sum.txt'));
+    // p.sh, python, md5sum and cat run; seq is replayed
+    expectSummary(r.rerun.cached, { total: 5, ran: 4, skipped: 1 });
+  });
+
+  test('a limit above what one replay can read is refused', () => {
+    const ws = createWorkspace();
+    try {
+      writeTree(ws.work, { 'p.sh': sh('touch ran') });
+      const r = spawnSync(PCACHE, ['--cache-dir', ws.cache, '--', './p.sh'], {
+        cwd: ws.work,
+        env: { ...BASE_ENV, PCACHE_CAPTURE_MAX: '3000000000' },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe('pcache: PCACHE_CAPTURE_MAX can be at most 2147483647 bytes (one replay reads the stream whole), not 3000000000\n');
+      expect(fs.existsSync(path.join(ws.work, 'ran'))).toBe(false);
     } finally {
       ws.cleanup();
     }

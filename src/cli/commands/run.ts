@@ -8,7 +8,7 @@ import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { resolveCacheDir } from '../../../cache-store/config';
 import { Store } from '../../../cache-store/store';
-import { CachedRun, type CachedRunSummary } from '../../core/cached-run';
+import { CAPTURE_MAX_LIMIT, CachedRun, type CachedRunSummary } from '../../core/cached-run';
 import { ProgressLine, wantsProgress, type StatusTerminal } from '../../report/progress';
 import { CliError, UsageError } from '../errors';
 import { findCommand, type CommandContext } from './trace';
@@ -69,9 +69,13 @@ export async function runCached(inv: RunInvocation): Promise<number> {
       throw new UsageError(`--summary-json ${inv.summaryJson}: no such directory ${dir}`);
     }
   }
-  const mem = inv.env.PCACHE_CAPTURE_MEMORY;
-  if (mem !== undefined && !/^[0-9]+$/.test(mem)) {
-    throw new UsageError(`PCACHE_CAPTURE_MEMORY must be a number of bytes, not '${mem}'`);
+  for (const name of ['PCACHE_CAPTURE_MEMORY', 'PCACHE_CAPTURE_MAX']) {
+    const v = inv.env[name];
+    if (v !== undefined && !/^[0-9]+$/.test(v)) throw new UsageError(`${name} must be a number of bytes, not '${v}'`);
+  }
+  const max = inv.env.PCACHE_CAPTURE_MAX;
+  if (max !== undefined && Number(max) > CAPTURE_MAX_LIMIT) {
+    throw new UsageError(`PCACHE_CAPTURE_MAX can be at most ${CAPTURE_MAX_LIMIT} bytes (one replay reads the stream whole), not ${max}`);
   }
   const file = findCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
   if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
