@@ -116,6 +116,25 @@ describe('a 50 MB output', () => {
   });
 });
 
+/**
+ * Runs `files` (whose p.sh ends reading x.txt) with `env`, changing x.txt between the runs;
+ * also returns what the cache's tmp/ held after the first run.
+ */
+async function captureScenario(files: Record<string, string>, env: Record<string, string>): Promise<{ r: Awaited<ReturnType<typeof runScenario>>; leftovers: string[] }> {
+  let leftovers: string[] = [];
+  const r = await runScenario({
+    files,
+    first: { env },
+    change: (w, ws) => {
+      leftovers = fs.readdirSync(path.join(ws.cache, 'tmp'));
+      fs.writeFileSync(path.join(w, 'x.txt'), 'x2\n');
+    },
+  });
+  expectIndistinguishable(r.first);
+  expectIndistinguishable(r.rerun);
+  return { r, leftovers };
+}
+
 describe('captured streams past PCACHE_CAPTURE_MEMORY go to files', () => {
   // 1 MB through a pipe, 169 KB to the run's stdout and 109 KB to its stderr, each past the
   // 64 KiB allowed in memory here: captured in files under the cache's tmp/, stored from
@@ -132,18 +151,8 @@ describe('captured streams past PCACHE_CAPTURE_MEMORY go to files', () => {
   const env = { PCACHE_CAPTURE_MEMORY: '65536' };
 
   test('replayed byte for byte, and no file left behind', async () => {
-    const leftovers: string[][] = [];
-    const r = await runScenario({
-      files,
-      first: { env },
-      change: (w, ws) => {
-        leftovers.push(fs.readdirSync(path.join(ws.cache, 'tmp')));
-        fs.writeFileSync(path.join(w, 'x.txt'), 'x2\n');
-      },
-    });
-    expectIndistinguishable(r.first);
-    expectIndistinguishable(r.rerun);
-    expect(leftovers).toEqual([[]]);
+    const { r, leftovers } = await captureScenario(files, env);
+    expect(leftovers).toEqual([]);
     expect(r.rerun.cached.stdout.length).toBe(168894);
     expect(r.rerun.cached.stderr.length).toBe(108894);
     // p.sh (x.txt changed), md5sum (its stdin a pipe from outside it) and cat run; python
@@ -178,21 +187,12 @@ describe('a step that writes more than PCACHE_CAPTURE_MAX', () => {
     // python writes 1 MB into the pipe: past the 100,000 bytes allowed, it runs every time
     // (its capture had gone to a file at 65,536 bytes: removed); seq is replayed.
     const env = { PCACHE_CAPTURE_MEMORY: '65536', PCACHE_CAPTURE_MAX: '100000' };
-    const leftovers: string[][] = [];
-    const r = await runScenario({
-      files: {
-        'p.sh': sh(`/usr/bin/python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) * 4096)" | md5sum > sum.txt`, 'seq 1 1000', 'cat x.txt > x.copy'),
-        'x.txt': 'x1\n',
-      },
-      first: { env },
-      change: (w, ws) => {
-        leftovers.push(fs.readdirSync(path.join(ws.cache, 'tmp')));
-        fs.writeFileSync(path.join(w, 'x.txt'), 'x2\n');
-      },
-    });
-    expectIndistinguishable(r.first);
-    expectIndistinguishable(r.rerun);
-    expect(leftovers).toEqual([[]]);
+    const files = {
+      'p.sh': sh(`/usr/bin/python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) * 4096)" | md5sum > sum.txt`, 'seq 1 1000', 'cat x.txt > x.copy'),
+      'x.txt': 'x1\n',
+    };
+    const { r, leftovers } = await captureScenario(files, env);
+    expect(leftovers).toEqual([]);
     expect(textOf(r.rerun.cached.tree, 'sum.txt')).toBe(textOf(r.rerun.plain.tree, 'sum.txt'));
     // p.sh, python, md5sum and cat run; seq is replayed
     expectSummary(r.rerun.cached, { total: 5, ran: 4, skipped: 1 });
