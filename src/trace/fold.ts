@@ -735,7 +735,8 @@ export class TraceFolder {
   takeCaptured(id: number, stream: StreamName): { chunks: readonly Buffer[] } | { file: string } {
     const e = this.execution(id);
     const c = e.captured[stream];
-    e.captured[stream] = { chunks: [], bytes: 0 };
+    // A process it left behind may write on: counted, never kept (nor spilled) again.
+    e.captured[stream] = { chunks: [], bytes: c.bytes, dropped: true };
     if (!c.file) return { chunks: c.chunks };
     fs.closeSync(c.file.fd);
     return { file: c.file.path };
