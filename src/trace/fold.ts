@@ -564,7 +564,7 @@ export interface FolderOptions {
   onExecutionEnd?: (record: ExecutionRecord) => void;
   /**
    * An execution's captured stream past `overBytes` goes on in a file of its own in `dir`
-   * instead of memory (see capturedSource); without it every byte stays in memory.
+   * instead of memory (see takeCaptured); without it every byte stays in memory.
    */
   spill?: { dir: string; overBytes: number };
   /**
@@ -756,8 +756,12 @@ export class TraceFolder {
   private dropCapture(c: Capture): void {
     c.chunks = [];
     if (!c.file) return;
-    fs.closeSync(c.file.fd);
-    fs.rmSync(c.file.path, { force: true });
+    try {
+      fs.closeSync(c.file.fd);
+      fs.rmSync(c.file.path, { force: true });
+    } catch {
+      // gone already; a file left behind is swept with the cache's other temp files
+    }
     c.file = undefined;
   }
 
@@ -784,18 +788,23 @@ export class TraceFolder {
       this.addReason(e, { text: `wrote more than ${this.captureMax} bytes to its ${s} (PCACHE_CAPTURE_MAX)`, propagate: false });
       return;
     }
-    if (c.file) {
-      writeAll(c.file.fd, data);
-      return;
-    }
     c.chunks.push(data);
-    if (!this.spill || c.bytes <= this.spill.overBytes) return;
-    const file = path.join(this.spill.dir, `capture-${process.pid}-${e.id}-${s}-${Date.now().toString(36)}.tmp`);
-    const fd = fs.openSync(file, 'wx', 0o600);
-    for (const piece of c.chunks) writeAll(fd, piece);
-    c.chunks = [];
-    c.file = { path: file, fd };
-    this.spilled++;
+    if (!c.file && (!this.spill || c.bytes <= this.spill.overBytes)) return;
+    try {
+      if (!c.file) {
+        const file = path.join(this.spill!.dir, `capture-${process.pid}-${e.id}-${s}-${Date.now().toString(36)}.tmp`);
+        c.file = { path: file, fd: fs.openSync(file, 'wx', 0o600) };
+        this.spilled++;
+      }
+      for (const piece of c.chunks) writeAll(c.file.fd, piece);
+      c.chunks = [];
+    } catch (err) {
+      // A full or unwritable cache directory: this stream cannot be kept, so the execution
+      // cannot be cached; the run goes on.
+      c.dropped = true;
+      this.dropCapture(c);
+      this.addReason(e, { text: `could not keep its ${s} (${(err as Error).message})`, propagate: false });
+    }
   }
 
   // -------------------------------------------------------------------------

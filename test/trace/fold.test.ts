@@ -1,6 +1,8 @@
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import type { ExecRequest, FdSnapshot, FileType, FsEvent, FsOp, IoEvent, NativeEvent, NetEvent } from '../../src/trace/native';
-import { TraceFolder, fsEffects, pathPolicy, type FinalState } from '../../src/trace/fold';
+import { TraceFolder, fsEffects, pathPolicy, type FinalState, type FolderOptions } from '../../src/trace/fold';
 import type { ExecutionRecord, InputRecord } from '../../src/trace/record';
 
 // ---------------------------------------------------------------------------
@@ -24,13 +26,14 @@ class Sim {
   private token = 1;
   private clock = 1000;
 
-  constructor(implied: (req: ExecRequest) => InputRecord[] = () => []) {
+  constructor(implied: (req: ExecRequest) => InputRecord[] = () => [], extra: FolderOptions = {}) {
     this.folder = new TraceFolder({
       stat: (p) => this.files.get(p) ?? { type: '-', mode: 0 },
       execInputs: implied,
       list: (dir) => [...new Set([...this.files.keys()].filter((p) => p.startsWith(dir + '/')).map((p) => p.slice(dir.length + 1).split('/')[0]))],
       ignoreDirs: ['/home/u/.cache/pcache'],
       onExecutionEnd: (r) => this.ended.push(r.id),
+      ...extra,
     });
   }
 
@@ -1052,5 +1055,49 @@ describe('events contract', () => {
     // unknown kind throws instead of being silently dropped.
     const f = new TraceFolder({ stat: () => ({ type: '-', mode: 0 }), execInputs: () => [] });
     expect(() => f.event({ k: 'bogus' } as unknown as NativeEvent)).toThrow('unknown native event');
+  });
+});
+
+describe('captured streams: spilled to a file, dropped past a maximum', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-spill-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** `cat` writing the pieces to its stdout pipe, then exiting */
+  function writes(s: Sim, pieces: string[], stdout = 'pipe:[100]'): void {
+    s.exec(10, ['cat'], { fds: [fd(0, '/dev/null', 'null'), fd(1, stdout, 'pipe'), fd(2, 'pipe:[200]', 'pipe')] });
+    for (const p of pieces) s.write(10, 1, stdout, p);
+    s.exit(10);
+  }
+
+  test('past overBytes the pieces go on in a file, in order, which the taker gets', () => {
+    const s = new Sim(undefined, { spill: { dir, overBytes: 5 } });
+    writes(s, ['abc', 'def', 'ghi']);
+    expect(s.folder.spilledStreams()).toBe(1);
+    const taken = s.folder.takeCaptured(1, 'stdout');
+    expect('file' in taken && fs.readFileSync(taken.file, 'utf8')).toBe('abcdefghi');
+    expect(s.rec(1).uncacheable).toEqual([]);
+  });
+
+  test('a spill that cannot be written makes the execution uncacheable, and the run goes on', () => {
+    const s = new Sim(undefined, { spill: { dir: path.join(dir, 'missing'), overBytes: 5 } });
+    writes(s, ['abc', 'def', 'ghi']);
+    expect(s.rec(1).uncacheable).toEqual([expect.stringMatching(/^could not keep its stdout \(ENOENT/)]);
+    expect(s.folder.takeCaptured(1, 'stdout')).toEqual({ chunks: [] });
+  });
+
+  test('past captureMax: a reason for that execution alone, and its spilled file removed', () => {
+    const s = new Sim(undefined, { spill: { dir, overBytes: 2 }, captureMax: 7 });
+    // cat's stdout is a pipe inside sh (`cat | ...`): only cat wrote past the maximum
+    s.exec(1, ['sh']);
+    s.fork(1, 10);
+    writes(s, ['abc', 'def', 'ghi'], 'pipe:[300]');
+    s.exit(1);
+    expect(s.rec(2).uncacheable).toEqual(['wrote more than 7 bytes to its stdout (PCACHE_CAPTURE_MAX)']);
+    expect(s.rec(1).uncacheable).toEqual([]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(s.rec(2).stdout.bytes).toBe(9);
   });
 });
