@@ -1378,7 +1378,7 @@ void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
       t.copyOffset = off;
       t.ioNr = s.nr;
       t.ioFd = outFd;
-      fdTarget(t.tid, outFd, t.ioTarget);
+      t.ioTarget = outTarget;
       t.pending = Task::Pending::CopyExit;
       t.wantExitStop = true;
       return;
