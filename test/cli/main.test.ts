@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { tracerStats } from '../e2e/harness';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PCACHE = path.join(REPO, 'bin', 'pcache');
@@ -160,11 +161,6 @@ describe('running a command traced', () => {
 });
 
 describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
-  const statsOf = (stderr: string): Record<string, number> => {
-    const lines = stderr.split('\n').filter((l) => l.startsWith('pcache: tracer stats: '));
-    expect(lines).toHaveLength(1);
-    return JSON.parse(lines[0].slice('pcache: tracer stats: '.length)) as Record<string, number>;
-  };
 
   test('pcache run: a decision per exec, a held exit per process that ran a program', () => {
     const cache = path.join(dir, 'stats-cache');
@@ -172,7 +168,7 @@ describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
       env: { ...process.env, PCACHE_TRACER_STATS: '1' },
     });
     expect(r.status).toBe(0);
-    const s = statsOf(r.stderr);
+    const s = tracerStats(r.stderr);
     // Three execs (sh, true, and the last true that dash execs in place of itself) in two
     // processes: two exits, each held until its execution is stored.
     expect([s.exec_requests, s.held_exec_decisions, s.held_exits]).toEqual([3, 3, 2]);
@@ -190,7 +186,7 @@ describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
   test('pcache trace holds nothing, and without the variable nothing is printed', () => {
     const r = pcache(['trace', '--', '/bin/sh', '-c', '/bin/true'], { env: { ...process.env, PCACHE_TRACER_STATS: '1' } });
     expect(r.status).toBe(0);
-    const s = statsOf(r.stderr);
+    const s = tracerStats(r.stderr);
     expect([s.exec_requests, s.held_exec_decisions, s.held_exits]).toEqual([2, 0, 0]);
     const env = { ...process.env };
     delete env.PCACHE_TRACER_STATS;

@@ -508,3 +508,10 @@ export function textOf(tree: Tree, rel: string): string {
   if (!e || e.type !== 'file' || e.text === undefined) throw new Error(`${rel} is not a small text file: ${describeEntry(e)}`);
   return e.text;
 }
+
+/** The one `pcache: tracer stats: {...}` line a PCACHE_TRACER_STATS=1 run printed, parsed. */
+export function tracerStats(stderr: string): Record<string, number> {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('pcache: tracer stats: '));
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0].slice('pcache: tracer stats: '.length)) as Record<string, number>;
+}

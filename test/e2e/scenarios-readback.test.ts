@@ -8,9 +8,8 @@
 
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { BASE_ENV, PCACHE, StdioKind, expectIndistinguishable, expectSummary, runScenario, textOf } from './harness';
+import { BASE_ENV, PCACHE, StdioKind, createWorkspace, expectIndistinguishable, expectSummary, runScenario, textOf, tracerStats } from './harness';
 
 const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
 
@@ -140,7 +139,8 @@ describe('a step read back under a caller whose writes stop', () => {
   test('its write stops pass: no copy, no stop at the end of each write', () => {
     // pcache's stdout is a file, so the root and every step stop on write(1). seq's stdout
     // is a file of its own: read back, its writes are let through as they come.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-pass-'));
+    const ws = createWorkspace();
+    const dir = ws.base;
     try {
       const log = fs.openSync(path.join(dir, 'log'), 'w');
       const r = spawnSync(PCACHE, ['--cache-dir', path.join(dir, 'cache'), '--quiet', '--', '/bin/sh', '-c', 'seq 1 30000 > a.txt; echo done'], {
@@ -151,8 +151,7 @@ describe('a step read back under a caller whose writes stop', () => {
       });
       fs.closeSync(log);
       expect(r.status).toBe(0);
-      const line = r.stderr.split('\n').find((l) => l.startsWith('pcache: tracer stats: '));
-      const stats = JSON.parse(line!.slice('pcache: tracer stats: '.length)) as Record<string, number>;
+      const stats = tracerStats(r.stderr);
       // seq writes 168,894 bytes in 4 KiB pieces: each stops once (the inherited filter) and
       // none waits for its count at the exit; the file's region is read back once. The two
       // exit stops are the root's: adding its write filter at its exec, and its `echo` (to
@@ -163,7 +162,7 @@ describe('a step read back under a caller whose writes stop', () => {
       expect(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8')).toBe(Array.from({ length: 30000 }, (_, i) => `${i + 1}\n`).join(''));
       expect(fs.readFileSync(path.join(dir, 'log'), 'utf8')).toBe('done\n');
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      ws.cleanup();
     }
   });
 });

@@ -15,6 +15,7 @@ import {
   runPlain,
   runScenario,
   textOf,
+  tracerStats,
   writeTree,
   type Phase,
   type Workspace,
@@ -171,8 +172,7 @@ describe('captured streams past PCACHE_CAPTURE_MEMORY go to files', () => {
         maxBuffer: 1 << 24,
       });
       expect(r.status).toBe(0);
-      const line = r.stderr.split('\n').find((l) => l.startsWith('pcache: tracer stats: '));
-      const stats = JSON.parse(line!.slice('pcache: tracer stats: '.length)) as Record<string, number>;
+      const stats = tracerStats(r.stderr);
       // python's stdout; each seq's stream and the same bytes again in p.sh's record
       expect(stats.captures_spilled).toBe(5);
       expect(fs.readdirSync(path.join(ws.cache, 'tmp'))).toEqual([]);
