@@ -272,7 +272,10 @@ bool Tracer::spawnRoot(std::string& error) {
   for (int fd = 1; fd <= 2; fd++) {
     for (int f : {fd, g_stdioOrig[fd]}) {
       struct stat st;
-      if (f >= 0 && fstat(f, &st) == 0) ownStdio_.insert({st.st_dev, st.st_ino});
+      if (f >= 0 && fstat(f, &st) == 0) {
+        ownStdio_.insert({st.st_dev, st.st_ino});
+        (fd == 1 ? ownStdout_ : ownStderr_) = {st.st_dev, st.st_ino};
+      }
     }
   }
   const char* file = file_.c_str();
@@ -1507,6 +1510,43 @@ static bool readRange(int fd, int64_t at, size_t len, std::string& out) {
   return true;
 }
 
+// Whether fd `fd` of `pid` is close-on-exec (/proc/PID/fdinfo flags, octal).
+static bool closesOnExec(pid_t pid, const char* fd) {
+  char p[320], buf[256];
+  snprintf(p, sizeof p, "/proc/%d/fdinfo/%s", pid, fd);
+  int f = open(p, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return false;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* flags = strstr(buf, "flags:");
+  return flags && (strtoul(flags + 6, nullptr, 8) & O_CLOEXEC);
+}
+
+// Whether process `pid` has an fd other than `except` that names `target` (/proc/PID/fd);
+// false when its fds cannot be listed. `execing`: the process is at its execve, and its
+// close-on-exec fds are about to go (the root at its first exec still has pcache's).
+static bool hasFdOn(pid_t pid, const std::string& target, int except = -1, bool execing = false) {
+  char dir[64], link[320], buf[4096];
+  snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
+  DIR* d = opendir(dir);
+  if (!d) return false;
+  bool found = false;
+  while (dirent* ent = readdir(d)) {
+    if (ent->d_name[0] == '.' || atoi(ent->d_name) == except) continue;
+    snprintf(link, sizeof link, "%s/%s", dir, ent->d_name);
+    ssize_t len = readlink(link, buf, sizeof buf);
+    if (len > 0 && static_cast<size_t>(len) == target.size() && memcmp(buf, target.data(), target.size()) == 0 &&
+        !(execing && closesOnExec(pid, ent->d_name))) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
 // Bytes the process has written with write-family calls so far (/proc/PID/io wchar).
 static bool writtenBytes(pid_t pid, uint64_t& out) {
   char p[64];
@@ -1566,7 +1606,8 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   snprintf(link, sizeof link, "/proc/%d/fd/%d", t.tid, fd);
   struct stat st;
   if (stat(link, &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (ownStdio_.count({st.st_dev, st.st_ino})) return false;
+  if (ownStdio_.count({st.st_dev, st.st_ino}) && !(fd == 1 && ownStdoutReadable(target, {st.st_dev, st.st_ino})))
+    return false;
   std::vector<pid_t> others;
   if (!otherHolders(t.tgid, fd, target, others)) return false;
   std::vector<std::pair<pid_t, uint64_t>> holders;
@@ -1607,35 +1648,145 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   r.prefix = std::move(prefix);
   r.target = target;
   r.holders = std::move(holders);
+  r.ownStdout = ownStdio_.count({st.st_dev, st.st_ino}) > 0;
   proc.readbacks.push_back(std::move(r));
   liveReadbacks_.insert(token);
   localStats_["readbacks"]++;
   return true;
 }
 
+// The children of `pid` (all its threads'), from /proc/PID/task/*/children; false if unknown.
+static bool childrenOf(pid_t pid, std::set<pid_t>& out) {
+  char dir[64], p[352];
+  snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+  DIR* d = opendir(dir);
+  if (!d) return false;
+  bool ok = true;
+  while (dirent* ent = readdir(d)) {
+    if (ent->d_name[0] == '.') continue;
+    snprintf(p, sizeof p, "%s/%s/children", dir, ent->d_name);
+    FILE* f = fopen(p, "re");
+    if (!f) {
+      ok = false;
+      break;
+    }
+    int c;
+    while (fscanf(f, "%d", &c) == 1) out.insert(c);
+    fclose(f);
+  }
+  closedir(d);
+  return ok;
+}
+
+// Whether every thread of `pid` is blocked in wait4/waitid (/proc/PID/task/TID/syscall).
+static bool allThreadsWaiting(pid_t pid) {
+  char dir[64], p[352], buf[64];
+  snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+  DIR* d = opendir(dir);
+  if (!d) return false;
+  bool waiting = true;
+  while (dirent* ent = readdir(d)) {
+    if (ent->d_name[0] == '.') continue;
+    snprintf(p, sizeof p, "%s/%s/syscall", dir, ent->d_name);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    long nr = n > 0 ? (buf[n] = 0, strtol(buf, nullptr, 10)) : -1;
+    if (n <= 0 || (nr != __NR_wait4 && nr != __NR_waitid)) {
+      waiting = false;
+      break;
+    }
+  }
+  closedir(d);
+  return waiting;
+}
+
+// Minor faults of the children `pid` has waited for (/proc/PID/stat field 11).
+static bool reapedFaults(pid_t pid, uint64_t& out) {
+  char p[64], buf[1024];
+  snprintf(p, sizeof p, "/proc/%d/stat", pid);
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char* s = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+  if (!s) return false;
+  unsigned long long v[9];  // fields 3-11: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt
+  char state;
+  if (sscanf(s + 1, " %c %llu %llu %llu %llu %llu %llu %llu %llu", &state, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+             &v[7]) != 9)
+    return false;
+  out = v[7];
+  return true;
+}
+
+// pcache's own stdout can be read back like any step's (the root's region, and its children's
+// inside it) when it is a regular file that nothing outside pcache's tree can write through
+// while it runs: not pcache's stderr too (pcache's own messages go there), and held by no
+// process outside the traced tree besides pcache and its parent waiting for it. That is the
+// usual `pcache -- ./p.sh > log`: bash opens the file in the child that becomes pcache; dash
+// (and a batch job's shell whose own stdout is the log) keep it on their fd 1 and wait. The
+// parent counts only if pcache is its one child and every thread of it is blocked in
+// wait4/waitid (a runner busy with other work, a test harness in its event loop: stops as
+// before, rather than a region found spoilt at the end); when the last region ends it must not have
+// written (wchar), nor reaped a child (cminflt), nor have another child: a child it forked
+// meanwhile could have written through the same description (`{ pcache ... & echo X; } > log`,
+// `make -j > log`), and nothing here could tell those bytes from the pipeline's. Any other
+// holder (a sibling, a workflow runner sharing its stdout with its jobs, a grandparent) and
+// every write to the file stops, as before. Looked at once, when the first execution with
+// that stdout starts: afterwards only pcache, its parent and its tracees (which otherHolders
+// sees) can pass the description on. A process that opens the same path for itself
+// meanwhile is the untraced writer the README names.
+bool Tracer::ownStdoutReadable(const std::string& target, std::pair<uint64_t, uint64_t> file) {
+  if (file != ownStdout_ || file == ownStderr_) return false;
+  if (ownStdoutAlone_ >= 0) return ownStdoutAlone_ == 1;
+  ownStdoutAlone_ = 0;
+  DIR* procDir = opendir("/proc");
+  if (!procDir) return false;
+  pid_t self = getpid(), parent = getppid();
+  bool alone = true;
+  while (dirent* p = readdir(procDir)) {
+    pid_t pid = static_cast<pid_t>(atoi(p->d_name));
+    if (pid <= 0 || pid == self || processes_.count(pid)) continue;
+    // Gone, or another user's (which cannot have been handed ours unseen): not a holder.
+    if (!hasFdOn(pid, target)) continue;
+    OutsideHolder h;
+    h.pid = pid;
+    std::set<pid_t> children;
+    if (pid != parent || !childrenOf(pid, children) || children != std::set<pid_t>{self} || !allThreadsWaiting(pid) ||
+        !writtenBytes(pid, h.wchar) || !reapedFaults(pid, h.cminflt)) {
+      alone = false;
+      break;
+    }
+    ownStdoutHolders_.push_back(h);
+  }
+  closedir(procDir);
+  if (!alone) ownStdoutHolders_.clear();
+  localStats_["own_stdout_scan"] = alone ? 1 : 2;
+  ownStdoutAlone_ = alone ? 1 : 0;
+  return alone;
+}
+
+bool Tracer::outsideHoldersQuiet() const {
+  pid_t self = getpid();
+  for (const OutsideHolder& h : ownStdoutHolders_) {
+    uint64_t wchar, cminflt;
+    std::set<pid_t> children;
+    if (!writtenBytes(h.pid, wchar) || wchar != h.wchar || !reapedFaults(h.pid, cminflt) || cminflt != h.cminflt ||
+        !childrenOf(h.pid, children) || children != std::set<pid_t>{self})
+      return false;
+  }
+  return true;
+}
+
 // The other traced processes with an fd on the file (any fd: another description of it is
 // another writer too). False when this process has it on another fd as well (`2>&1`).
 bool Tracer::otherHolders(pid_t tgid, int fd, const std::string& target, std::vector<pid_t>& holders) {
-  char dir[64], link[320];
   for (const auto& [pid, proc] : processes_) {
     if (proc.tasks.empty()) continue;
-    snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
-    DIR* d = opendir(dir);
-    if (!d) continue;  // gone
-    bool shared = false;
-    while (dirent* ent = readdir(d)) {
-      if (ent->d_name[0] == '.') continue;
-      int n = atoi(ent->d_name);
-      if (pid == tgid && n == fd) continue;
-      snprintf(link, sizeof link, "%s/%s", dir, ent->d_name);
-      char buf[4096];
-      ssize_t len = readlink(link, buf, sizeof buf);
-      if (len > 0 && static_cast<size_t>(len) == target.size() && memcmp(buf, target.data(), target.size()) == 0) {
-        shared = true;
-        break;
-      }
-    }
-    closedir(d);
+    bool shared = pid == tgid ? hasFdOn(pid, target, fd, true) : hasFdOn(pid, target);  // false when gone
     if (shared && pid == tgid) return false;
     if (shared) holders.push_back(pid);
   }
@@ -1722,15 +1873,18 @@ void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
     if (onto) {
       // A regular file it opened itself is an output like any other (`cmd > f` in a forked
       // shell: the exec that follows decides about read-back). One it was given at its exec
-      // (`exec 1>&3`) may belong to someone outside: stops. Everything else: stops.
+      // (`exec 1>&3`) may belong to someone outside: stops. So does the other stdio fd where
+      // that one stops (`echo x >&2` with fd 2 a log file, fd 1 read back or /dev/null): its
+      // bytes are that stream's. Everything else: stops.
       std::string src;
       fdTarget(t.tid, oldfd, src);
       char link[64];
       snprintf(link, sizeof link, "/proc/%d/fd/%d", t.tid, oldfd);
       struct stat st;
       auto given = proc.execFiles.find(oldfd);
-      bool quiet = src == "/dev/null" ||
-                   (stat(link, &st) == 0 && S_ISREG(st.st_mode) && (given == proc.execFiles.end() || given->second != src));
+      bool captured = (oldfd == 1 || oldfd == 2) && (proc.stdioStops & (1u << oldfd));
+      bool quiet = src == "/dev/null" || (!captured && stat(link, &st) == 0 && S_ISREG(st.st_mode) &&
+                                          (given == proc.execFiles.end() || given->second != src));
       if (!quiet) need = onto;
     }
   }
@@ -1756,6 +1910,7 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
       uint64_t now;
       if (!writtenBytes(h, now) || now != before) ok = false;  // it may have written the file
     }
+    if (r.ownStdout && !outsideHoldersQuiet()) ok = false;
     std::string prefix;
     if (ok && (!readRange(r.readFd, 0, r.prefix.size(), prefix) || prefix != r.prefix)) ok = false;
     int64_t end = ok ? pos : 0;

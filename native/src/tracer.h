@@ -102,6 +102,14 @@ class Tracer {
     // and waits): their write counts (/proc/PID/io wchar) must not move while it runs.
     std::vector<std::pair<pid_t, uint64_t>> holders;
     bool tainted = false;  // a holder forked: a process outside may write the file
+    bool ownStdout = false;  // pcache's own stdout: its outside holder must stay quiet too
+  };
+  // A process outside the traced tree that held pcache's stdout file when it was first read
+  // back: pcache's parent, waiting for it (a shell that redirected around the command).
+  struct OutsideHolder {
+    pid_t pid = 0;
+    uint64_t wchar = 0;    // /proc/PID/io: it wrote nothing since
+    uint64_t cminflt = 0;  // /proc/PID/stat: it reaped no child since (a child faults at least once)
   };
   struct Process {
     std::set<pid_t> tasks;
@@ -211,7 +219,12 @@ class Tracer {
   std::unordered_set<std::string> readFiles_;  // regular files some tracee opened for reading
   std::unordered_set<std::string> listedDirs_;  // directories some tracee listed (getdents)
   PathCache pathCache_;
-  std::set<std::pair<uint64_t, uint64_t>> ownStdio_;  // dev/ino of pcache's own fd 1/2: never read back
+  std::set<std::pair<uint64_t, uint64_t>> ownStdio_;  // dev/ino of pcache's own fd 1/2: read back only as below
+  std::pair<uint64_t, uint64_t> ownStdout_{0, 0}, ownStderr_{0, 0};
+  int ownStdoutAlone_ = -1;  // -1 not looked yet; 1 when nothing outside pcache can write its stdout file
+  std::vector<OutsideHolder> ownStdoutHolders_;
+  bool ownStdoutReadable(const std::string& target, std::pair<uint64_t, uint64_t> file);
+  bool outsideHoldersQuiet() const;
   Event lastFsEvent_;  // op and types of the last fs event (it may be flushed before we look)
   void sendPreimage(Task& t, std::vector<PreimageItem> items);
   std::vector<int> signals_;

@@ -119,6 +119,16 @@ describe('stdio arrangements', () => {
     expect(r.stdout.toString()).toBe(`${links[1]}\n`);
   });
 
+  test('alone: two regular files outside W that no process but the command holds', async () => {
+    // How many of the parent's (the harness's) fds name the two files: none; with 'file', both.
+    const probe = ['/bin/sh', '-c', `echo out; ls -l /proc/$PPID/fd | grep -c '${ws.io}/std' >&2 || true`];
+    const r = await runArgv(probe, ws.work, ws.io, { stdio: 'alone' });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe('out\n');
+    expect(r.stderr.toString()).toBe('0\n');
+    expect((await runArgv(probe, ws.work, ws.io, { stdio: 'file' })).stderr.toString()).toBe('2\n');
+  });
+
   test('tty: a terminal on 0, 1 and 2; the transcript is stdout', async () => {
     const r = await runArgv(fdKinds, ws.work, ws.io, { stdio: 'tty' });
     expect(r.exitCode).toBe(0);
@@ -137,7 +147,7 @@ describe('stdio arrangements', () => {
   });
 
   test('exit status: a code passes through, a signal death becomes 128+N in every arrangement', async () => {
-    for (const stdio of ['socket', 'pipe', 'file', 'tty'] as const) {
+    for (const stdio of ['socket', 'pipe', 'file', 'alone', 'tty'] as const) {
       expect((await runArgv(['/bin/sh', '-c', 'exit 7'], ws.work, ws.io, { stdio })).exitCode).toBe(7);
       expect((await runArgv(['/bin/sh', '-c', 'kill -TERM $$'], ws.work, ws.io, { stdio })).exitCode).toBe(143);
     }

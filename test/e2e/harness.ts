@@ -223,7 +223,12 @@ export function rewriteKeepingMtime(file: string, content: string | Buffer): voi
  * Where the command's stdout and stderr go:
  *  socket - node's captured stdio (a unix socketpair, what spawn gives)
  *  pipe   - real pipes (a python3 launcher outside pcache reads them)
- *  file   - two regular files outside W, opened by the harness
+ *  file   - two regular files outside W, opened by the harness (which holds them while
+ *           the command runs, as a shell running `{ ...; } > log` or a workflow runner
+ *           sharing its log with its jobs would: pcache stops on every write to them)
+ *  alone  - two regular files outside W that only the command holds, the usual
+ *           `pcache -- ./p.sh > out 2> err` (a shell opens them in the child it execs):
+ *           pcache reads back its stdout file's region instead of stopping on writes
  *  tty    - a pseudo-terminal (`script -qec CMD /dev/null`); stdout and stderr
  *           are the same terminal, so the captured stdout is the merged
  *           transcript (with the terminal's \r\n) and stderr is empty
@@ -231,7 +236,7 @@ export function rewriteKeepingMtime(file: string, content: string | Buffer): voi
  *           which pcache's steps write their stdout files without stopping, read back at
  *           their end); both captures are empty
  */
-export type StdioKind = 'socket' | 'pipe' | 'file' | 'tty' | 'null';
+export type StdioKind = 'socket' | 'pipe' | 'file' | 'alone' | 'tty' | 'null';
 
 export interface Invocation {
   /** the command, run with cwd W; default ['./p.sh'] */
@@ -312,6 +317,9 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
   const stdioKind = inv.stdio ?? 'socket';
   if (stdioKind === 'pipe') wrapped = ['/usr/bin/python3', '-c', PIPE_LAUNCHER, ...wrapped];
   if (stdioKind === 'tty') wrapped = ['script', '-qec', wrapped.map(shellQuote).join(' '), '/dev/null'];
+  const outFile = path.join(io, `stdout.${id}`);
+  const errFile = path.join(io, `stderr.${id}`);
+  if (stdioKind === 'alone') wrapped = ['/bin/sh', '-c', 'o=$1 e=$2; shift 2; exec "$@" > "$o" 2> "$e"', 'sh', outFile, errFile, ...wrapped];
 
   const opened: number[] = [];
   const open = (p: string, flags: string): number => {
@@ -320,9 +328,7 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
     return fd;
   };
   const stdin = inv.stdin && 'file' in inv.stdin ? open(path.join(io, inv.stdin.file), 'r') : 'ignore';
-  const outFile = path.join(io, `stdout.${id}`);
-  const errFile = path.join(io, `stderr.${id}`);
-  const other = stdioKind === 'null' ? 'ignore' : 'pipe';
+  const other = stdioKind === 'null' || stdioKind === 'alone' ? 'ignore' : 'pipe';
   const stdout = stdioKind === 'file' ? open(outFile, 'w') : other;
   const stderr = stdioKind === 'file' ? open(errFile, 'w') : other;
 
@@ -354,7 +360,7 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
       throw new Error(`timed out after ${timeoutMs / 1000} s (killed): ${wrapped.join(' ')}\nstderr so far:\n${Buffer.concat(err).toString()}`);
     }
     const exitCode = code ?? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0);
-    if (stdioKind === 'file') {
+    if (stdioKind === 'file' || stdioKind === 'alone') {
       return { exitCode, stdout: fs.readFileSync(outFile), stderr: fs.readFileSync(errFile) };
     }
     return { exitCode, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };

@@ -24,7 +24,7 @@ describe('stdout and stderr', () => {
     'in.txt': 'b\na\nc\n',
   };
 
-  test.each(['socket', 'pipe', 'file', 'tty'] as StdioKind[])('to a %s: replayed bytes equal a plain run', async (stdio) => {
+  test.each(['socket', 'pipe', 'file', 'alone', 'tty'] as StdioKind[])('to a %s: replayed bytes equal a plain run', async (stdio) => {
     const r = await runScenario({ files: STREAMS, first: { stdio } });
     expectIndistinguishable(r.first);
     expectSummary(r.first.cached, { total: 3, ran: 3, skipped: 0 });
@@ -42,7 +42,7 @@ describe('stdout and stderr', () => {
   // The open file status flags of fds 0-2 are shared with whoever passed them
   // in: a plain run sees the flags the caller set, and so must a traced one
   // (an O_NONBLOCK left on a pipe makes a plain `cat big` fail with EAGAIN).
-  test.each(['socket', 'pipe', 'file', 'tty'] as StdioKind[])('to a %s: fds 0-2 have the same status flags as in a plain run', async (stdio) => {
+  test.each(['socket', 'pipe', 'file', 'alone', 'tty'] as StdioKind[])('to a %s: fds 0-2 have the same status flags as in a plain run', async (stdio) => {
     const r = await runScenario({
       files: { 'p.sh': sh('for fd in 0 1 2; do sed -n "s/^flags:/fd $fd flags:/p" /proc/$$/fdinfo/$fd; done') },
       first: { stdio },

@@ -16,6 +16,7 @@ const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, '']
 describe.each<[string, StdioKind]>([
   ['pcache on /dev/null', 'null'],
   ["pcache's stdout a log file", 'file'],
+  ["pcache's stdout a file only it holds", 'alone'],
   ['pcache on a terminal', 'tty'],
 ])('stdout files read back at the end of the step (%s)', (_name, stdio) => {
   const quiet = { stdio };
@@ -161,6 +162,127 @@ describe('a step read back under a caller whose writes stop', () => {
       expect(stats.stops_seccomp).toBeGreaterThan(40);
       expect(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8')).toBe(Array.from({ length: 30000 }, (_, i) => `${i + 1}\n`).join(''));
       expect(fs.readFileSync(path.join(dir, 'log'), 'utf8')).toBe('done\n');
+    } finally {
+      ws.cleanup();
+    }
+  });
+});
+
+describe("pcache's own stdout read back", () => {
+  // Shell lines run in a fresh directory with $P the pcache command (stats on); each returns
+  // what the files it names hold and the tracer stats of the run whose stderr went to err.N.
+  const SEQ = "sh -c 'seq 1 30000; echo done'";
+  const SEQ_OUT = `${Array.from({ length: 30000 }, (_, i) => `${i + 1}\n`).join('')}done\n`;
+  function inShell(dir: string, script: string): void {
+    const r = spawnSync('/bin/sh', ['-c', script], {
+      cwd: dir,
+      env: { ...BASE_ENV, PCACHE_TRACER_STATS: '1', P: `${PCACHE} --cache-dir ${path.join(dir, 'cache')} --quiet --` },
+      stdio: 'ignore',
+      timeout: 30000,
+    });
+    expect(r.status).toBe(0);
+  }
+  const read = (dir: string, name: string): string => fs.readFileSync(path.join(dir, name), 'utf8');
+
+  test('a file only pcache holds: no step stops on its writes, and the region is what a skip replays', () => {
+    const ws = createWorkspace();
+    try {
+      inShell(ws.base, `$P ${SEQ} > log.1 2> err.1`);
+      expect(read(ws.base, 'log.1')).toBe(SEQ_OUT);
+      const stats = tracerStats(read(ws.base, 'err.1'));
+      // The root and seq are read back (own_stdout_scan 1: nothing outside holds log.1). The
+      // one syscall-exit stop adds the root's filter for stderr (a file too, but pcache writes
+      // its own messages there); seq's 42 writes to log.1 do not stop at all.
+      expect(stats.own_stdout_scan).toBe(1);
+      expect(stats.readbacks).toBe(2);
+      expect(stats.stops_syscall_exit).toBe(1);
+      expect(stats.stops_seccomp).toBeLessThan(40);
+      inShell(ws.base, `$P ${SEQ} > log.2 2> err.2`);
+      expect(read(ws.base, 'log.2')).toBe(SEQ_OUT);
+      expect(tracerStats(read(ws.base, 'err.2')).exec_skipped).toBe(1);
+    } finally {
+      ws.cleanup();
+    }
+  });
+
+  test('a file a sibling writes through meanwhile: not read back, and its bytes are not the pipeline\'s', () => {
+    // The subshell holds log.1 too and writes X into it while pcache runs; read back, the
+    // root's stdout would hold X, and a skip would print it again.
+    const ws = createWorkspace();
+    try {
+      inShell(ws.base, `{ (sleep 0.5; echo X) & $P sh -c 'echo a; sleep 1.5; echo b' 2> err.1; wait; } > log.1`);
+      expect(read(ws.base, 'log.1').split('\n').sort()).toEqual(['', 'X', 'a', 'b']);
+      const stats = tracerStats(read(ws.base, 'err.1'));
+      expect(stats.own_stdout_scan).toBe(2);
+      expect(stats.readbacks ?? 0).toBe(0);
+      inShell(ws.base, `$P sh -c 'echo a; sleep 1.5; echo b' > log.2 2> err.2`);
+      expect(tracerStats(read(ws.base, 'err.2')).exec_skipped).toBe(1);
+      expect(read(ws.base, 'log.2')).toBe('a\nb\n');
+    } finally {
+      ws.cleanup();
+    }
+  });
+
+  test('a waiting parent that holds the file and forks a writer meanwhile: the root is not stored', () => {
+    // python3 holds log.1, starts pcache and waits for it (wait4: read back). A second later a
+    // signal handler of its runs `echo X` in a child, which writes through the same
+    // description: found when the region ends (the parent reaped a child), so the root's
+    // stdout is not kept. The rerun runs it and prints only its own lines.
+    const ws = createWorkspace();
+    const parent =
+      'import os, signal, subprocess, sys; ' +
+      "signal.signal(signal.SIGALRM, lambda *a: os.system('echo X')); signal.alarm(1); " +
+      'sys.exit(subprocess.call(sys.argv[1:]))';
+    try {
+      inShell(ws.base, `exec python3 -c "${parent}" $P sh -c 'echo a; sleep 2; echo b' > log.1 2> err.1`);
+      expect(read(ws.base, 'log.1')).toBe('a\nX\nb\n');
+      const stats = tracerStats(read(ws.base, 'err.1'));
+      expect(stats.own_stdout_scan).toBe(1);
+      expect(stats.readbacks).toBe(2);  // the root and sleep (whose region is empty)
+      inShell(ws.base, `$P sh -c 'echo a; sleep 2; echo b' > log.2 2> err.2`);
+      // Nothing was stored: sleep's region ended after the parent's child too. Both run.
+      const again = tracerStats(read(ws.base, 'err.2'));
+      expect(again.exec_skipped).toBeUndefined();
+      expect(again.exec_requests).toBe(2);
+      expect(read(ws.base, 'log.2')).toBe('a\nb\n');
+    } finally {
+      ws.cleanup();
+    }
+  });
+
+  test('`echo x >&2` with stderr a log file: the bytes are the root\'s stderr, whatever its stdout', () => {
+    // The shell writes them through fd 1 after dup2(2, 1); fd 2 stops, so fd 1 must too.
+    const ws = createWorkspace();
+    try {
+      for (const out of ['/dev/null', 'log']) {
+        for (const n of [1, 2]) inShell(ws.base, `$P sh -c 'echo x >&2; echo y' > ${out === 'log' ? `log.${n}` : out} 2> err.${out === 'log' ? 'l' : 'n'}${n}`);
+        const tag = out === 'log' ? 'l' : 'n';
+        expect(read(ws.base, `err.${tag}1`).startsWith('x\npcache: tracer stats:')).toBe(true);
+        const second = read(ws.base, `err.${tag}2`);
+        expect(second.startsWith('x\npcache: tracer stats:')).toBe(true);
+        expect(tracerStats(second.slice(2)).exec_skipped).toBe(1);
+      }
+      expect(read(ws.base, 'log.2')).toBe('y\n');
+    } finally {
+      ws.cleanup();
+    }
+  });
+
+  test('stdout and stderr on one file: pcache writes there itself, so every write stops', () => {
+    const ws = createWorkspace();
+    try {
+      inShell(ws.base, `$P ${SEQ} > log.1 2>&1`);
+      const text = read(ws.base, 'log.1');
+      expect(text.startsWith(SEQ_OUT)).toBe(true);
+      const stats = tracerStats(text.slice(SEQ_OUT.length));
+      expect(stats.own_stdout_scan).toBeUndefined();
+      expect(stats.readbacks ?? 0).toBe(0);
+      expect(stats.stops_seccomp).toBeGreaterThan(40);
+      // one stream is part of the key: the same arrangement skips
+      inShell(ws.base, `$P ${SEQ} > log.2 2>&1`);
+      const again = read(ws.base, 'log.2');
+      expect(again.startsWith(SEQ_OUT)).toBe(true);
+      expect(tracerStats(again.slice(SEQ_OUT.length)).exec_skipped).toBe(1);
     } finally {
       ws.cleanup();
     }
