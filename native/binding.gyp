@@ -9,7 +9,8 @@
         "src/seccomp_filter.cc",
         "src/path_resolver.cc",
         "src/tracee_memory.cc",
-        "src/procfs.cc"
+        "src/procfs.cc",
+        "src/relay.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

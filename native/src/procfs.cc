@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,10 +37,28 @@ bool readSmallFile(const char* p, std::string& out) {
 }
 }  // namespace
 
-bool fdTarget(pid_t tid, int fd, std::string& out) {
+namespace {
+// Relay pipes (relay.h) by the name of the pipe each stands for. Tracer thread only.
+std::unordered_map<std::string, std::string> g_pipeAliases;
+}  // namespace
+
+void setPipeAlias(const std::string& relay, const std::string& original) { g_pipeAliases[relay] = original; }
+void dropPipeAlias(const std::string& relay) { g_pipeAliases.erase(relay); }
+bool isPipeAlias(const std::string& target) { return g_pipeAliases.count(target) > 0; }
+
+bool fdTargetRaw(pid_t tid, int fd, std::string& out) {
   char p[64];
   snprintf(p, sizeof p, "/proc/%d/fd/%d", tid, fd);
   return readLink(p, out);
+}
+
+bool fdTarget(pid_t tid, int fd, std::string& out) {
+  if (!fdTargetRaw(tid, fd, out)) return false;
+  if (!g_pipeAliases.empty() && out.compare(0, 5, "pipe:") == 0) {
+    auto it = g_pipeAliases.find(out);
+    if (it != g_pipeAliases.end()) out = it->second;
+  }
+  return true;
 }
 
 const char* classifyTarget(const std::string& t) {

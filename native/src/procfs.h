@@ -13,8 +13,14 @@
 
 namespace pcache {
 
-// readlink(/proc/TID/fd/FD); false if the fd is not open.
+// readlink(/proc/TID/fd/FD); false if the fd is not open. A relay pipe (relay.h) reads as
+// the pipe it stands for: every fd snapshot, write target and stdio check sees what a plain
+// run would have. fdTargetRaw: the name as the kernel gives it.
 bool fdTarget(pid_t tid, int fd, std::string& out);
+bool fdTargetRaw(pid_t tid, int fd, std::string& out);
+void setPipeAlias(const std::string& relay, const std::string& original);
+void dropPipeAlias(const std::string& relay);
+bool isPipeAlias(const std::string& target);
 // 'file' | 'dir' | 'pipe' | 'tty' | 'null' | 'socket' | 'dev' | 'other', from the target text
 // (cheap; used on the hot path of stdio writes).
 const char* classifyTarget(const std::string& target);

@@ -127,7 +127,10 @@ void setIdentity(Event& e, const struct stat& st) {
 Tracer::Tracer(std::string file, std::vector<std::string> argv, std::vector<std::string> env,
                std::string cwd, Sink sink, std::function<void()> onThreadExit)
     : file_(std::move(file)), argv_(std::move(argv)), env_(std::move(env)), cwd_(std::move(cwd)),
-      sink_(std::move(sink)), onThreadExit_(std::move(onThreadExit)) {}
+      sink_(std::move(sink)), onThreadExit_(std::move(onThreadExit)) {
+  const char* relay = getenv("PCACHE_RELAY");  // JS thread: Node may change the environment there
+  relayEnabled_ = !(relay && strcmp(relay, "0") == 0);
+}
 
 Tracer::~Tracer() { join(); }
 
@@ -220,6 +223,11 @@ void Tracer::threadMain() {
   threadStarted_.store(true);
 
   batch_ = new Batch();
+  relayHub_ = std::make_unique<RelayHub>([this] {
+    relayWake_.store(true);
+    answersQueued_.store(true);
+    if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+  });
   std::string error;
   if (!spawnRoot(error)) {
     batch_->done = true;
@@ -227,6 +235,9 @@ void Tracer::threadMain() {
     flush();
   } else {
     loop();
+    drainRelays();
+    relayHub_->stopAll();  // their writers are gone: each ends at EOF
+    drainRelays();
     batch_->done = true;
     DoneNotice& d = batch_->doneNotice;
     if (WIFEXITED(rootStatus_)) {
@@ -251,6 +262,7 @@ void Tracer::threadMain() {
   }
   delete batch_;
   batch_ = nullptr;
+  relayHub_.reset();
   if (hasTimer_) timer_delete(static_cast<timer_t>(timer_));
   hasTimer_ = false;
   threadReady_.store(false);
@@ -444,6 +456,7 @@ void Tracer::resume(Task& t, int sig) {
 }
 
 void Tracer::drainDecisions() {
+  if (relayWake_.exchange(false)) drainRelays();
   std::vector<std::pair<int64_t, ExecDecision>> execs;
   std::vector<int64_t> exits;
   std::vector<int> sigs;
@@ -476,18 +489,26 @@ void Tracer::drainDecisions() {
       t.wantExitStop = false;
       t.injectFds = 0;
       dropReadbacks(processes_[t.tgid], token);
+      if (t.relay) {
+        relayHub_->cancel(t.relay);
+        t.relay.reset();
+      }
       localStats_["exec_skipped"]++;
     } else {
       t.pending = Task::Pending::ExecRunning;
       t.pendingHoldExit = d.holdExit;
       // Children forked later inherit these options with the task. A read-back needs the
       // exit stop: the file is read before anyone sees the process gone.
-      bool readback = !processes_[t.tgid].readbacks.empty();
+      bool readback = !processes_[t.tgid].readbacks.empty() || t.relay;
       ptrace(PTRACE_SETOPTIONS, tid, 0, kOptions | (d.holdExit || readback ? PTRACE_O_TRACEEXIT : 0));
       t.wantExitStop = false;  // a failure shows as the task's next stop not being EVENT_EXEC
       unsigned fds = t.injectFds;
       t.injectFds = 0;
-      if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) continue;
+      if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) continue;  // a relay follows
+      if (t.relay) {
+        startRelay(t);
+        continue;
+      }
     }
     resume(t);
   }
@@ -630,8 +651,23 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
       }
       e.fds = fdSnapshot(pid);
       proc.execFiles.clear();
-      for (const FdSnapshot& f : e.fds)
+      proc.execTargets.clear();
+      for (const FdSnapshot& f : e.fds) {
         if (f.fd > 2 && strcmp(f.kind, "file") == 0) proc.execFiles[f.fd] = f.target;
+        proc.execTargets.insert(f.target);
+      }
+      if (proc.relayFailedToken) {
+        Event& f = emit(EventKind::Io, pid);
+        f.fd = 1;
+        f.dir = 'w';
+        fdTarget(pid, 1, f.target);
+        f.fdKind = "pipe";
+        f.syscall = "relay";
+        f.readback = true;
+        f.token = proc.relayFailedToken;
+        f.uncapturable = true;
+        proc.relayFailedToken = 0;
+      }
       task->pending = Task::Pending::None;
       task->wantExitStop = false;
       if (proc.uncapturedFds) markUncaptured(*task, proc.uncapturedFds, true);
@@ -640,6 +676,8 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
     }
     case PTRACE_EVENT_EXIT: {
       localStats_["stops_exit"]++;
+      // Whatever it wrote into a relay is in the relay pipe now: reported before its exit.
+      if (relayHub_->active()) drainRelays();
       Process& proc = processes_[t.tgid];
       t.exiting = true;
       unsigned long msg = 0;
@@ -762,6 +800,7 @@ void Tracer::handleNewTask(Task& parentRef, int event) {
     to.passTarget = from.passTarget;
     to.uncapturedFds = from.uncapturedFds;
     to.execFiles = from.execFiles;
+    to.execTargets = from.execTargets;
     // A holder of a read-back file forked: the child's writes would not show in its count.
     for (auto& [pid, proc] : processes_)
       for (Readback& r : proc.readbacks)
@@ -869,11 +908,22 @@ void Tracer::handleSeccompStop(Task& t) {
     resume(t);
     return;
   }
+  if (t.pending == Task::Pending::RelayDupEntry && nr == __NR_dup2) {
+    t.pending = Task::Pending::RelayDupExit;  // ours (startRelay): its result at its exit
+    t.wantExitStop = true;
+    resume(t);
+    return;
+  }
   if (t.reissue && nr == t.reissueNr) {
-    // The call a seccomp(2) was swapped in for, issued again: already handled.
+    // The call a seccomp(2) or a relay's calls were swapped in for, issued again: already
+    // handled (a relay still to set up goes first).
     t.reissue = false;
     t.pending = t.afterReissue;
     t.afterReissue = Task::Pending::None;
+    if (t.relay && t.pending == Task::Pending::ExecRunning) {
+      startRelay(t);
+      return;
+    }
     resume(t);
     return;
   }
@@ -1224,7 +1274,11 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
     if (req->readback) ptrace(PTRACE_SETOPTIONS, t.tid, 0, kOptions | PTRACE_O_TRACEEXIT);
     unsigned fds = t.injectFds;
     t.injectFds = 0;
-    if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) return;
+    if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) return;  // a relay follows
+    if (t.relay) {
+      startRelay(t);
+      return;
+    }
     resume(t);
     return;
   }
@@ -1454,6 +1508,38 @@ void Tracer::handleSyscallExit(Task& t) {
     case Task::Pending::InjectExit:
       finishInject(t, ret);
       break;
+    case Task::Pending::RelayOpenExit:
+      if (ret < 0) {
+        relayFailed(t);
+        reissueExec(t);
+        break;
+      } else {
+        // dup2(fd, 1) next, by the same syscall instruction
+        user_regs_struct call = regs;
+        call.orig_rax = __NR_dup2;
+        call.rax = __NR_dup2;
+        call.rdi = static_cast<uint64_t>(ret);
+        call.rsi = 1;
+        call.rip -= 2;
+        if (ptrace(PTRACE_SETREGS, t.tid, 0, &call) != 0) {
+          relayFailed(t);
+          reissueExec(t);
+          break;
+        }
+        t.pending = Task::Pending::RelayDupEntry;
+      }
+      break;
+    case Task::Pending::RelayDupExit:
+      if (ret == 1 && t.relay) {
+        setPipeAlias(t.relay->relayName, t.relay->target);
+        relayHub_->start(t.relay);
+        t.relay.reset();
+        localStats_["relays"]++;
+      } else {
+        relayFailed(t);
+      }
+      reissueExec(t);
+      break;
     case Task::Pending::ChdirExit:
       processes_[t.tgid].cwdValid = false;
       break;
@@ -1496,7 +1582,8 @@ void Tracer::handleSyscallExit(Task& t) {
 // Where fd 1 is a regular file this process alone holds, the execution needs no stops at
 // all: its stdout is the region of the file between the description's offset at exec and
 // at its end, read back at its exit stop (emitReadbacks). `seqtk ... > file` then runs at
-// full speed. /dev/null needs nothing either.
+// full speed. /dev/null needs nothing either. Where fd 1 is a pipe made inside the
+// pipeline, a relay takes its place (planRelay, "pipe relays" below).
 
 // The bytes of [at, at + len) of a file, all of them or false.
 static bool readRange(int fd, int64_t at, size_t len, std::string& out) {
@@ -1510,18 +1597,47 @@ static bool readRange(int fd, int64_t at, size_t len, std::string& out) {
   return true;
 }
 
-// Whether fd `fd` of `pid` is close-on-exec (/proc/PID/fdinfo flags, octal).
-static bool closesOnExec(pid_t pid, const char* fd) {
+// The status flags of fd `fd` of `pid` (/proc/PID/fdinfo, octal), or -1.
+static long fdFlags(pid_t pid, const char* fd) {
   char p[320], buf[256];
   snprintf(p, sizeof p, "/proc/%d/fdinfo/%s", pid, fd);
   int f = open(p, O_RDONLY | O_CLOEXEC);
-  if (f < 0) return false;
+  if (f < 0) return -1;
   ssize_t n = read(f, buf, sizeof buf - 1);
   close(f);
-  if (n <= 0) return false;
+  if (n <= 0) return -1;
   buf[n] = 0;
   const char* flags = strstr(buf, "flags:");
-  return flags && (strtoul(flags + 6, nullptr, 8) & O_CLOEXEC);
+  return flags ? static_cast<long>(strtoul(flags + 6, nullptr, 8)) : -1;
+}
+
+// Whether fd `fd` of `pid` is close-on-exec.
+static bool closesOnExec(pid_t pid, const char* fd) {
+  long fl = fdFlags(pid, fd);
+  return fl >= 0 && (fl & O_CLOEXEC);
+}
+
+// Whether `pid` has a write end of pipe `raw` (its kernel name) on an fd other than `except`
+// (close-on-exec ones too, unless `execing`).
+static bool writesPipe(pid_t pid, const std::string& raw, int except, bool execing) {
+  char dir[64], link[320], buf[128];
+  snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
+  DIR* d = opendir(dir);
+  if (!d) return false;
+  bool found = false;
+  while (dirent* ent = readdir(d)) {
+    if (ent->d_name[0] == '.' || atoi(ent->d_name) == except) continue;
+    snprintf(link, sizeof link, "%s/%s", dir, ent->d_name);
+    ssize_t len = readlink(link, buf, sizeof buf);
+    if (len <= 0 || static_cast<size_t>(len) != raw.size() || memcmp(buf, raw.data(), raw.size()) != 0) continue;
+    long fl = fdFlags(pid, ent->d_name);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) continue;
+    if (execing && (fl & O_CLOEXEC)) continue;
+    found = true;
+    break;
+  }
+  closedir(d);
+  return found;
 }
 
 // Whether process `pid` has an fd other than `except` that names `target` (/proc/PID/fd);
@@ -1590,6 +1706,10 @@ void Tracer::planStdio(Task& t, int64_t token, bool& readback) {
         proc.passToken = token;
         proc.passTarget = target;
       }
+      continue;
+    }
+    if (fd == 1 && !stopped && planRelay(t, target, token)) {
+      readback = true;  // its stdout comes as relay events for this request (drainRelays)
       continue;
     }
     if (!stopped) inject |= bit;
@@ -1793,6 +1913,120 @@ bool Tracer::otherHolders(pid_t tgid, int fd, const std::string& target, std::ve
   return true;
 }
 
+// ---------------------------------------------------------------- pipe relays
+//
+// A step whose stdout is a pipe would stop on every write to it (its stdout is captured).
+// Instead, at its exec, it gets a pipe of pcache's on fd 1 (opened through /proc/<pcache>/fd
+// and dup2'd there by injected calls), and a relay thread (relay.h) copies what arrives on
+// into the original pipe, keeping a copy as the execution's stdout. The relay pipe reads as
+// the original everywhere the tracer reports fds (procfs.h, setPipeAlias), so the fold and
+// the key see what a plain run has. Only where nothing else could write into the original
+// pipe meanwhile (its bytes would interleave with the relay's in other pieces than the
+// writes that made them), where fd 2 is not the same pipe (the order of the two streams
+// would be lost), and where the tracee may open pcache's fds (same user, or root).
+bool Tracer::planRelay(Task& t, const std::string& target, int64_t token) {
+  if (!relayEnabled_ || target.compare(0, 5, "pipe:") != 0) return false;
+  std::string raw, err;
+  if (!fdTargetRaw(t.tid, 1, raw) || (fdTargetRaw(t.tid, 2, err) && err == raw)) return false;
+  // A relay's own pipe (a child or an exec of a relayed step): stops, as without relays. A
+  // second relay would hand its bytes on to the first after the exit stop that must see them.
+  if (isPipeAlias(raw)) return false;
+  char link[64];
+  snprintf(link, sizeof link, "/proc/%d/fd/1", t.tid);
+  struct stat st;
+  if (stat(link, &st) != 0 || !S_ISFIFO(st.st_mode) || ownStdio_.count({st.st_dev, st.st_ino})) return false;
+  snprintf(link, sizeof link, "/proc/%d", t.tgid);
+  uid_t me = geteuid();
+  if (stat(link, &st) != 0 || (me != 0 && st.st_uid != me)) return false;
+  for (const auto& [pid, proc] : processes_) {
+    if (proc.tasks.empty()) continue;
+    if (writesPipe(pid, raw, pid == t.tgid ? 1 : -1, pid == t.tgid)) return false;
+  }
+  std::string why;
+  auto r = relayHub_->create(t.tid, token, t.tgid, target, why);
+  if (!r) return false;
+  t.relay = std::move(r);
+  return true;
+}
+
+// At the exec's seccomp stop, JS having let it run: the execve is swapped for
+// openat("/proc/<pcache>/fd/<relay write end>", O_WRONLY | O_CLOEXEC), then dup2 onto fd 1
+// (the close-on-exec fd goes with the exec), then the execve is issued again.
+void Tracer::startRelay(Task& t) {
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) {
+    relayFailed(t);
+    resume(t);
+    return;
+  }
+  std::string path = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(t.relay->writeFd);
+  uint64_t addr = (regs.rsp - 256 - path.size() - 1) & ~uint64_t(15);
+  int64_t pos = 0, flags = 0;
+  fdInfo(t.tid, 1, pos, flags);
+  if (!writeBytes(t.tid, addr, path.c_str(), path.size() + 1)) {
+    relayFailed(t);
+    resume(t);
+    return;
+  }
+  user_regs_struct call = regs;
+  call.orig_rax = __NR_openat;
+  call.rax = __NR_openat;
+  call.rdi = static_cast<uint64_t>(static_cast<int64_t>(AT_FDCWD));
+  call.rsi = addr;
+  call.rdx = O_WRONLY | O_CLOEXEC | (flags & O_NONBLOCK);
+  call.r10 = 0;
+  if (ptrace(PTRACE_SETREGS, t.tid, 0, &call) != 0) {
+    relayFailed(t);
+    resume(t);
+    return;
+  }
+  t.injectSaved = regs;
+  t.pending = Task::Pending::RelayOpenExit;
+  t.wantExitStop = true;
+  resume(t);
+}
+
+// The relay could not be put in place: the tracee writes into its pipe directly, and
+// without stops. Its execution (and every caller sharing that stdout) must not be stored.
+void Tracer::relayFailed(Task& t) {
+  if (!t.relay) return;
+  processes_[t.tgid].relayFailedToken = t.relay->token;
+  relayHub_->cancel(t.relay);
+  t.relay.reset();
+  localStats_["relays_failed"]++;
+}
+
+// Puts back the exec the injected calls were swapped in for, to be issued again.
+void Tracer::reissueExec(Task& t) {
+  user_regs_struct back = t.injectSaved;
+  back.rax = back.orig_rax;
+  back.rip -= 2;  // the syscall instruction again
+  ptrace(PTRACE_SETREGS, t.tid, 0, &back);
+  t.reissue = true;
+  t.reissueNr = static_cast<int64_t>(back.orig_rax);
+  t.afterReissue = Task::Pending::ExecRunning;
+  t.wantExitStop = false;
+}
+
+// What the relays have read, as the stdout of their executions: at every exit stop (before
+// anyone hears of the exit) and whenever a relay thread says it holds a lot.
+void Tracer::drainRelays() {
+  relayHub_->drain([this](const RelayHub::Relay& r, std::string& bytes) {
+    Event& e = emit(EventKind::Io, r.owner);
+    e.fd = 1;
+    e.dir = 'w';
+    e.target = r.target;
+    e.fdKind = "pipe";
+    e.syscall = "relay";
+    e.readback = true;
+    e.token = r.token;
+    e.hasData = true;
+    e.count = static_cast<int64_t>(bytes.size());
+    localStats_["relayed_bytes"] += bytes.size();
+    e.data.swap(bytes);
+  });
+}
+
 // Swaps the call the task is stopped in (seccomp stop) for seccomp(SET_MODE_FILTER, TSYNC)
 // with the write filter for `fds`, written below its stack pointer (past the red zone);
 // finishInject then puts the call back to be issued again.
@@ -1883,8 +2117,13 @@ void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
       struct stat st;
       auto given = proc.execFiles.find(oldfd);
       bool captured = (oldfd == 1 || oldfd == 2) && (proc.stdioStops & (1u << oldfd));
-      bool quiet = src == "/dev/null" || (!captured && stat(link, &st) == 0 && S_ISREG(st.st_mode) &&
-                                          (given == proc.execFiles.end() || given->second != src));
+      // A pipe made inside the execution (`a | b` in a forked shell) is nobody's stdout yet:
+      // the exec that follows decides (a relay, or stops); a builtin writing there before
+      // it writes into the execution's inside, which is not captured.
+      bool internalPipe = !captured && src.compare(0, 5, "pipe:") == 0 && !proc.execTargets.count(src);
+      bool quiet = src == "/dev/null" || internalPipe ||
+                   (!captured && stat(link, &st) == 0 && S_ISREG(st.st_mode) &&
+                    (given == proc.execFiles.end() || given->second != src));
       if (!quiet) need = onto;
     }
   }

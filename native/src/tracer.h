@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "events.h"
 #include "path_resolver.h"
+#include "relay.h"
 
 namespace pcache {
 
@@ -56,8 +58,21 @@ class Tracer {
     pid_t tgid = 0;
     bool awaitingInitialStop = false;
     bool wantExitStop = false;  // resume with PTRACE_SYSCALL
-    enum class Pending : uint8_t { None, ExecDecision, ExecRunning, WriteExit, CopyExit, ChdirExit, TreeChangeExit, ExitHold, Preimage, InjectExit } pending =
-        Pending::None;
+    enum class Pending : uint8_t {
+      None,
+      ExecDecision,
+      ExecRunning,
+      WriteExit,
+      CopyExit,
+      ChdirExit,
+      TreeChangeExit,
+      ExitHold,
+      Preimage,
+      InjectExit,
+      RelayOpenExit,  // the injected openat of the relay pipe (startRelay)
+      RelayDupEntry,  // the injected dup2 onto fd 1, at its seccomp stop
+      RelayDupExit,
+    } pending = Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;
     bool exiting = false;  // stopped at its exit event (a leader that left by pthread_exit stays, a zombie)
@@ -85,6 +100,8 @@ class Tracer {
     bool reissue = false;
     int64_t reissueNr = -1;
     Pending afterReissue = Pending::None;
+    // A pipe relay decided at an exec entry (planStdio), set up once JS lets it run.
+    std::shared_ptr<RelayHub::Relay> relay;
   };
   // An execution whose regular-file stdout is read back at its end, not captured per write.
   struct Readback {
@@ -127,12 +144,18 @@ class Tracer {
     unsigned uncapturedFds = 0;
     // Regular files open at its last exec, by fd: dup2 of one onto fd 1 writes outside.
     std::map<int, std::string> execFiles;
+    // Every fd target its execution started with (its last exec, or its parent's): a pipe
+    // not among them was made inside the execution.
+    std::unordered_set<std::string> execTargets;
     std::vector<Readback> readbacks;
     // fd 1 read back while a write filter inherited from an ancestor still stops its writes:
     // those stops pass without a copy while that read-back (`passToken`, its exec request)
     // goes on and fd 1 still names `passTarget`. Its forked children carry it too.
     int64_t passToken = 0;
     std::string passTarget;
+    // A relay for its exec that could not be set up after its request said so: the exec
+    // event is followed by an uncapturable stdout for that request.
+    int64_t relayFailedToken = 0;
   };
 
   void threadMain();
@@ -224,6 +247,15 @@ class Tracer {
   int ownStdoutAlone_ = -1;  // -1 not looked yet; 1 when nothing outside pcache can write its stdout file
   std::vector<OutsideHolder> ownStdoutHolders_;
   bool ownStdoutReadable(const std::string& target, std::pair<uint64_t, uint64_t> file);
+  // Pipe relays (relay.h).
+  std::unique_ptr<RelayHub> relayHub_;
+  std::atomic<bool> relayWake_{false};
+  bool relayEnabled_ = true;
+  bool planRelay(Task& t, const std::string& target, int64_t token);
+  void startRelay(Task& t);
+  void relayFailed(Task& t);
+  void reissueExec(Task& t);
+  void drainRelays();
   bool outsideHoldersQuiet() const;
   Event lastFsEvent_;  // op and types of the last fs event (it may be flushed before we look)
   void sendPreimage(Task& t, std::vector<PreimageItem> items);

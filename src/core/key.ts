@@ -19,7 +19,8 @@ export const KEY_VERSION = 1;
  * nesting, OLDPWD remembers the previous directory; the rest name a terminal
  * session; PCACHE_DEBUG and PCACHE_TRACER_STATS only change what pcache prints, and
  * PCACHE_CAPTURE_MEMORY and PCACHE_CAPTURE_MAX only where captured bytes are kept and
- * whether a step with that much output is cached at all. Users extend the list with
+ * whether a step with that much output is cached at all, PCACHE_RELAY only how a pipe
+ * stdout is captured (native/src/relay.h). Users extend the list with
  * PCACHE_IGNORE_ENV=NAME,NAME.
  */
 export const DEFAULT_IGNORED_ENV: readonly string[] = [
@@ -39,6 +40,7 @@ export const DEFAULT_IGNORED_ENV: readonly string[] = [
   'PCACHE_TRACER_STATS',
   'PCACHE_CAPTURE_MEMORY',
   'PCACHE_CAPTURE_MAX',
+  'PCACHE_RELAY',
 ];
 
 export function ignoredEnv(env: NodeJS.ProcessEnv = process.env): Set<string> {

@@ -1329,12 +1329,13 @@ export class TraceFolder {
   }
 
   private onIo(ev: IoEvent): void {
-    const e = this.executionOfTid(ev.pid);
+    // A read-back's bytes belong to the execution it names (an exec chain runs several in
+    // one process, and a relay's process may be gone while a child of its still writes);
+    // from there up they are like any write.
+    const owner = ev.dir === 'w' && ev.readback ? this.readbackByToken.get(ev.token ?? -1) : undefined;
+    const e = owner ?? this.executionOfTid(ev.pid);
     if (e === null) return;
     if (ev.dir === 'w') {
-      // A read-back's bytes belong to the execution it names (an exec chain runs several in
-      // one process); from there up they are like any write.
-      const owner = ev.readback ? this.readbackByToken.get(ev.token ?? -1) : undefined;
       if (ev.readback && owner === undefined) {
         // Bytes that belong to no execution known to read back: whoever's stdout they were is
         // missing them.
@@ -1346,7 +1347,9 @@ export class TraceFolder {
         // What reached a read-back execution's stdout file from inside it is in its read-back.
         if (s === 'stdout' && a.readback && a !== owner) break;
         if (s !== null) {
-          if (ev.uncapturable && ev.readback) {
+          if (ev.uncapturable && ev.readback && ev.kind === 'pipe') {
+            this.addReason(a, { text: `its stdout pipe ${ev.target} could not be relayed (it wrote there unseen)`, propagate: false });
+          } else if (ev.uncapturable && ev.readback) {
             this.addReason(a, {
               text: `its stdout file ${ev.target} changed beyond its own writes while it ran (another writer, a seek back or a truncation)`,
               propagate: false,

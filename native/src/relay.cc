@@ -1,0 +1,228 @@
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace pcache {
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadAtOnce = 1 << 20;        // per readAvailable
+constexpr size_t kWakeAt = 1 << 20;            // captured bytes that make the thread wake the tracer
+constexpr size_t kCapturedMax = 8 * (1 << 20);  // past this the thread stops reading (the writer waits)
+}  // namespace
+
+RelayHub::Relay::~Relay() {
+  for (int fd : {writeFd, readFd, onwardFd})
+    if (fd >= 0) close(fd);
+  if (thread.joinable()) thread.detach();  // not reached: the hub joins before it lets go
+}
+
+RelayHub::RelayHub(std::function<void()> wakeTracer) : wake_(std::move(wakeTracer)) {
+  stopFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+RelayHub::~RelayHub() {
+  stopAll();
+  if (stopFd_ >= 0) close(stopFd_);
+}
+
+std::shared_ptr<RelayHub::Relay> RelayHub::create(pid_t tid, int64_t token, pid_t owner, const std::string& target,
+                                                  std::string& why) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    why = std::string("pipe2: ") + strerror(errno);
+    return nullptr;
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, 0));
+  int onward = pidfd >= 0 ? static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, 1, 0)) : -1;
+  if (pidfd >= 0) close(pidfd);
+  char link[64], name[128];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", p[0]);
+  ssize_t n = readlink(link, name, sizeof name);
+  if (onward < 0 || n <= 0) {
+    why = std::string("pidfd_getfd: ") + strerror(errno);
+    close(p[0]);
+    close(p[1]);
+    if (onward >= 0) close(onward);
+    return nullptr;
+  }
+  auto r = std::make_shared<Relay>();
+  r->token = token;
+  r->owner = owner;
+  r->target = target;
+  r->relayName.assign(name, static_cast<size_t>(n));
+  r->readFd = p[0];
+  r->writeFd = p[1];
+  r->onwardFd = onward;
+  return r;
+}
+
+void RelayHub::start(const std::shared_ptr<Relay>& r) {
+  if (r->writeFd >= 0) {
+    close(r->writeFd);  // the tracee has its own now: EOF comes when its writers are gone
+    r->writeFd = -1;
+  }
+  // The step held the original write end alone (tracer.cc checks), and holds the relay
+  // pipe instead now: pcache's duplicate is the description's only holder, so making it
+  // non-blocking changes nothing anyone else sees.
+  int fl = fcntl(r->onwardFd, F_GETFL);
+  if (fl >= 0) fcntl(r->onwardFd, F_SETFL, fl | O_NONBLOCK);
+  std::lock_guard<std::mutex> g(mu_);
+  relays_.push_back(r);
+  Relay* raw = r.get();
+  r->thread = std::thread([this, raw] { run(raw); });
+}
+
+void RelayHub::cancel(const std::shared_ptr<Relay>& r) {
+  for (int* fd : {&r->writeFd, &r->readFd, &r->onwardFd}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
+bool RelayHub::readAvailable(Relay& r) {
+  if (r.readFd < 0 || r.eof) return false;
+  char buf[kReadChunk];
+  size_t got = 0;
+  while (got < kReadAtOnce) {
+    ssize_t n = read(r.readFd, buf, sizeof buf);
+    if (n > 0) {
+      r.queue.append(buf, static_cast<size_t>(n));
+      r.captured.append(buf, static_cast<size_t>(n));
+      got += static_cast<size_t>(n);
+    } else if (n == 0) {
+      r.eof = true;
+      break;
+    } else if (errno != EINTR) {
+      break;  // EAGAIN: nothing more for now
+    }
+  }
+  return got > 0;
+}
+
+// One thread per relay: a reader that stalls on one pipe must not stall another relay it
+// is also waiting on (`paste <(a) <(b)`).
+void RelayHub::run(Relay* r) {
+  std::string chunk;
+  for (;;) {
+    bool wait = false, full = false;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (r->broken) break;
+      if (!r->queue.empty()) {
+        chunk.assign(r->queue, 0, std::min(r->queue.size(), kReadAtOnce));
+      } else if (r->eof) {
+        break;
+      } else {
+        full = r->captured.size() >= kCapturedMax;
+        wait = true;
+      }
+    }
+    if (wait) {
+      pollfd p[2] = {{full ? -1 : r->readFd, POLLIN, 0}, {stopFd_, POLLIN, 0}};
+      if (full) wake_();  // and wait for the tracer to take what it holds (the writer waits)
+      int n = poll(p, 2, full ? 10 : -1);
+      if (n < 0 && errno != EINTR) break;
+      if (p[1].revents) break;
+      if (full) continue;
+      bool wakeIt;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        readAvailable(*r);
+        wakeIt = r->captured.size() >= kWakeAt || r->eof;
+      }
+      if (wakeIt) wake_();
+      continue;
+    }
+    size_t off = 0;
+    bool stop = false;
+    while (off < chunk.size()) {
+      ssize_t n = write(r->onwardFd, chunk.data() + off, chunk.size() - off);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EAGAIN) {
+        pollfd p[2] = {{r->onwardFd, POLLOUT, 0}, {stopFd_, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR) stop = true;
+        if (p[1].revents) stop = true;
+        if (stop) break;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        // EPIPE: the reader is gone. Closing the relay pipe's read end gives the writer its
+        // EPIPE/SIGPIPE at its next write, as the original pipe would have.
+        std::lock_guard<std::mutex> g(mu_);
+        r->broken = true;
+        r->queue.clear();
+        if (r->readFd >= 0) close(r->readFd);
+        r->readFd = -1;
+        stop = true;
+        break;
+      }
+    }
+    if (stop) break;
+    std::lock_guard<std::mutex> g(mu_);
+    r->queue.erase(0, off);
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  if (r->readFd >= 0) close(r->readFd);
+  if (r->onwardFd >= 0) close(r->onwardFd);  // the reader sees EOF (it was the last writer)
+  r->readFd = r->onwardFd = -1;
+  r->eof = true;
+}
+
+void RelayHub::drain(const std::function<void(const Relay&, std::string&)>& fn) {
+  std::vector<std::shared_ptr<Relay>> done;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = relays_.begin(); it != relays_.end();) {
+      Relay& r = **it;
+      readAvailable(r);
+      if (!r.captured.empty()) {
+        fn(r, r.captured);
+        r.captured.clear();
+      }
+      if (r.eof && r.readFd < 0 && r.onwardFd < 0) {
+        done.push_back(*it);
+        it = relays_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& r : done)
+    if (r->thread.joinable()) r->thread.join();
+}
+
+size_t RelayHub::active() {
+  std::lock_guard<std::mutex> g(mu_);
+  return relays_.size();
+}
+
+void RelayHub::stopAll() {
+  std::vector<std::shared_ptr<Relay>> all;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    all.swap(relays_);
+  }
+  if (all.empty()) return;
+  uint64_t one = 1;
+  if (stopFd_ >= 0 && write(stopFd_, &one, sizeof one) < 0) {
+    // a full eventfd is still readable: the threads wake either way
+  }
+  for (auto& r : all)
+    if (r->thread.joinable()) r->thread.join();
+  uint64_t drop;
+  if (stopFd_ >= 0 && read(stopFd_, &drop, sizeof drop) < 0) {
+    // nothing was written
+  }
+}
+
+}  // namespace pcache

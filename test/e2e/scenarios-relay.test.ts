@@ -1,0 +1,128 @@
+// A step whose stdout is a pipe writes into a relay pipe of pcache's, which a thread copies
+// on into the original pipe (native/src/relay.h): its writes do not stop the tracer. Each
+// scenario compares pcache with a plain run from the same state (harness.ts); the last
+// ones look at the mechanism itself (stops, what the record says).
+
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { BASE_ENV, PCACHE, StdioKind, createWorkspace, expectIndistinguishable, expectSummary, runScenario, tracerStats } from './harness';
+
+const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
+
+describe.each<[string, StdioKind]>([
+  ['pcache on /dev/null', 'null'],
+  ["pcache's stdout a file only it holds", 'alone'],
+  ['pcache on a pipe', 'pipe'],
+])('steps writing into pipes (%s)', (_name, stdio) => {
+  test('a producer is replayed into the pipe its reader reads, byte for byte', async () => {
+    // cat of big.txt is relayed and cached; sort reads a pipe from outside itself and runs
+    // every time. After other.txt changes, p.sh and its copy run, cat is replayed.
+    const big = Array.from({ length: 60000 }, (_, i) => `line ${(i * 7919) % 60000}\n`).join('');
+    const r = await runScenario({
+      files: {
+        'p.sh': sh('cat big.txt | sort > sorted.txt', 'seq 1 3 | tr 1-3 a-c', 'cat other.txt > other.copy'),
+        'big.txt': big,
+        'other.txt': 'o1\n',
+      },
+      first: { stdio },
+      change: (w) => fs.writeFileSync(path.join(w, 'other.txt'), 'o2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expect(r.first.cached.tree['sorted.txt']).toMatchObject({ type: 'file', size: big.length });
+    expectIndistinguishable(r.rerun);
+    // p.sh, sort, tr and the copy run; cat and seq are replayed into their pipes
+    expectSummary(r.rerun.cached, { ran: 4, skipped: 2 });
+  });
+
+  test('readers that stop early, forked writers, exec chains and a non-blocking writer', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(
+          'yes | head -n 3',
+          'seq 1 100000 | head -n 2',
+          "sh -c 'echo a; (echo b; echo c); seq 3; exec seq 2' | cat",
+          '{ echo one; seq 4 5; } | cat',
+          `/usr/bin/python3 -c "import os, fcntl; fcntl.fcntl(1, fcntl.F_SETFL, os.O_NONBLOCK); [os.write(1, b'x' * 1000) for i in range(3)]" | wc -c`,
+          'cat n.txt',
+        ),
+        'n.txt': 'n1\n',
+      },
+      first: { stdio },
+      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+  });
+
+  test('50 MB through a relayed pipe, then replayed into it', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('head -c 50000000 /dev/zero | tr "\\0" x | wc -c', 'cat n.txt') , 'n.txt': 'n1\n' },
+      first: { stdio },
+      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    // head is replayed into tr's pipe (tr and wc read pipes: they run)
+    expectSummary(r.rerun.cached, { ran: 4, skipped: 1 });
+  });
+});
+
+describe('the relay itself', () => {
+  function traceStats(cmd: string, env: Record<string, string>): { stats: Record<string, number>; stdout: string } {
+    const ws = createWorkspace();
+    try {
+      // pcache's stdout a file only it holds (read back), so the root stops on no write
+      const out = path.join(ws.base, 'out');
+      const r = spawnSync('/bin/sh', ['-c', 'exec "$@" > "$0"', out, PCACHE, '--cache-dir', path.join(ws.base, 'cache'), '--', '/bin/sh', '-c', cmd], {
+        cwd: ws.work,
+        env: { ...BASE_ENV, PCACHE_TRACER_STATS: '1', ...env },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      return { stats: tracerStats(r.stderr), stdout: fs.readFileSync(out, 'utf8') };
+    } finally {
+      ws.cleanup();
+    }
+  }
+
+  test('a step writing into a pipe does not stop on its writes; without relays it does', () => {
+    // seq writes 1,288,895 bytes in 4 KiB pieces: about 315 stops without the relay.
+    const relayed = traceStats('seq 1 200000 | wc -l', {});
+    expect(relayed.stdout).toBe('200000\n');
+    expect(relayed.stats.relays).toBe(1);
+    expect(relayed.stats.relayed_bytes).toBe(1288895);
+    const stopped = traceStats('seq 1 200000 | wc -l', { PCACHE_RELAY: '0' });
+    expect(stopped.stdout).toBe('200000\n');
+    expect(stopped.stats.relays).toBeUndefined();
+    expect(stopped.stats.stops_seccomp - relayed.stats.stops_seccomp).toBeGreaterThan(300);
+  });
+
+  test('the record names the original pipe, the one the reader reads, with every byte', () => {
+    const ws = createWorkspace();
+    const json = path.join(ws.base, 'trace.json');
+    try {
+      const r = spawnSync(PCACHE, ['trace', '--json', json, '--', '/bin/sh', '-c', "sh -c 'seq 3; exec seq 2' | cat; seq 1 50000 | wc -c"], {
+        cwd: ws.work,
+        env: BASE_ENV,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      const record = JSON.parse(fs.readFileSync(json, 'utf8')) as {
+        executions: { argv: string[]; stdout: { kind: string; target: string; bytes: number }; uncacheable: string[] }[];
+      };
+      const byArgv = (...argv: string[]) => record.executions.find((e) => e.argv.join(' ') === argv.join(' '))!;
+      const outer = byArgv('sh', '-c', 'seq 3; exec seq 2');
+      expect(outer.stdout.kind).toBe('pipe');
+      expect(outer.stdout.bytes).toBe(10);
+      expect(outer.uncacheable).toEqual([]);
+      expect(byArgv('seq', '3').stdout).toEqual({ ...outer.stdout, bytes: 6 });
+      expect(byArgv('seq', '2').stdout).toEqual({ ...outer.stdout, bytes: 4 });
+      const seq = byArgv('seq', '1', '50000');
+      expect(seq.stdout.bytes).toBe(288894);
+      expect(byArgv('wc', '-c').uncacheable).toEqual([`read stdin from a pipe outside the execution (${seq.stdout.target})`]);
+    } finally {
+      ws.cleanup();
+    }
+  });
+});
