@@ -1611,39 +1611,11 @@ static long fdFlags(pid_t pid, const char* fd) {
   return flags ? static_cast<long>(strtoul(flags + 6, nullptr, 8)) : -1;
 }
 
-// Whether fd `fd` of `pid` is close-on-exec.
-static bool closesOnExec(pid_t pid, const char* fd) {
-  long fl = fdFlags(pid, fd);
-  return fl >= 0 && (fl & O_CLOEXEC);
-}
-
-// Whether `pid` has a write end of pipe `raw` (its kernel name) on an fd other than `except`
-// (close-on-exec ones too, unless `execing`).
-static bool writesPipe(pid_t pid, const std::string& raw, int except, bool execing) {
-  char dir[64], link[320], buf[128];
-  snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
-  DIR* d = opendir(dir);
-  if (!d) return false;
-  bool found = false;
-  while (dirent* ent = readdir(d)) {
-    if (ent->d_name[0] == '.' || atoi(ent->d_name) == except) continue;
-    snprintf(link, sizeof link, "%s/%s", dir, ent->d_name);
-    ssize_t len = readlink(link, buf, sizeof buf);
-    if (len <= 0 || static_cast<size_t>(len) != raw.size() || memcmp(buf, raw.data(), raw.size()) != 0) continue;
-    long fl = fdFlags(pid, ent->d_name);
-    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) continue;
-    if (execing && (fl & O_CLOEXEC)) continue;
-    found = true;
-    break;
-  }
-  closedir(d);
-  return found;
-}
-
 // Whether process `pid` has an fd other than `except` that names `target` (/proc/PID/fd);
 // false when its fds cannot be listed. `execing`: the process is at its execve, and its
 // close-on-exec fds are about to go (the root at its first exec still has pcache's).
-static bool hasFdOn(pid_t pid, const std::string& target, int except = -1, bool execing = false) {
+// `writers`: only fds open for writing count (a pipe's read end names it too).
+static bool hasFdOn(pid_t pid, const std::string& target, int except = -1, bool execing = false, bool writers = false) {
   char dir[64], link[320], buf[4096];
   snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
   DIR* d = opendir(dir);
@@ -1653,11 +1625,11 @@ static bool hasFdOn(pid_t pid, const std::string& target, int except = -1, bool 
     if (ent->d_name[0] == '.' || atoi(ent->d_name) == except) continue;
     snprintf(link, sizeof link, "%s/%s", dir, ent->d_name);
     ssize_t len = readlink(link, buf, sizeof buf);
-    if (len > 0 && static_cast<size_t>(len) == target.size() && memcmp(buf, target.data(), target.size()) == 0 &&
-        !(execing && closesOnExec(pid, ent->d_name))) {
-      found = true;
-      break;
-    }
+    if (len <= 0 || static_cast<size_t>(len) != target.size() || memcmp(buf, target.data(), target.size()) != 0) continue;
+    long fl = execing || writers ? fdFlags(pid, ent->d_name) : -1;  // unknown: counts
+    if (fl >= 0 && ((execing && (fl & O_CLOEXEC)) || (writers && (fl & O_ACCMODE) == O_RDONLY))) continue;
+    found = true;
+    break;
   }
   closedir(d);
   return found;
@@ -1940,7 +1912,7 @@ bool Tracer::planRelay(Task& t, const std::string& target, int64_t token) {
   if (stat(link, &st) != 0 || (me != 0 && st.st_uid != me)) return false;
   for (const auto& [pid, proc] : processes_) {
     if (proc.tasks.empty()) continue;
-    if (writesPipe(pid, raw, pid == t.tgid ? 1 : -1, pid == t.tgid)) return false;
+    if (hasFdOn(pid, raw, pid == t.tgid ? 1 : -1, pid == t.tgid, true)) return false;
   }
   std::string why;
   auto r = relayHub_->create(t.tid, token, t.tgid, target, why);
