@@ -1814,23 +1814,26 @@ static bool reapedFaults(pid_t pid, uint64_t& out) {
   return true;
 }
 
-// pcache's own stdout can be read back like any step's (the root's region, and its children's
-// inside it) when it is a regular file that nothing outside pcache's tree can write through
-// while it runs: not pcache's stderr too (pcache's own messages go there), and held by no
-// process outside the traced tree besides pcache and its parent waiting for it. That is the
-// usual `pcache -- ./p.sh > log`: bash opens the file in the child that becomes pcache; dash
-// (and a batch job's shell whose own stdout is the log) keep it on their fd 1 and wait. The
-// parent counts only if pcache is its one child and every thread of it is blocked in
-// wait4/waitid (a runner busy with other work, a test harness in its event loop: stops as
-// before, rather than a region found spoilt at the end); when the last region ends it must not have
-// written (wchar), nor reaped a child (cminflt), nor have another child: a child it forked
-// meanwhile could have written through the same description (`{ pcache ... & echo X; } > log`,
-// `make -j > log`), and nothing here could tell those bytes from the pipeline's. Any other
-// holder (a sibling, a workflow runner sharing its stdout with its jobs, a grandparent) and
-// every write to the file stops, as before. Looked at once, when the first execution with
-// that stdout starts: afterwards only pcache, its parent and its tracees (which otherHolders
-// sees) can pass the description on. A process that opens the same path for itself
-// meanwhile is the untraced writer the README names.
+// pcache's own stdout can be read back like any step's (the root's region, and those of
+// the steps writing there inside it) when it is a regular file that nothing outside
+// pcache's tree can write through while it runs: not pcache's stderr too
+// (pcache's own messages go there), and held by no process outside the traced tree besides
+// pcache and its parent waiting for it. That is the usual `pcache -- ./p.sh > log`: bash
+// opens the file in the child that becomes pcache; dash (and a batch job's shell whose own
+// stdout is the log) keep it on their fd 1 and wait. The parent counts only if pcache is
+// its one child and every thread of it is blocked in wait4/waitid (a runner busy with other
+// work, a test harness in its event loop: stops as before, rather than a region found
+// spoilt at the end); when the region ends it must not have written (wchar), nor reaped a
+// child (cminflt), nor have another child: a child it forked meanwhile could have written
+// through the same description (`{ pcache ... & echo X; } > log`, `make -j > log`), and
+// nothing here could tell those bytes from the pipeline's. Any other holder (a sibling, a
+// workflow runner sharing its stdout with its jobs, a grandparent) and every write to the
+// file stops, as before. Looked at once, when the root starts: afterwards only pcache, its
+// parent and its tracees (which otherHolders sees) can pass the description on. Steps side
+// by side (`xargs -P`, `&`) that share it spoil each other's regions unless nothing is
+// written there while they run (emitReadbacks keeps an empty region whoever held the file);
+// ones that do write there concurrently are not stored, as with stops (whose offset check,
+// cached-run.ts, finds the same).
 bool Tracer::ownStdoutReadable(const std::string& target, std::pair<uint64_t, uint64_t> file) {
   if (file != ownStdout_ || file == ownStderr_) return false;
   if (ownStdoutAlone_ >= 0) return ownStdoutAlone_ == 1;
@@ -2116,14 +2119,22 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
     e.token = r.token;
     struct stat st;
     off_t pos = lseek(r.dupFd, 0, SEEK_CUR);
-    bool ok = pos >= 0 && fstat(r.dupFd, &st) == 0 && !r.tainted;
+    bool ok = pos >= 0 && fstat(r.dupFd, &st) == 0;
+    // Someone else may have written the file meanwhile: a holder forked (a sibling step
+    // beside it under `xargs -P`), a holder's write count moved, pcache's parent did.
+    bool quiet = !r.tainted;
     for (const auto& [h, before] : r.holders) {
       uint64_t now;
-      if (!writtenBytes(h, now) || now != before) ok = false;  // it may have written the file
+      if (!writtenBytes(h, now) || now != before) quiet = false;
     }
-    if (r.ownStdout && !outsideHoldersQuiet()) ok = false;
+    if (r.ownStdout && !outsideHoldersQuiet()) quiet = false;
     std::string prefix;
     if (ok && (!readRange(r.readFd, 0, r.prefix.size(), prefix) || prefix != r.prefix)) ok = false;
+    // Then only an empty region says something: nobody wrote the file at all (it ends where
+    // the region starts, as it did), so this execution's stdout is empty, whoever else held
+    // it. Steps side by side with pcache's log as stdout, writing elsewhere, are this case.
+    bool empty = ok && pos == r.start && st.st_size == r.start && r.sizeAtStart == r.start;
+    if (!quiet && !empty) ok = false;
     int64_t end = ok ? pos : 0;
     // Bytes past where it stopped (written, then seeked back), a region that shrank, or bytes
     // before it changed: what it wrote is not one run from its start.
