@@ -1511,7 +1511,7 @@ void Tracer::handleSyscallExit(Task& t) {
     case Task::Pending::RelayOpenExit:
       if (ret < 0) {
         relayFailed(t);
-        reissueExec(t);
+        reissueCall(t, Task::Pending::ExecRunning);
         break;
       } else {
         // dup2(fd, 1) next, by the same syscall instruction
@@ -1523,7 +1523,7 @@ void Tracer::handleSyscallExit(Task& t) {
         call.rip -= 2;
         if (ptrace(PTRACE_SETREGS, t.tid, 0, &call) != 0) {
           relayFailed(t);
-          reissueExec(t);
+          reissueCall(t, Task::Pending::ExecRunning);
           break;
         }
         t.pending = Task::Pending::RelayDupEntry;
@@ -1538,7 +1538,7 @@ void Tracer::handleSyscallExit(Task& t) {
       } else {
         relayFailed(t);
       }
-      reissueExec(t);
+      reissueCall(t, Task::Pending::ExecRunning);
       break;
     case Task::Pending::ChdirExit:
       processes_[t.tgid].cwdValid = false;
@@ -1747,8 +1747,9 @@ bool Tracer::startReadback(Task& t, int fd, const std::string& target, int64_t t
   return true;
 }
 
-// The children of `pid` (all its threads'), from /proc/PID/task/*/children; false if unknown.
-static bool childrenOf(pid_t pid, std::set<pid_t>& out) {
+// Calls fn with /proc/PID/task/TID for each thread of `pid` until it returns false; false
+// then, or when the threads cannot be listed.
+static bool eachTask(pid_t pid, const std::function<bool(const char*)>& fn) {
   char dir[64], p[352];
   snprintf(dir, sizeof dir, "/proc/%d/task", pid);
   DIR* d = opendir(dir);
@@ -1756,41 +1757,37 @@ static bool childrenOf(pid_t pid, std::set<pid_t>& out) {
   bool ok = true;
   while (dirent* ent = readdir(d)) {
     if (ent->d_name[0] == '.') continue;
-    snprintf(p, sizeof p, "%s/%s/children", dir, ent->d_name);
-    FILE* f = fopen(p, "re");
-    if (!f) {
-      ok = false;
-      break;
-    }
-    int c;
-    while (fscanf(f, "%d", &c) == 1) out.insert(c);
-    fclose(f);
+    snprintf(p, sizeof p, "%s/%s", dir, ent->d_name);
+    if (!(ok = fn(p))) break;
   }
   closedir(d);
   return ok;
 }
 
+// The children of `pid` (all its threads'), from /proc/PID/task/*/children; false if unknown.
+static bool childrenOf(pid_t pid, std::set<pid_t>& out) {
+  return eachTask(pid, [&](const char* task) {
+    std::string p = std::string(task) + "/children";
+    FILE* f = fopen(p.c_str(), "re");
+    if (!f) return false;
+    int c;
+    while (fscanf(f, "%d", &c) == 1) out.insert(c);
+    fclose(f);
+    return true;
+  });
+}
+
 // Whether every thread of `pid` is blocked in wait4/waitid (/proc/PID/task/TID/syscall).
 static bool allThreadsWaiting(pid_t pid) {
-  char dir[64], p[352], buf[64];
-  snprintf(dir, sizeof dir, "/proc/%d/task", pid);
-  DIR* d = opendir(dir);
-  if (!d) return false;
-  bool waiting = true;
-  while (dirent* ent = readdir(d)) {
-    if (ent->d_name[0] == '.') continue;
-    snprintf(p, sizeof p, "%s/%s/syscall", dir, ent->d_name);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+  return eachTask(pid, [](const char* task) {
+    char buf[64];
+    std::string p = std::string(task) + "/syscall";
+    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
     if (fd >= 0) close(fd);
     long nr = n > 0 ? (buf[n] = 0, strtol(buf, nullptr, 10)) : -1;
-    if (n <= 0 || (nr != __NR_wait4 && nr != __NR_waitid)) {
-      waiting = false;
-      break;
-    }
-  }
-  closedir(d);
-  return waiting;
+    return n > 0 && (nr == __NR_wait4 || nr == __NR_waitid);
+  });
 }
 
 // Minor faults of the children `pid` has waited for (/proc/PID/stat field 11).
@@ -1971,15 +1968,16 @@ void Tracer::relayFailed(Task& t) {
   localStats_["relays_failed"]++;
 }
 
-// Puts back the exec the injected calls were swapped in for, to be issued again.
-void Tracer::reissueExec(Task& t) {
+// Puts back the call injected ones were swapped in for (t.injectSaved), to be issued
+// again; `after` is the task's state once it is.
+void Tracer::reissueCall(Task& t, Task::Pending after) {
   user_regs_struct back = t.injectSaved;
   back.rax = back.orig_rax;
   back.rip -= 2;  // the syscall instruction again
   ptrace(PTRACE_SETREGS, t.tid, 0, &back);
   t.reissue = true;
   t.reissueNr = static_cast<int64_t>(back.orig_rax);
-  t.afterReissue = Task::Pending::ExecRunning;
+  t.afterReissue = after;
   t.wantExitStop = false;
 }
 
@@ -2044,12 +2042,7 @@ void Tracer::finishInject(Task& t, int64_t ret) {
   } else {
     markUncaptured(t, fds, t.afterReissue != Task::Pending::ExecRunning);
   }
-  user_regs_struct back = t.injectSaved;
-  back.rax = back.orig_rax;
-  back.rip -= 2;  // the syscall instruction again
-  ptrace(PTRACE_SETREGS, t.tid, 0, &back);
-  t.reissue = true;
-  t.reissueNr = static_cast<int64_t>(back.orig_rax);
+  reissueCall(t, t.afterReissue);
 }
 
 // Writes to these fds cannot be captured in this process: every execution that has them as

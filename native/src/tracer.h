@@ -254,7 +254,7 @@ class Tracer {
   bool planRelay(Task& t, const std::string& target, int64_t token);
   void startRelay(Task& t);
   void relayFailed(Task& t);
-  void reissueExec(Task& t);
+  void reissueCall(Task& t, Task::Pending after);
   void drainRelays();
   bool outsideHoldersQuiet() const;
   Event lastFsEvent_;  // op and types of the last fs event (it may be flushed before we look)
