@@ -88,11 +88,11 @@ void RelayHub::cancel(const std::shared_ptr<Relay>& r) {
   }
 }
 
-bool RelayHub::readAvailable(Relay& r) {
+bool RelayHub::readAvailable(Relay& r, size_t limit) {
   if (r.readFd < 0 || r.eof) return false;
   char buf[kReadChunk];
   size_t got = 0;
-  while (got < kReadAtOnce) {
+  while (got < limit) {
     ssize_t n = read(r.readFd, buf, sizeof buf);
     if (n > 0) {
       r.queue.append(buf, static_cast<size_t>(n));
@@ -136,7 +136,7 @@ void RelayHub::run(Relay* r) {
       bool wakeIt;
       {
         std::lock_guard<std::mutex> g(mu_);
-        readAvailable(*r);
+        readAvailable(*r, kReadAtOnce);
         wakeIt = r->captured.size() >= kWakeAt || r->eof;
       }
       if (wakeIt) wake_();
@@ -184,7 +184,9 @@ void RelayHub::drain(const std::function<void(const Relay&, std::string&)>& fn) 
     std::lock_guard<std::mutex> g(mu_);
     for (auto it = relays_.begin(); it != relays_.end();) {
       Relay& r = **it;
-      readAvailable(r);
+      // All of it: at an exit stop everything the process wrote must be reported now (a
+      // writer may have made its pipe larger than one read's worth).
+      readAvailable(r, SIZE_MAX);
       if (!r.captured.empty()) {
         fn(r, r.captured);
         r.captured.clear();

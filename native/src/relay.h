@@ -56,7 +56,7 @@ class RelayHub {
 
  private:
   void run(Relay* r);
-  bool readAvailable(Relay& r);  // under mu_
+  bool readAvailable(Relay& r, size_t limit);  // under mu_; up to `limit` bytes
   std::function<void()> wake_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Relay>> relays_;

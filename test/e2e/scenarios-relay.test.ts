@@ -6,7 +6,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { BASE_ENV, PCACHE, StdioKind, createWorkspace, expectIndistinguishable, expectSummary, runScenario, tracerStats } from './harness';
+import { BASE_ENV, PCACHE, StdioKind, createWorkspace, expectIndistinguishable, expectSummary, runScenario, textOf, tracerStats } from './harness';
 
 const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
 
@@ -53,6 +53,26 @@ describe.each<[string, StdioKind]>([
     });
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
+  });
+
+  test('a writer that enlarges its pipe and exits while its reader waits: all of it is stored', async () => {
+    // 2 MiB sit in the relay pipe (1 MiB, the most F_SETPIPE_SZ gives without
+    // CAP_SYS_RESOURCE) and the relay's queue when the writer exits; the exit stop must read
+    // what waits in the pipe and report every byte, or the replay after the change is short.
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(
+          `/usr/bin/python3 -c "import fcntl, os; fcntl.fcntl(1, 1031, 1 << 20); os.write(1, b'x' * (2 << 20))" | { sleep 1; wc -c > count.txt; }`,
+          'cat n.txt',
+        ),
+        'n.txt': 'n1\n',
+      },
+      first: { stdio },
+      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'count.txt')).toBe('2097152\n');
   });
 
   test('50 MB through a relayed pipe, then replayed into it', async () => {
