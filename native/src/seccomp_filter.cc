@@ -46,17 +46,23 @@ bool isStreamWrite(int nr) { return nr == __NR_write || nr == __NR_writev; }
 
 }  // namespace
 
-std::vector<sock_filter> buildStdioWriteFilter(unsigned fds) {
+std::vector<sock_filter> buildStdioFilter(unsigned fds) {
   std::vector<sock_filter> p;
   p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
   for (const SyscallSpec& s : syscallTable()) {
+    // (argument, fd) pairs that stop this call
+    std::vector<std::pair<int, unsigned>> stops;
     bool write = s.handling == Handling::WriteStd && isStreamWrite(s.nr);
     bool move = s.handling == Handling::MoveData && s.filter == FdFilter::Is1or2;
-    if (!write && !move) continue;
+    if (write || move)
+      for (unsigned fd = 1; fd <= 2; fd++)
+        if (fds & (1u << fd)) stops.emplace_back(s.filterArg, fd);
+    if ((fds & 1u) && s.handling == Handling::ReadStdin) stops.emplace_back(s.filterArg, 0);
+    if ((fds & 1u) && move && s.filter2 == FdFilter::Is0) stops.emplace_back(s.filterArg2, 0);
+    if (stops.empty()) continue;
     std::vector<sock_filter> block;
-    block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.filterArg)));
-    for (unsigned fd = 1; fd <= 2; fd++) {
-      if (!(fds & (1u << fd))) continue;
+    for (const auto& [arg, fd] : stops) {
+      block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(arg)));
       block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, fd, 0, 1));
       block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
     }
@@ -83,7 +89,8 @@ std::vector<sock_filter> buildSeccompFilter() {
 
   for (const SyscallSpec& s : syscallTable()) {
     std::vector<sock_filter> block;
-    if (s.handling == Handling::WriteStd && isStreamWrite(s.nr)) continue;  // buildStdioWriteFilter
+    if (s.handling == Handling::WriteStd && isStreamWrite(s.nr)) continue;  // buildStdioFilter
+    if (s.handling == Handling::ReadStdin) continue;                          // buildStdioFilter
     if (s.nr == __NR_fcntl) {
       // only F_DUPFD / F_DUPFD_CLOEXEC with a lowest fd of 0-2
       block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(1)));
@@ -97,11 +104,8 @@ std::vector<sock_filter> buildSeccompFilter() {
       p.insert(p.end(), block.begin(), block.end());
       continue;
     }
-    if (s.handling == Handling::MoveData && s.filter == FdFilter::Is1or2) {
-      // Only the stdin side here; the output side is buildStdioWriteFilter's.
-      emitFdCheck(block, s.filter2, s.filterArg2);
-      block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
-    } else if (s.skipFlagMask) {
+    if (s.handling == Handling::MoveData && s.filter == FdFilter::Is1or2) continue;  // buildStdioFilter
+    if (s.skipFlagMask) {
       block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.skipFlagArg)));
       block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, s.skipFlagMask, 0, 1));
       block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));

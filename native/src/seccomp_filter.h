@@ -8,11 +8,12 @@
 
 namespace pcache {
 
-// The filter every tracee starts with. Writes to fd 1/2 do not stop here: the tracer
-// adds buildStdioWriteFilter for the fds whose writes it must capture (tracer.cc).
+// The filter every tracee starts with. Reads of fd 0 and writes to fd 1/2 do not stop
+// here: the tracer adds buildStdioFilter where it must see them (tracer.cc).
 std::vector<sock_filter> buildSeccompFilter();
-// Stops the write family (and kernel-side copies) whose output fd is in `fds`
-// (bit 1: fd 1, bit 2: fd 2); lets everything else through.
-std::vector<sock_filter> buildStdioWriteFilter(unsigned fds);
+// Stops the write family (and kernel-side copies) whose output fd is in `fds` (bit 1: fd 1,
+// bit 2: fd 2), and with bit 0 the read family (and copies) from fd 0; lets everything
+// else through.
+std::vector<sock_filter> buildStdioFilter(unsigned fds);
 
 }  // namespace pcache

@@ -177,10 +177,11 @@ std::vector<SyscallSpec> build() {
                 FdFilter::Is0, 0));
   t.push_back(H(__NR_vmsplice, "vmsplice", Handling::MoveData, FdFilter::Is0to2, 0));
   // A process without write stops on fd 1/2 (tracer.cc, "stdio write stops") gets them
-  // before fd 1/2 come to hold something it must capture.
-  t.push_back(H(__NR_dup2, "dup2", Handling::StdioFd, FdFilter::Is1or2, 1));
-  t.push_back(H(__NR_dup3, "dup3", Handling::StdioFd, FdFilter::Is1or2, 1));
-  // dup/fcntl(F_DUPFD) land on the lowest free fd: 1 or 2 after a close (fcntl stops only for
+  // before fd 1/2 come to hold something it must capture; one without read stops on fd 0
+  // ("stdin") is told it redirected its stdin.
+  t.push_back(H(__NR_dup2, "dup2", Handling::StdioFd, FdFilter::Is0to2, 1));
+  t.push_back(H(__NR_dup3, "dup3", Handling::StdioFd, FdFilter::Is0to2, 1));
+  // dup/fcntl(F_DUPFD) land on the lowest free fd: 0-2 after a close (fcntl stops only for
   // F_DUPFD/F_DUPFD_CLOEXEC from 0-2, seccomp_filter.cc).
   t.push_back(H(__NR_dup, "dup", Handling::StdioFd));
   t.push_back(H(__NR_fcntl, "fcntl", Handling::StdioFd));

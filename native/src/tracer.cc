@@ -668,6 +668,15 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
         f.uncapturable = true;
         proc.relayFailedToken = 0;
       }
+      if (task->pending == Task::Pending::ExecRunning && proc.judgeStdin) {
+        std::string target;
+        if (fdTarget(pid, 0, target) && target != "/dev/null") {
+          proc.stdinReported = target;
+          emitStdinRead(pid, std::move(target), "exec");
+          localStats_["stdin_judged_at_exec"]++;
+        }
+      }
+      proc.judgeStdin = false;
       task->pending = Task::Pending::None;
       task->wantExitStop = false;
       if (proc.uncapturedFds) markUncaptured(*task, proc.uncapturedFds, true);
@@ -1003,13 +1012,7 @@ void Tracer::handleSeccompStop(Task& t) {
         break;
       }
       proc.stdinReported = target;
-      Event& e = emit(EventKind::Io, t.tid);
-      e.fd = 0;
-      e.dir = 'r';
-      e.target = std::move(target);
-      e.fdKind = classifyTarget(e.target);
-      e.count = static_cast<int64_t>(nr == __NR_mmap ? a[1] : a[2]);
-      e.syscall = s->name;
+      emitStdinRead(t.tid, std::move(target), s->name).count = static_cast<int64_t>(nr == __NR_mmap ? a[1] : a[2]);
       break;
     }
     case Handling::WriteStd:
@@ -1409,12 +1412,9 @@ void Tracer::handleMoveData(Task& t, const SyscallSpec& s, const uint64_t* a) {
     case __NR_vmsplice: outFd = static_cast<int>(a[0]); break;
   }
   if (inFd == 0) {
-    Event& e = emit(EventKind::Io, t.tid);
-    e.fd = 0;
-    e.dir = 'r';
-    fdTarget(t.tid, 0, e.target);
-    e.fdKind = classifyTarget(e.target);
-    e.syscall = s.name;
+    std::string target;
+    fdTarget(t.tid, 0, target);
+    emitStdinRead(t.tid, std::move(target), s.name);
   }
   if (outFd != 1 && outFd != 2) return;
   std::string outTarget;
@@ -1454,6 +1454,17 @@ void Tracer::emitUncapturable(Task& t, int fd, const char* syscall) {
   e.fdKind = classifyTarget(e.target);
   e.uncapturable = true;
   e.syscall = syscall;
+}
+
+// fd 0's target read, or taken to be read, by the task's execution.
+Event& Tracer::emitStdinRead(pid_t tid, std::string target, const char* syscall) {
+  Event& e = emit(EventKind::Io, tid);
+  e.fd = 0;
+  e.dir = 'r';
+  e.target = std::move(target);
+  e.fdKind = classifyTarget(e.target);
+  e.syscall = syscall;
+  return e;
 }
 
 // Bytes that reached fd 1/2, added to the batch's last event when that is the same task's
@@ -1574,7 +1585,7 @@ void Tracer::handleSyscallExit(Task& t) {
 // ---------------------------------------------------------------- stdio write stops
 //
 // The base filter does not stop writes to fd 1/2. A process gets a second filter that does
-// (buildStdioWriteFilter) only when it must: when, at an exec, fd 1/2 hold something whose
+// (buildStdioFilter) only when it must: when, at an exec, fd 1/2 hold something whose
 // bytes can only be captured write by write (a pipe, a terminal, a file shared with another
 // process), or when dup2/close is about to put such a thing there. Filters are inherited and
 // never removed, so a process that got one keeps it, and so do its children.
@@ -1584,6 +1595,23 @@ void Tracer::handleSyscallExit(Task& t) {
 // at its end, read back at its exit stop (emitReadbacks). `seqtk ... > file` then runs at
 // full speed. /dev/null needs nothing either. Where fd 1 is a pipe made inside the
 // pipeline, a relay takes its place (planRelay, "pipe relays" below).
+
+// ---------------------------------------------------------------- stdin
+//
+// Reads of fd 0 do not stop in the base filter either. What a read tells is only whether an
+// execution reads its stdin (a pipe or terminal from outside: uncacheable; a file: a content
+// input), and the first read of each process said it all; in `bwa mem | samtools sort` the
+// rest were about 83,000 stops per variant run. So at each exec (planStdio), where fd 0 is
+// neither closed nor /dev/null:
+// - a process that put it there itself since its fork (the forked shell of `a | b`, bash's
+//   `b < f`) is taken to read it: the exec event is followed by a read of it, no stops;
+// - one that execs with the fd 0 it inherited gets read stops (buildStdioFilter bit 0),
+//   kept by its children: the body of `... | while read x`, which seldom reads it, and
+//   every process when pcache's own stdin is a terminal or a pipe.
+// A process without read stops that moves something onto fd 0 (dup2, dup3, dup/F_DUPFD
+// into a closed fd 0) is taken to read that at once (a builtin may), and its execs are
+// judged as above. A file opened straight onto fd 0 (close(0) then open) is already an
+// input of its opener, and what it execs with it is judged or stops.
 
 // The bytes of [at, at + len) of a file, all of them or false.
 static bool readRange(int fd, int64_t at, size_t len, std::string& out) {
@@ -1655,6 +1683,16 @@ static bool writtenBytes(pid_t pid, uint64_t& out) {
 void Tracer::planStdio(Task& t, int64_t token, bool& readback) {
   Process& proc = processes_[t.tgid];
   unsigned inject = 0;
+  proc.judgeStdin = false;
+  if (!((proc.stdioStops | proc.uncapturedFds) & 1u)) {
+    std::string target;
+    if (fdTarget(t.tid, 0, target) && target != "/dev/null") {
+      if (proc.stdinSetHere)
+        proc.judgeStdin = true;
+      else
+        inject |= 1u;
+    }
+  }
   for (int fd = 1; fd <= 2; fd++) {
     unsigned bit = 1u << fd;
     if (proc.uncapturedFds & bit) continue;
@@ -2006,7 +2044,7 @@ void Tracer::drainRelays() {
 bool Tracer::injectStdioStops(Task& t, unsigned fds, Task::Pending after) {
   user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, t.tid, 0, &regs) != 0) return false;  // gone
-  std::vector<sock_filter> filter = buildStdioWriteFilter(fds);
+  std::vector<sock_filter> filter = buildStdioFilter(fds);
   size_t bytes = filter.size() * sizeof(sock_filter);
   uint64_t base = (regs.rsp - 256 - bytes - 16) & ~uint64_t(15);
   sock_fprog prog{static_cast<unsigned short>(filter.size()), reinterpret_cast<sock_filter*>(base + 16)};
@@ -2051,6 +2089,11 @@ void Tracer::markUncaptured(Task& t, unsigned fds, bool now) {
   Process& proc = processes_[t.tgid];
   proc.uncapturedFds |= fds;
   if (!now) return;
+  if (fds & 1u) {
+    std::string target;
+    fdTarget(t.tid, 0, target);
+    emitStdinRead(t.tid, std::move(target), "seccomp").uncapturable = true;
+  }
   for (int fd = 1; fd <= 2; fd++)
     if (fds & (1u << fd)) emitUncapturable(t, fd, "seccomp");
 }
@@ -2066,12 +2109,20 @@ void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
     unsigned onto = 0;
     if (nr == __NR_dup2 || nr == __NR_dup3) {
       int newfd = static_cast<int>(a[1]);
-      if (oldfd != newfd && (newfd == 1 || newfd == 2)) onto = 1u << newfd;
+      if (oldfd != newfd && newfd >= 0 && newfd <= 2) onto = 1u << newfd;
     } else {
       std::string cur;
-      for (int fd = 1; fd <= 2; fd++)
+      for (int fd = 0; fd <= 2; fd++)
         if ((nr == __NR_dup || static_cast<int>(a[2]) <= fd) && !fdTarget(t.tid, fd, cur)) onto |= 1u << fd;
     }
+    if ((onto & 1u) && !((proc.stdioStops | proc.uncapturedFds) & 1u)) {
+      // Its reads do not stop: what it puts on fd 0 is taken as read, now (a builtin may
+      // read it) and by whatever it execs (planStdio).
+      proc.stdinSetHere = true;
+      std::string src;
+      if (fdTarget(t.tid, oldfd, src) && src != "/dev/null") emitStdinRead(t.tid, std::move(src), syscallName(nr));
+    }
+    onto &= ~1u;
     if (onto) {
       // A regular file it opened itself is an output like any other (`cmd > f` in a forked
       // shell: the exec that follows decides about read-back). One it was given at its exec

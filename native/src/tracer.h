@@ -138,10 +138,16 @@ class Tracer {
     // fd 0's target at the last stdin read reported since the last exec: a repeat says
     // nothing new (the execution and its chain only change at exec), so it is not sent.
     std::string stdinReported;
-    // fds (bit 1, bit 2) whose writes stop in this process: a filter, once added, stays and
-    // is inherited. `uncapturedFds`: adding it failed; every execution it starts says so.
+    // fds (bit 1, bit 2) whose writes stop in this process, and bit 0 when its reads of fd 0
+    // do: a filter, once added, stays and is inherited. `uncapturedFds`: adding it failed;
+    // every execution it starts says so.
     unsigned stdioStops = 0;
     unsigned uncapturedFds = 0;
+    // It put something on fd 0 itself since its fork (`a | b`, `b < f` in a forked shell):
+    // what it execs is taken to read that, and gets no read stops for it ("stdin" in tracer.cc).
+    bool stdinSetHere = false;
+    // Its exec under way was planned so: the exec event is followed by a read of fd 0.
+    bool judgeStdin = false;
     // Regular files open at its last exec, by fd: dup2 of one onto fd 1 writes outside.
     std::map<int, std::string> execFiles;
     // Every fd target its execution started with (its last exec, or its parent's): a pipe
@@ -193,6 +199,7 @@ class Tracer {
   void resume(Task& t, int sig = 0);
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
   void emitUncapturable(Task& t, int fd, const char* syscall);
+  Event& emitStdinRead(pid_t tid, std::string target, const char* syscall);
   Event& emit(EventKind k, pid_t pid);
   Event& emitStdioWrite(Task& t, int64_t count);
   size_t appendStdioWrite(Task& t, std::string& piece, bool withData, int64_t count = 0);

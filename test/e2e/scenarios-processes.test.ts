@@ -390,6 +390,46 @@ describe('stdin', () => {
   });
 });
 
+// Read stops on fd 0 are only where a step execs with the stdin it inherited; a step whose
+// process redirected its stdin (`a | b`, bash's `b < f`) is judged at its exec instead.
+describe('stdin judged at exec', () => {
+  test("bash's `tr < in.txt`: a changed input re-runs the step", async () => {
+    const r = await runScenario({
+      files: { 'p.sh': ['#!/bin/bash', 'tr a-z A-Z < in.txt > up.txt', 'sort other.txt > other.sorted', ''].join('\n'), 'in.txt': 'abc\n', 'other.txt': 'b\na\n' },
+      first: { cmd: ['./p.sh', 'one'] },
+      change: (w) => fs.writeFileSync(path.join(w, 'in.txt'), 'xyz\n'),
+      rerun: { cmd: ['./p.sh', 'two'] },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'up.txt')).toBe('XYZ\n');
+    // p.sh (its argv) and tr (its stdin's content) run; sort is replayed
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 0 });
+  });
+
+  test('steps in the body of `... | while read` that do not read stdin are replayed', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh(`printf '1\\n2\\n' | while read v; do sort other.txt > "o$v.txt"; done`, 'echo "$1" > arg.txt'), 'other.txt': 'b\na\n' },
+      first: { cmd: ['./p.sh', 'one'] },
+      rerun: { cmd: ['./p.sh', 'two'] },
+    });
+    expectIndistinguishable(r.first);
+    expect(textOf(r.first.plain.tree, 'o2.txt')).toBe('a\nb\n');
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 3, ran: 1, skipped: 2, uncacheable: 0 });
+  });
+
+  test('a step fed by a pipe of the script: the data changed', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('cat data.txt | sort -r > rev.txt', 'cat data.txt | sort other.txt > other.sorted'), 'data.txt': 'a\nc\nb\n', 'other.txt': 'b\na\n' },
+      change: (w) => fs.writeFileSync(path.join(w, 'data.txt'), 'x\nz\ny\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'rev.txt')).toBe('z\ny\nx\n');
+  });
+});
+
 describe('exec chains', () => {
   const CHAIN = {
     // 6 executions: p.sh, sort, env, sh, printenv, tr (p.sh's process execs env, env execs sh, sh execs tr)

@@ -27,6 +27,7 @@ import {
   TraceRun,
   TraceRunOptions,
 } from './helpers';
+import { tracerStats } from '../e2e/harness';
 
 afterAll(cleanTempDirs);
 
@@ -711,5 +712,87 @@ describe('many short processes', () => {
       expect(t.exitCode).toBe(0);
     }
     expect(sh.uncacheable).toEqual([]);
+  });
+});
+
+// Reads of fd 0 do not stop in the base filter. A process that put something on its fd 0
+// itself (the forked shell of `a | b`, bash's `b < f`) and then execs is taken to read it:
+// judged at the exec, no stops. One that execs with the fd 0 it inherited gets read stops
+// (the body of `... | while read x`, which seldom reads it). /dev/null needs neither.
+describe('stdin judged at exec', () => {
+  // 20,000 one-byte reads of stdin
+  const ONE_BYTE_READS = `head -c 20000 /dev/zero | ${PYTHON} -c "
+import sys
+r, n = sys.stdin.buffer.raw, 0
+while r.read(1): n += 1
+print(n)"`;
+
+  test('the reader of a pipe the script made is uncacheable at its exec and never stops on a read', () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', ONE_BYTE_READS], { env: { PCACHE_TRACER_STATS: '1' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('20000\n');
+    const sh = rootOf(r.record);
+    const py = execNamed(r.record, 'python3');
+    expect(py.stdin.kind).toBe('pipe');
+    expect(py.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe outside the execution')]);
+    expect(sh.uncacheable).toEqual([]);
+    const stats = tracerStats(r.stderr);
+    expect(stats.stdin_judged_at_exec).toBe(1); // python; head's fd 0 is /dev/null, pcache's
+    expect(stats.stops_seccomp).toBeLessThan(10000);
+  });
+
+  test("with an outside pipe on the root's stdin every process stops on its reads, as before", () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', ONE_BYTE_READS], { input: 'outside\n', env: { PCACHE_TRACER_STATS: '1' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('20000\n');
+    expect(execNamed(r.record, 'python3').uncacheable).toEqual([expect.stringContaining('read stdin from a pipe outside the execution')]);
+    // the root never read its stdin
+    expect(rootOf(r.record).uncacheable).toEqual([]);
+    expect(tracerStats(r.stderr).stops_seccomp).toBeGreaterThan(20000);
+  });
+
+  test('commands in the body of `... | while read` stop on reads: the one that reads is uncacheable, the others are not', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { f: 'b\na\n' });
+    const r = run(dir, [SH, '-c', "printf '1\\n2\\n3\\n4\\n' | while read v; do sort f > s$v; head -n1 > h$v; done"]);
+    expect(r.status).toBe(0);
+    const sorts = r.record.executions.filter((e) => e.argv[0] === 'sort');
+    const heads = r.record.executions.filter((e) => e.argv[0] === 'head');
+    // dash's read takes one byte at a time; head (buffered) takes the rest: one round
+    expect(sorts).toHaveLength(1);
+    expect(heads).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'h1'), 'utf8')).toBe('2\n');
+    expect(sorts[0].stdin.kind).toBe('pipe');
+    expect(sorts[0].uncacheable).toEqual([]);
+    expect(heads[0].uncacheable).toEqual([expect.stringContaining('read stdin from a pipe outside the execution')]);
+    expect(rootOf(r.record).uncacheable).toEqual([]);
+  });
+
+  test("bash's `cmd < file`: the file is the command's content input", () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { in: 'abc\n' });
+    const r = run(dir, ['/bin/bash', '-c', 'tr a-z A-Z < in > up; true']);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'up'), 'utf8')).toBe('ABC\n');
+    const tr = execNamed(r.record, 'tr');
+    expect(tr.stdin).toEqual(expect.objectContaining({ kind: 'file', target: path.join(dir, 'in') }));
+    expect(inputsIn(tr, dir)).toEqual({ in: 'content' });
+    expect(outputsIn(rootOf(r.record), dir)).toEqual({ up: 'content' });
+    expect(tr.uncacheable).toEqual([]);
+  });
+
+  test('a shell that moves a pipe from outside onto its fd 0 for a builtin read is uncacheable', () => {
+    // The inner sh starts with fd 0 /dev/null and fd 3 the outer script's pipe: `read x <&3`
+    // dup2s fd 3 onto fd 0 and reads it in the shell's own process, with no exec after.
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', `printf 'hello\\n' | { ${SH} -c 'read x <&3; echo "got $x"' 3<&0 </dev/null; }`]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('got hello\n');
+    const inner = r.record.executions.find((e) => e.argv[0] === SH && e.parent !== null)!;
+    expect(inner.stdin.kind).toBe('null');
+    expect(inner.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe outside the execution')]);
+    expect(rootOf(r.record).uncacheable).toEqual([]);
   });
 });
