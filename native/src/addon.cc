@@ -365,6 +365,33 @@ int g_stdioFlags[3] = {-1, -1, -1};
 // yargs does): the command must get the caller's descriptions back, not Node's.
 int g_stdioOrig[3] = {-1, -1, -1};
 
+// Descriptors above 2 that pcache was given open (bin/pcache lists them in
+// PCACHE_INHERITED_FDS before Node marks them close-on-exec): the command gets them too,
+// as it would without pcache. Only numbers still open when the addon loads are kept, and
+// the variable is removed so that the command's environment does not carry it.
+constexpr int kMaxInheritedFds = 256;
+int g_inheritedFds[kMaxInheritedFds];
+int g_inheritedFdCount = 0;
+
+static void noteInheritedFds() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  const char* list = getenv("PCACHE_INHERITED_FDS");
+  if (list == nullptr) return;
+  const char* c = list;
+  while (*c != '\0' && g_inheritedFdCount < kMaxInheritedFds) {
+    char* end = nullptr;
+    long fd = strtol(c, &end, 10);
+    if (end == c) break;
+    c = end;
+    while (*c == ' ') c++;
+    if (fd > 2 && fd < (1 << 20) && fcntl(static_cast<int>(fd), F_GETFD) >= 0)
+      g_inheritedFds[g_inheritedFdCount++] = static_cast<int>(fd);
+  }
+  unsetenv("PCACHE_INHERITED_FDS");
+}
+
 Napi::Value RestoreStdioFlags(const Napi::CallbackInfo& info) {
   for (int fd = 0; fd <= 2; fd++) {
     if (g_stdioFlags[fd] < 0) continue;
@@ -394,6 +421,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     g_stdioFlags[fd] = fcntl(fd, F_GETFL);
     if (g_stdioFlags[fd] >= 0) g_stdioOrig[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 10);
   }
+  noteInheritedFds();
   exports.Set("restoreStdioFlags", Napi::Function::New(env, RestoreStdioFlags));
   TracerHandle::Init(env);
   exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));

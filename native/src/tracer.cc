@@ -44,6 +44,8 @@ namespace pcache {
 
 extern int g_stdioFlags[3];  // addon.cc: fds 0-2 status flags when pcache started
 extern int g_stdioOrig[3];   // addon.cc: duplicates of fds 0-2 as pcache received them
+extern int g_inheritedFds[];   // addon.cc: fds above 2 pcache was given (close-on-exec since)
+extern int g_inheritedFdCount;
 
 namespace {
 
@@ -319,6 +321,7 @@ bool Tracer::spawnRoot(std::string& error) {
       fcntl(fd, F_SETFD, 0);
       if (stdioFlags[fd] >= 0) fcntl(fd, F_SETFL, stdioFlags[fd]);
     }
+    for (int i = 0; i < g_inheritedFdCount; i++) fcntl(g_inheritedFds[i], F_SETFD, 0);
     if (cwd && chdir(cwd) != 0) _exit(126);
     kill(getpid(), SIGSTOP);  // wait here until the tracer has seized us
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);

@@ -193,3 +193,43 @@ describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
     expect(pcache(['trace', '--', '/bin/true'], { env }).stderr).not.toContain('tracer stats');
   });
 });
+
+// Node marks every descriptor it inherited close-on-exec as it starts; run as a program,
+// bin/pcache notes them first (in sh) so that the command gets them as it would without
+// pcache: `pcache -- cmd 3< file`, a make jobserver's pipe.
+describe('descriptors above 2 given to pcache', () => {
+  /** bin/pcache run as a program (its #! line), with `file` open on fd 7. */
+  function withFd7(file: string, args: string[]) {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const r = spawnSync(PCACHE, args, {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', fd],
+        timeout: 60000,
+      });
+      if (r.error) throw r.error;
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  test('the command gets them; a file there is an input of the command', () => {
+    const input = path.join(dir, 'fd7.txt');
+    const cache = path.join(dir, 'fd7-cache');
+    fs.writeFileSync(input, 'seven\n');
+    const args = ['--cache-dir', cache, '--summary-json', path.join(dir, 'fd7.json'), '--', '/bin/sh', '-c', 'cat <&7; echo "${PCACHE_INHERITED_FDS-unset}"'];
+    const summary = () => JSON.parse(fs.readFileSync(path.join(dir, 'fd7.json'), 'utf8')).executions;
+    const first = withFd7(input, args);
+    expect({ status: first.status, stdout: first.stdout }).toEqual({ status: 0, stdout: 'seven\nunset\n' });
+    expect(summary()).toEqual(expect.objectContaining({ ran: 2, skipped: 0, uncacheable: 0 }));
+    const again = withFd7(input, args);
+    expect(again.stdout).toBe('seven\nunset\n');
+    expect(summary()).toEqual(expect.objectContaining({ ran: 0, skipped: 1 }));
+    fs.writeFileSync(input, 'eight\n');
+    const changed = withFd7(input, args);
+    expect(changed.stdout).toBe('eight\nunset\n');
+    expect(summary()).toEqual(expect.objectContaining({ ran: 2, skipped: 0 }));
+  });
+});
