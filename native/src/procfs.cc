@@ -106,6 +106,11 @@ bool describeFd(pid_t tid, int fd, FdSnapshot& s, bool withInfo) {
     }
     if (withInfo && strcmp(s.kind, "file") == 0) fdInfo(tid, fd, s.pos, s.flags);
   }
+  // Above 2, which end of a pipe (or whether a socket or terminal can be read) matters too:
+  // reads there are not seen (fold.ts, outsideReadables).
+  if (withInfo && fd > 2 && strcmp(s.kind, "file") != 0 && strcmp(s.kind, "dir") != 0 && strcmp(s.kind, "null") != 0 &&
+      strcmp(s.kind, "dev") != 0)
+    fdInfo(tid, fd, s.pos, s.flags);
   return true;
 }
 }  // namespace

@@ -189,6 +189,20 @@ interface Reason {
 }
 
 // Open flags (Linux generic/x86_64 values; O_DIRECTORY taken from Node for arm64).
+/**
+ * A pipe, socket, terminal or other stream open for reading on fd 3 or above when an
+ * execution starts came from outside it, and reads there do not stop the tracer (only fd
+ * 0's do): `tool --fd 3`, bash's `read -u 3`, Python's os.read(3). What it read cannot be
+ * known, so the execution is not stored. (Reached through /dev/fd/N instead, the open
+ * says so: fdLinkReasons.) Regular files there are content inputs (inheritedFileEffects).
+ */
+function outsideReadables(fds: readonly FdSnapshot[]): string[] {
+  const kinds = new Set(['pipe', 'socket', 'tty', 'other']);
+  return fds
+    .filter((f) => f.fd > 2 && kinds.has(f.kind) && (f.flags & O_ACCMODE) !== O_WRONLY)
+    .map((f) => `started with a ${f.kind} open for reading on fd ${f.fd} from outside it (${f.target}): its reads there are not seen`);
+}
+
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -1232,6 +1246,7 @@ export class TraceFolder {
     ];
     this.applyEffects(e, implied);
     this.applyEffects(e, this.inheritedFileEffects(startFds));
+    for (const text of outsideReadables(startFds)) this.addReason(e, { text, propagate: false });
   }
 
   /**

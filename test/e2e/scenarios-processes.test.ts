@@ -430,6 +430,21 @@ describe('stdin judged at exec', () => {
   });
 });
 
+describe('streams on fd 3 and above', () => {
+  test('a step reading a pipe of the script on fd 3: the data changed', async () => {
+    const r = await runScenario({
+      files: {
+        'p.sh': sh(`cat data.txt | { /usr/bin/python3 -c 'import os, sys; sys.stdout.write(os.read(3, 100).decode())' 3<&0 </dev/null > got.txt; }`),
+        'data.txt': 'one\n',
+      },
+      change: (w) => fs.writeFileSync(path.join(w, 'data.txt'), 'two\n'),
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'got.txt')).toBe('two\n');
+  });
+});
+
 describe('exec chains', () => {
   const CHAIN = {
     // 6 executions: p.sh, sort, env, sh, printenv, tr (p.sh's process execs env, env execs sh, sh execs tr)

@@ -1038,7 +1038,8 @@ describe('standard streams', () => {
 
   test('uncapturable writes and writes to other inherited fds are uncacheable', () => {
     const s = new Sim();
-    s.exec(10, ['tool'], { fds: [...OUTER_FDS, fd(3, 'pipe:[400]', 'pipe')] });
+    // fd 3: a pipe's write end (O_WRONLY), as a shell's `3>&1` gives it
+    s.exec(10, ['tool'], { fds: [...OUTER_FDS, { ...fd(3, 'pipe:[400]', 'pipe'), flags: 1 }] });
     s.send(io(10, 1, 'pipe:[100]', { uncapturable: true, syscall: 'splice', count: 5 }));
     s.write(10, 1, 'pipe:[400]', 'sneaky');
     s.exit(10);

@@ -784,15 +784,32 @@ print(n)"`;
   });
 
   test('a shell that moves a pipe from outside onto its fd 0 for a builtin read is uncacheable', () => {
-    // The inner sh starts with fd 0 /dev/null and fd 3 the outer script's pipe: `read x <&3`
-    // dup2s fd 3 onto fd 0 and reads it in the shell's own process, with no exec after.
+    // The inner sh starts with fd 0 /dev/null and fd 2 the read end of the outer script's
+    // pipe: `read x <&2` dup2s fd 2 onto fd 0 and reads it in the shell's own process,
+    // with no exec after. (A stream open for reading on fd 3 or above is judged at the
+    // exec already: "streams on fd 3 and above" below.)
     const dir = tempDir('pcache-sh-');
-    const r = run(dir, [SH, '-c', `printf 'hello\\n' | { ${SH} -c 'read x <&3; echo "got $x"' 3<&0 </dev/null; }`]);
+    const r = run(dir, [SH, '-c', `printf 'hello\\n' | { ${SH} -c 'read x <&2; echo "got $x"' 2<&0 </dev/null; }`]);
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('got hello\n');
     const inner = r.record.executions.find((e) => e.argv[0] === SH && e.parent !== null)!;
     expect(inner.stdin.kind).toBe('null');
     expect(inner.uncacheable).toEqual([expect.stringContaining('read stdin from a pipe outside the execution')]);
+    expect(rootOf(r.record).uncacheable).toEqual([]);
+  });
+
+});
+
+describe('streams on fd 3 and above from outside', () => {
+  test('a pipe open for reading there makes the execution uncacheable; a write end does not', () => {
+    const dir = tempDir('pcache-sh-');
+    const read = `${PYTHON} -c 'import os, sys; sys.stdout.write(os.read(3, 100).decode())'`;
+    const r = run(dir, [SH, '-c', `printf 'hi\\n' | { ${read} 3<&0 </dev/null; }; { ${PYTHON} -c 'print(1)' 3>&1; } | cat`]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('hi\n1\n');
+    const [reader, writer] = r.record.executions.filter((e) => e.exe === PYTHON || e.argv[0] === PYTHON);
+    expect(reader.uncacheable).toEqual([expect.stringMatching(/^started with a pipe open for reading on fd 3 from outside it \(pipe:\[\d+\]\)/)]);
+    expect(writer.uncacheable).toEqual([]);
     expect(rootOf(r.record).uncacheable).toEqual([]);
   });
 });
