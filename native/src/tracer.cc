@@ -660,15 +660,9 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
         proc.execTargets.insert(f.target);
       }
       if (proc.relayFailedToken) {
-        Event& f = emit(EventKind::Io, pid);
-        f.fd = 1;
-        f.dir = 'w';
-        fdTarget(pid, 1, f.target);
-        f.fdKind = "pipe";
-        f.syscall = "relay";
-        f.readback = true;
-        f.token = proc.relayFailedToken;
-        f.uncapturable = true;
+        std::string target;
+        fdTarget(pid, 1, target);
+        emitReadbackIo(pid, 1, std::move(target), "pipe", "relay", proc.relayFailedToken).uncapturable = true;
         proc.relayFailedToken = 0;
       }
       if (task->pending == Task::Pending::ExecRunning && proc.judgeStdin) {
@@ -1470,6 +1464,20 @@ Event& Tracer::emitStdinRead(pid_t tid, std::string target, const char* syscall)
   return e;
 }
 
+// Bytes of the stdout of the execution that exec request `token` started, taken other than
+// write by write (a file read back, a relay); the fold gives them to that execution.
+Event& Tracer::emitReadbackIo(pid_t pid, int fd, std::string target, const char* kind, const char* syscall, int64_t token) {
+  Event& e = emit(EventKind::Io, pid);
+  e.fd = fd;
+  e.dir = 'w';
+  e.target = std::move(target);
+  e.fdKind = kind;
+  e.syscall = syscall;
+  e.readback = true;
+  e.token = token;
+  return e;
+}
+
 // Bytes that reached fd 1/2, added to the batch's last event when that is the same task's
 // write to the same place: a stdio loop writing 4 KiB at a time then crosses to JS as one
 // event per batch, not one per call (the order among all events is unchanged). Returns
@@ -2026,14 +2034,7 @@ void Tracer::reissueCall(Task& t, Task::Pending after) {
 // anyone hears of the exit) and whenever a relay thread says it holds a lot.
 void Tracer::drainRelays() {
   relayHub_->drain([this](const RelayHub::Relay& r, std::string& bytes) {
-    Event& e = emit(EventKind::Io, r.owner);
-    e.fd = 1;
-    e.dir = 'w';
-    e.target = r.target;
-    e.fdKind = "pipe";
-    e.syscall = "relay";
-    e.readback = true;
-    e.token = r.token;
+    Event& e = emitReadbackIo(r.owner, 1, r.target, "pipe", "relay", r.token);
     e.hasData = true;
     e.count = static_cast<int64_t>(bytes.size());
     localStats_["relayed_bytes"] += bytes.size();
@@ -2156,14 +2157,7 @@ void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
 
 void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
   for (Readback& r : proc.readbacks) {
-    Event& e = emit(EventKind::Io, tgid);
-    e.fd = r.fd;
-    e.dir = 'w';
-    e.target = r.target;
-    e.fdKind = "file";
-    e.syscall = "read-back";
-    e.readback = true;
-    e.token = r.token;
+    Event& e = emitReadbackIo(tgid, r.fd, r.target, "file", "read-back", r.token);
     struct stat st;
     off_t pos = lseek(r.dupFd, 0, SEEK_CUR);
     bool ok = pos >= 0 && fstat(r.dupFd, &st) == 0;

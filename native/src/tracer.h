@@ -200,6 +200,7 @@ class Tracer {
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
   void emitUncapturable(Task& t, int fd, const char* syscall);
   Event& emitStdinRead(pid_t tid, std::string target, const char* syscall);
+  Event& emitReadbackIo(pid_t pid, int fd, std::string target, const char* kind, const char* syscall, int64_t token);
   Event& emit(EventKind k, pid_t pid);
   Event& emitStdioWrite(Task& t, int64_t count);
   size_t appendStdioWrite(Task& t, std::string& piece, bool withData, int64_t count = 0);

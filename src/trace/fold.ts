@@ -189,20 +189,6 @@ interface Reason {
 }
 
 // Open flags (Linux generic/x86_64 values; O_DIRECTORY taken from Node for arm64).
-/**
- * A pipe, socket, terminal or other stream open for reading on fd 3 or above when an
- * execution starts came from outside it, and reads there do not stop the tracer (only fd
- * 0's do): `tool --fd 3`, bash's `read -u 3`, Python's os.read(3). What it read cannot be
- * known, so the execution is not stored. (Reached through /dev/fd/N instead, the open
- * says so: fdLinkReasons.) Regular files there are content inputs (inheritedFileEffects).
- */
-function outsideReadables(fds: readonly FdSnapshot[]): string[] {
-  const kinds = new Set(['pipe', 'socket', 'tty', 'other']);
-  return fds
-    .filter((f) => f.fd > 2 && kinds.has(f.kind) && (f.flags & O_ACCMODE) !== O_WRONLY)
-    .map((f) => `started with a ${f.kind} open for reading on fd ${f.fd} from outside it (${f.target}): its reads there are not seen`);
-}
-
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -214,6 +200,7 @@ const O_APPEND = fs.constants.O_APPEND;
 const O_NONBLOCK = fs.constants.O_NONBLOCK;
 const O_PATH = 0o10000000;
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
+
 const AT_EMPTY_PATH = 0x1000;
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
@@ -225,6 +212,21 @@ const AF_INET6 = 10;
 const AF_NETLINK = 16;
 const SIGPIPE = 13;
 const ENOENT = 2;
+
+const STREAM_KINDS: ReadonlySet<string> = new Set(['pipe', 'socket', 'tty', 'other']);
+
+/**
+ * A pipe, socket, terminal or other stream open for reading on fd 3 or above when an
+ * execution starts came from outside it, and reads there do not stop the tracer (only fd
+ * 0's do): `tool --fd 3`, bash's `read -u 3`, Python's os.read(3). What it read cannot be
+ * known, so the execution is not stored. (Reached through /dev/fd/N instead, the open
+ * says so: fdLinkReasons.) Regular files there are content inputs (inheritedFileEffects).
+ */
+function outsideReadables(fds: readonly FdSnapshot[]): string[] {
+  return fds
+    .filter((f) => f.fd > 2 && STREAM_KINDS.has(f.kind) && (f.flags & O_ACCMODE) !== O_WRONLY)
+    .map((f) => `started with a ${f.kind} open for reading on fd ${f.fd} from outside it (${f.target}): its reads there are not seen`);
+}
 
 const exists = (t: FileType): boolean => t !== '-';
 /** existence or type probed */
