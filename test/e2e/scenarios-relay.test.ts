@@ -15,6 +15,14 @@ describe.each<[string, StdioKind]>([
   ["pcache's stdout a file only it holds", 'alone'],
   ['pcache on a pipe', 'pipe'],
 ])('steps writing into pipes (%s)', (_name, stdio) => {
+  /** p.sh runs `lines`, then `cat n.txt`; the change edits n.txt, so the re-run runs p.sh and replays what it can. */
+  const withNChanged = (...lines: string[]) =>
+    runScenario({
+      files: { 'p.sh': sh(...lines, 'cat n.txt'), 'n.txt': 'n1\n' },
+      first: { stdio },
+      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
+    });
+
   test('a producer is replayed into the pipe its reader reads, byte for byte', async () => {
     // cat of big.txt is relayed and cached; sort reads a pipe from outside itself and runs
     // every time. After other.txt changes, p.sh and its copy run, cat is replayed.
@@ -36,21 +44,13 @@ describe.each<[string, StdioKind]>([
   });
 
   test('readers that stop early, forked writers, exec chains and a non-blocking writer', async () => {
-    const r = await runScenario({
-      files: {
-        'p.sh': sh(
-          'yes | head -n 3',
-          'seq 1 100000 | head -n 2',
-          "sh -c 'echo a; (echo b; echo c); seq 3; exec seq 2' | cat",
-          '{ echo one; seq 4 5; } | cat',
-          `/usr/bin/python3 -c "import os, fcntl; fcntl.fcntl(1, fcntl.F_SETFL, os.O_NONBLOCK); [os.write(1, b'x' * 1000) for i in range(3)]" | wc -c`,
-          'cat n.txt',
-        ),
-        'n.txt': 'n1\n',
-      },
-      first: { stdio },
-      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
-    });
+    const r = await withNChanged(
+      'yes | head -n 3',
+      'seq 1 100000 | head -n 2',
+      "sh -c 'echo a; (echo b; echo c); seq 3; exec seq 2' | cat",
+      '{ echo one; seq 4 5; } | cat',
+      `/usr/bin/python3 -c "import os, fcntl; fcntl.fcntl(1, fcntl.F_SETFL, os.O_NONBLOCK); [os.write(1, b'x' * 1000) for i in range(3)]" | wc -c`,
+    );
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
   });
@@ -59,28 +59,16 @@ describe.each<[string, StdioKind]>([
     // 2 MiB sit in the relay pipe (1 MiB, the most F_SETPIPE_SZ gives without
     // CAP_SYS_RESOURCE) and the relay's queue when the writer exits; the exit stop must read
     // what waits in the pipe and report every byte, or the replay after the change is short.
-    const r = await runScenario({
-      files: {
-        'p.sh': sh(
-          `/usr/bin/python3 -c "import fcntl, os; fcntl.fcntl(1, 1031, 1 << 20); os.write(1, b'x' * (2 << 20))" | { sleep 1; wc -c > count.txt; }`,
-          'cat n.txt',
-        ),
-        'n.txt': 'n1\n',
-      },
-      first: { stdio },
-      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
-    });
+    const r = await withNChanged(
+      `/usr/bin/python3 -c "import fcntl, os; fcntl.fcntl(1, 1031, 1 << 20); os.write(1, b'x' * (2 << 20))" | { sleep 1; wc -c > count.txt; }`,
+    );
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
     expect(textOf(r.rerun.cached.tree, 'count.txt')).toBe('2097152\n');
   });
 
   test('50 MB through a relayed pipe, then replayed into it', async () => {
-    const r = await runScenario({
-      files: { 'p.sh': sh('head -c 50000000 /dev/zero | tr "\\0" x | wc -c', 'cat n.txt') , 'n.txt': 'n1\n' },
-      first: { stdio },
-      change: (w) => fs.writeFileSync(path.join(w, 'n.txt'), 'n2\n'),
-    });
+    const r = await withNChanged('head -c 50000000 /dev/zero | tr "\\0" x | wc -c');
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
     // head is replayed into tr's pipe (tr and wc read pipes: they run)
