@@ -111,6 +111,8 @@ export function snapshotInput(hashCache: HashCache, path: string, kind: InputKin
     }
     case 'absent':
       return lstatOrUndefined(path) ? undefined : { path, kind };
+    case 'terminal':
+      return undefined; // what the program was told is known only to its caller (the trace)
     case 'dirlist': {
       const startedNs = nowNs();
       const before = statOrUndefined(path);
@@ -150,7 +152,15 @@ export class InputChecker {
   /** how many files were actually read (not answered by stat or the hash cache) */
   filesHashed = 0;
 
-  constructor(private readonly hashCache: HashCache) {}
+  /**
+   * @param terminalSize the size ("ROWSxCOLUMNS") of the terminal a terminal input's path
+   *   names for the execution being looked up, or null when there is none; without it no
+   *   terminal input matches.
+   */
+  constructor(
+    private readonly hashCache: HashCache,
+    private readonly terminalSize?: (path: string) => string | null,
+  ) {}
 
   /** First input that no longer matches (and is not tolerated), or null if all match. */
   check(inputs: readonly InputRecord[], tolerate?: Tolerate): InputMismatch | null {
@@ -236,6 +246,11 @@ export class InputChecker {
         if (!st?.isDirectory()) return 'not a directory';
         if (this.statProvesUnchanged(input, st)) return null;
         return this.listing(input.path) === input.hash ? null : 'listing changed';
+      }
+      case 'terminal': {
+        const size = this.terminalSize?.(input.path) ?? null;
+        if (size === null) return 'not a terminal';
+        return size === input.hash ? null : `terminal size changed (${input.hash ?? '?'} -> ${size})`;
       }
     }
   }

@@ -497,10 +497,10 @@ export class Store {
     }));
   }
 
-  /** A checker for one lookup: memoises stats and digests across candidates. */
-  newInputChecker(): InputChecker {
+  /** A checker for one lookup: memoises stats and digests across candidates (terminalSize: see InputChecker). */
+  newInputChecker(terminalSize?: (path: string) => string | null): InputChecker {
     this.live();
-    return new InputChecker(this.hashCache);
+    return new InputChecker(this.hashCache, terminalSize);
   }
 
   /** Records an input as the file system shows it now (see input-check.ts). */

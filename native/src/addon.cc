@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -76,6 +77,11 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       o.Set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
       if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
       if (e.fdLink != -1) o.Set("fdLink", e.fdLink);
+      if (strcmp(e.op, "termsize") == 0 || strcmp(e.op, "termset") == 0) {
+        o.Set("fd", Napi::Number::New(env, static_cast<double>(e.result)));
+        // termsize: what it was told ("ROWSxCOLUMNS"); termset: the request
+        o.Set(strcmp(e.op, "termsize") == 0 ? "size" : "request", e.detail);
+      }
       if (e.hasIdentity && strcmp(e.op, "open") == 0) {
         Napi::Array id = Napi::Array::New(env, 6);
         // as doubles the way Node's fs.Stats makes them (an inode number can exceed 2^63)
@@ -403,11 +409,26 @@ Napi::Value RestoreStdioFlags(const Napi::CallbackInfo& info) {
 // [rows, columns] of the terminal on fd, or null. Asking Node instead would create
 // process.stderr, and on a terminal libuv then reopens it onto fd 2: the command
 // would inherit a different open file description (other flags) than a plain run.
+// Given a path instead (a terminal a traced program asked the size of), the terminal there:
+// opened without becoming anyone's controlling terminal and without waiting for a line;
+// the pty multiplexer is never opened (each open makes a new terminal).
 Napi::Value TermSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 2;
   struct winsize ws;
-  if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return env.Null();
+  if (info.Length() > 0 && info[0].IsString()) {
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || !S_ISCHR(st.st_mode) || path == "/dev/ptmx" || path == "/dev/pts/ptmx")
+      return env.Null();
+    int fd = open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return env.Null();
+    int r = ioctl(fd, TIOCGWINSZ, &ws);
+    close(fd);
+    if (r != 0) return env.Null();
+  } else {
+    int fd = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 2;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return env.Null();
+  }
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, Napi::Number::New(env, ws.ws_row));
   a.Set(1u, Napi::Number::New(env, ws.ws_col));

@@ -105,6 +105,18 @@ std::vector<sock_filter> buildSeccompFilter() {
       continue;
     }
     if (s.handling == Handling::MoveData && s.filter == FdFilter::Is1or2) continue;  // buildStdioFilter
+    if (s.handling == Handling::TermSize) {
+      // only the requests of terminalRequests(): every other one (isatty's TCGETS, FIONREAD ...) runs on
+      block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(1)));
+      const std::vector<TerminalRequest>& reqs = terminalRequests();
+      for (size_t i = 0; i < reqs.size(); i++)
+        block.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, reqs[i].request, static_cast<uint8_t>(reqs.size() - i), 0));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)s.nr, 0, (uint8_t)block.size()));
+      p.insert(p.end(), block.begin(), block.end());
+      continue;
+    }
     if (s.skipFlagMask) {
       block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.skipFlagArg)));
       block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, s.skipFlagMask, 0, 1));

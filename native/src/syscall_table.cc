@@ -1,5 +1,7 @@
 #include "syscall_table.h"
 
+#include <asm/ioctls.h>
+#include <asm/termbits.h>  // struct termios2, for TCSETS2 and friends
 #include <fcntl.h>
 #include <sys/syscall.h>
 
@@ -185,6 +187,10 @@ std::vector<SyscallSpec> build() {
   // F_DUPFD/F_DUPFD_CLOEXEC from 0-2, seccomp_filter.cc).
   t.push_back(H(__NR_dup, "dup", Handling::StdioFd));
   t.push_back(H(__NR_fcntl, "fcntl", Handling::StdioFd));
+  // A terminal's size shapes what `ls`, a progress bar or a pager writes: an input of the
+  // execution that asks. Changing a terminal (stty) is an effect no replay makes. Only
+  // terminalRequests() stop (seccomp_filter.cc).
+  t.push_back(H(__NR_ioctl, "ioctl", Handling::TermSize));
   // Not understood: each makes the execution uncacheable (fail closed).
   const std::pair<int, const char*> unknown[] = {
       {__NR_chroot, "chroot"}, {__NR_pivot_root, "pivot_root"}, {__NR_mount, "mount"},
@@ -211,6 +217,22 @@ std::vector<SyscallSpec> build() {
 }
 
 }  // namespace
+
+const std::vector<TerminalRequest>& terminalRequests() {
+  static const std::vector<TerminalRequest> requests = {
+      {TIOCGWINSZ, "TIOCGWINSZ", false}, {TIOCSWINSZ, "TIOCSWINSZ", true}, {TCSETS, "TCSETS", true},
+      {TCSETSW, "TCSETSW", true},       {TCSETSF, "TCSETSF", true},       {TCSETA, "TCSETA", true},
+      {TCSETAW, "TCSETAW", true},       {TCSETAF, "TCSETAF", true},       {TCSETS2, "TCSETS2", true},
+      {TCSETSW2, "TCSETSW2", true},     {TCSETSF2, "TCSETSF2", true},     {TIOCSTI, "TIOCSTI", true},
+  };
+  return requests;
+}
+
+const TerminalRequest* findTerminalRequest(uint32_t request) {
+  for (const TerminalRequest& r : terminalRequests())
+    if (r.request == request) return &r;
+  return nullptr;
+}
 
 const std::vector<SyscallSpec>& syscallTable() {
   static const std::vector<SyscallSpec> table = build();

@@ -24,6 +24,7 @@ enum class Handling : uint8_t {
   WriteStd,   // write family on fd 1/2 (filtered in BPF): captured at syscall exit
   MoveData,   // sendfile/splice/tee/copy_file_range/vmsplice touching fd 0/1/2
   StdioFd,    // dup2/dup3 onto fd 1/2, close of fd 1/2: what fd 1/2 hold changes
+  TermSize,   // ioctl(TIOCGWINSZ) only (filtered in BPF): a terminal's size, read at exit
   Unknown,    // not understood: makes the execution uncacheable
 };
 
@@ -62,6 +63,16 @@ struct SyscallSpec {
 };
 
 const std::vector<SyscallSpec>& syscallTable();
+
+// The ioctl requests that stop (Handling::TermSize): asking a terminal's size, and changing
+// what a terminal is beyond the execution (its settings, its size, input pushed into it).
+struct TerminalRequest {
+  uint32_t request;
+  const char* name;
+  bool changes;
+};
+const std::vector<TerminalRequest>& terminalRequests();
+const TerminalRequest* findTerminalRequest(uint32_t request);
 // nullptr when the tracer does not stop on nr.
 const SyscallSpec* findSyscall(int nr);
 // Highest syscall number this build knows; anything above stops as Unknown.

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1021,6 +1022,16 @@ void Tracer::handleSeccompStop(Task& t) {
     case Handling::StdioFd:
       handleStdioFd(t, nr, a);
       return;  // resumes itself
+    case Handling::TermSize: {
+      const TerminalRequest* r = findTerminalRequest(static_cast<uint32_t>(a[1]));
+      if (!r) break;
+      t.ioFd = static_cast<int>(a[0]);
+      t.ioArg1 = a[2];
+      t.ioArg2 = a[1];
+      t.pending = r->changes ? Task::Pending::TermSetExit : Task::Pending::TermSizeExit;
+      t.wantExitStop = true;
+      break;
+    }
     case Handling::Unknown:
       emitUnknown(t, nr, s->name, "not supported");
       break;
@@ -1577,6 +1588,33 @@ void Tracer::handleSyscallExit(Task& t) {
           emitStdioWrite(t, ret).uncapturable = true;
       }
       break;
+    case Task::Pending::TermSizeExit: {
+      // What the program was told, not what pcache would see asking now.
+      winsize ws;
+      std::string target;
+      if (ret == 0 && readBytes(t.tid, t.ioArg1, &ws, sizeof ws) && fdTarget(t.tid, t.ioFd, target)) {
+        Event& e = emit(EventKind::Fs, t.tid);
+        e.op = "termsize";
+        e.path = std::move(target);
+        e.type = 'c';
+        e.result = t.ioFd;
+        e.detail = std::to_string(ws.ws_row) + "x" + std::to_string(ws.ws_col);
+      }
+      break;
+    }
+    case Task::Pending::TermSetExit: {
+      const TerminalRequest* r = findTerminalRequest(static_cast<uint32_t>(t.ioArg2));
+      std::string target;
+      if (ret == 0 && r && fdTarget(t.tid, t.ioFd, target)) {
+        Event& e = emit(EventKind::Fs, t.tid);
+        e.op = "termset";
+        e.path = std::move(target);
+        e.type = 'c';
+        e.result = t.ioFd;
+        e.detail = r->name;
+      }
+      break;
+    }
     case Task::Pending::CopyExit:
       if (ret > 0) {
         Event& e = emitStdioWrite(t, ret);

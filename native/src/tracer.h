@@ -72,6 +72,8 @@ class Tracer {
       RelayOpenExit,  // the injected openat of the relay pipe (startRelay)
       RelayDupEntry,  // the injected dup2 onto fd 1, at its seccomp stop
       RelayDupExit,
+      TermSizeExit,  // ioctl(TIOCGWINSZ): the size it got is in its buffer once it returns
+      TermSetExit,   // an ioctl that changes a terminal: did it?
     } pending = Pending::None;
     int64_t token = 0;
     bool pendingHoldExit = false;

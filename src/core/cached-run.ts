@@ -293,9 +293,18 @@ export class CachedRun {
     process.stderr.write(`pcache: warning: ${line}\n`);
   }
 
+  /** The size of the terminal a terminal input names (/dev/fd/N) for this exec, as "ROWSxCOLUMNS". */
+  private terminalSize(req: ExecRequest, path: string): string | null {
+    const m = /^\/dev\/fd\/([0-2])$/.exec(path);
+    const f = m ? req.fds.find((x) => x.fd === Number(m[1])) : undefined;
+    if (f === undefined || f.kind !== 'tty') return null;
+    const size = this.native.termSize(f.target);
+    return size ? `${size[0]}x${size[1]}` : null;
+  }
+
   /** A hit replayed: the decision that skips the execution; null when it must run. */
   private async tryHit(req: ExecRequest, key: string, parts: KeyParts, rejected: ReportExecution['rejected']): Promise<ExecDecision | null> {
-    const checker = this.store.newInputChecker();
+    const checker = this.store.newInputChecker((path) => this.terminalSize(req, path));
     const hit = this.lookup(key, rejected, checker);
     if (!hit) return null;
     const parent = this.folder?.executionIdOf(req.pid) ?? null;
@@ -575,6 +584,7 @@ export class CachedRun {
   ): InputRecord | undefined {
     const { path, kind } = input;
     if (kind === 'absent') return { path, kind };
+    if (kind === 'terminal') return input.size ? { path, kind, hash: input.size } : undefined;
     if (kind === 'content' || kind === 'dirlist') {
       const pre = this.preimages.get(`${kind}:${path}`)?.find((p) => p.timeMs >= rec.start);
       if (pre) return pre.record;

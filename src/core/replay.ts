@@ -318,6 +318,13 @@ export function eventsForHit(req: ExecRequest, entry: Entry, applied: readonly A
       case 'dirlist':
         events.push(fsEvent(pid, 'getdents', i.path, 'd'));
         break;
+      case 'terminal': {
+        // The terminal it was told the size of is the one on that fd now (the lookup checked it).
+        const fd = Number(i.path.slice('/dev/fd/'.length));
+        const f = req.fds.find((x) => x.fd === fd);
+        if (f) events.push(fsEvent(pid, 'termsize', f.target, 'c', { fd, size: i.hash ?? '' }));
+        break;
+      }
     }
   }
   for (const { output: o, before } of applied) {

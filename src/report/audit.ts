@@ -55,6 +55,8 @@ function inputSignature(i: InputRecord): string {
       return `metadata:${i.type ?? ''}:${i.mode ?? ''}:${i.type === 'file' ? String(i.size ?? '') : ''}:${i.type === 'symlink' ? (i.hash ?? '') : ''}`;
     case 'absent':
       return 'absent';
+    case 'terminal':
+      return `terminal:${i.hash ?? ''}`;
   }
 }
 

@@ -156,6 +156,10 @@ function inputChange(shown: string, kind: string, reason: string): string {
     case 'dirlist':
       if (reason === 'not a directory') return `directory ${withSlash(shown)} is gone or no longer a directory`;
       break;
+    case 'terminal':
+      if (reason === 'not a terminal') return `${shown} is no longer a terminal`;
+      if (reason.startsWith('terminal size changed')) return `the terminal on ${shown} changed size ${reason.slice('terminal size changed '.length)}`;
+      break;
   }
   return `input ${shown} changed (${kind}: ${reason})`;
 }

@@ -407,6 +407,12 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
     case 'utimes':
       effects.push(exists(t) ? effect(p, t, 'metadata', { k: 'times' }) : effect(p, t, 'absent'));
       break;
+    case 'termsize': // TraceFolder.onTermSize: an input by descriptor, not by path
+      break;
+    case 'termset':
+      // stty, `read -s`, a pager: the terminal stays changed after the execution; a replay would not change it
+      reasons.push({ text: `changed terminal ${p} (${ev.request ?? 'ioctl'})`, propagate: true });
+      break;
     case 'xattr-write':
       if (exists(t)) reasons.push({ text: `set an extended attribute on ${p}`, propagate: true });
       effects.push(effect(p, t, probe(t)));
@@ -422,7 +428,8 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
 // ---------------------------------------------------------------------------
 // Per-execution state
 
-const INPUT_RANK: Record<InputKind, number> = { absent: 1, metadata: 2, dirlist: 3, content: 4 };
+// (terminal inputs are kept per execution, by descriptor, not per path)
+const INPUT_RANK: Record<InputKind, number> = { terminal: 0, absent: 1, metadata: 2, dirlist: 3, content: 4 };
 
 interface PathState {
   /** type before the first event of this execution's subtree that touched the path */
@@ -565,6 +572,8 @@ interface Execution {
   /** directory renames by the subtree, in order */
   moves: Move[];
   outputs: OutputRecord[];
+  /** the size its subtree was first told of the terminal on each of its fds 0-2 */
+  terminals: Map<number, string>;
 }
 
 export interface FolderOptions {
@@ -1071,6 +1080,7 @@ export class TraceFolder {
     }
     const e = this.executionOfTid(ev.pid);
     if (e === null) return; // pcache's own child before the first exec
+    if (ev.op === 'termsize') return this.onTermSize(e, ev);
     const classified = fsEffects(ev);
     const { effects, move } = classified;
     const reasons = ev.fdLink === undefined ? classified.reasons : this.fdLinkReasons(e, ev, classified.reasons);
@@ -1094,6 +1104,29 @@ export class TraceFolder {
     this.applyEffects(e, effects, ev.observer, ev.identity ? { path: ev.path, state: identityState(ev.identity) } : undefined);
     if (move && pathPolicy(move.from, this.ignoreDirs) === 'record' && pathPolicy(move.to, this.ignoreDirs) === 'record') {
       for (const a of this.chain(e)) this.recordMove(a, move);
+    }
+  }
+
+  /**
+   * A program asked a terminal its size (ls lays out its columns by it, a progress bar its
+   * width): for each execution around it, an input on whichever of its own fds 0-2 holds that
+   * terminal, so that a replay happens only into a terminal of the same size. A terminal on
+   * none of them (opened by the subtree, or passed on fd 3) cannot be named at the next exec.
+   */
+  private onTermSize(e: Execution, ev: FsEvent): void {
+    const size = ev.size ?? '';
+    for (const a of this.chain(e)) {
+      const holds = (n: number): boolean => {
+        const f = a.fds.get(n);
+        return f !== undefined && f.kind === 'tty' && f.target === ev.path;
+      };
+      // the descriptor it asked when that is one of them (all three are one terminal, usually)
+      const fd = ev.fd !== undefined && ev.fd >= 0 && ev.fd <= 2 && holds(ev.fd) ? ev.fd : [0, 1, 2].find(holds);
+      if (fd === undefined) {
+        this.addReason(a, { text: `asked the size of terminal ${ev.path}, which is not its stdin, stdout or stderr`, propagate: true });
+        return;
+      }
+      if (!a.terminals.has(fd)) a.terminals.set(fd, size);
     }
   }
 
@@ -1231,6 +1264,7 @@ export class TraceFolder {
       boundUnix: new Set(),
       moves: [],
       outputs: [],
+      terminals: new Map(),
     };
     this.all.push(e);
     if (e.readback) {
@@ -1563,6 +1597,7 @@ export class TraceFolder {
       const statted = st.input === 'content' && [...(st.metaBy ?? [])].some((id) => !st.contentBy?.has(id));
       inputs.push(statted ? { path: p, kind: st.input, before: st.before, statted: true } : { path: p, kind: st.input, before: st.before });
     }
+    for (const [fd, size] of e.terminals) inputs.push({ path: `/dev/fd/${fd}`, kind: 'terminal', size });
     inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return {
       id: e.id,

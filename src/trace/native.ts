@@ -53,6 +53,8 @@ export type FsOp =
   | 'utimes' // utime/utimes/utimensat/futimesat
   | 'xattr-read'
   | 'xattr-write'
+  | 'termsize' // ioctl(TIOCGWINSZ) that succeeded: path = the terminal on fd `fd`, told `size`
+  | 'termset' // an ioctl that changed the terminal on fd `fd` (its settings, size, input): `request`
   | 'execve-probe'; // a failed execve (path searched along PATH, not found or not executable)
 
 export interface FsEvent {
@@ -87,6 +89,10 @@ export interface FsEvent {
    * another process. Which file the call met then depends on the descriptor, not on the path.
    */
   fdLink?: number;
+  /** termsize/termset: the descriptor, the answer ("ROWSxCOLUMNS"), the request (TCSETS ...) */
+  fd?: number;
+  size?: string;
+  request?: string;
   /** OPTIONAL (sent by the tracer): execve-probe of a failed exec: the token of its request */
   token?: number;
   /**
@@ -280,8 +286,11 @@ interface NativeModule {
   dupFd(pid: number, fd: number): number;
   /** puts back the status flags (O_NONBLOCK) fds 0-2 had when the addon was loaded */
   restoreStdioFlags(): void;
-  /** [rows, columns] of the terminal on fd (TIOCGWINSZ), or null when it is not one */
-  termSize(fd: number): [number, number] | null;
+  /**
+   * [rows, columns] of the terminal on fd (TIOCGWINSZ), or of the terminal device at a path
+   * (opened without becoming a controlling terminal; never /dev/ptmx), or null when it is not one
+   */
+  termSize(fdOrPath: number | string): [number, number] | null;
 }
 
 let loaded: NativeModule | undefined;

@@ -15,8 +15,10 @@ export const TRACE_RECORD_VERSION = 1;
  *            a directory opened as a base for *at calls, mkdir on an existing dir ...)
  * absent   - the path was looked up and did not exist (ENOENT/ENOTDIR)
  * dirlist  - a directory's entries were listed (getdents)
+ * terminal - the size of the terminal on its stdin, stdout or stderr was asked (TIOCGWINSZ):
+ *            `path` is /dev/fd/N, `size` what it was told ("ROWSxCOLUMNS")
  */
-export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist';
+export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist' | 'terminal';
 
 /**
  * content - a regular file's final bytes differ from (or may differ from) the start
@@ -37,6 +39,8 @@ export interface InputRecord {
    * -r f` next to `sort f`): what it saw, a modification time included, is an input too.
    */
   statted?: boolean;
+  /** terminal inputs: "ROWSxCOLUMNS" */
+  size?: string;
 }
 
 export interface OutputRecord {

@@ -97,6 +97,25 @@ describe('input checking', () => {
     expect(decodeManifest(encodeManifest([]))).toEqual([]);
   });
 
+  test("a terminal input matches only the size the caller reports for that path", () => {
+    const terminal: InputRecord = { path: '/dev/fd/1', kind: 'terminal', hash: '24x80' };
+    const manifest = encodeManifest([terminal]);
+    expect(decodeManifest(manifest)).toEqual([{ type: null, dev: null, ino: null, size: null, mtimeNs: null, ctimeNs: null, mode: null, verifiedAtNs: null, ...terminal }]);
+    const asked: string[] = [];
+    const sized = (size: string | null) => (p: string) => (asked.push(p), size);
+    expect(store.newInputChecker(sized('24x80')).checkManifest(manifest)).toBeNull();
+    expect(store.newInputChecker(sized('30x100')).checkManifest(manifest)).toEqual({
+      index: 0,
+      path: '/dev/fd/1',
+      kind: 'terminal',
+      reason: 'terminal size changed (24x80 -> 30x100)',
+    });
+    expect(store.newInputChecker(sized(null)).check([terminal])?.reason).toBe('not a terminal');
+    expect(asked).toEqual(['/dev/fd/1', '/dev/fd/1', '/dev/fd/1']);
+    // nobody to say which terminal it is (a report, not a lookup): never a match
+    expect(store.newInputChecker().check([terminal])?.reason).toBe('not a terminal');
+  });
+
   test('snapshots record what the file system shows', async () => {
     const { inputs, f } = await scene();
     expect(inputs.content).toMatchObject({ kind: 'content', type: 'file', size: 8n, mode: 0o644 });

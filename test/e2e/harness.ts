@@ -252,6 +252,8 @@ export interface Invocation {
   stdin?: { file: string } | { pipe: string };
   /** run under this umask (set by a shell outside pcache) */
   umask?: number;
+  /** tty only: the terminal's width (`stty cols`, outside pcache); default script's */
+  columns?: number;
 }
 
 export interface Summary {
@@ -316,7 +318,10 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
   if (inv.umask !== undefined) wrapped = ['/bin/sh', '-c', `umask ${inv.umask.toString(8).padStart(3, '0')} && exec "$@"`, 'sh', ...wrapped];
   const stdioKind = inv.stdio ?? 'socket';
   if (stdioKind === 'pipe') wrapped = ['/usr/bin/python3', '-c', PIPE_LAUNCHER, ...wrapped];
-  if (stdioKind === 'tty') wrapped = ['script', '-qec', wrapped.map(shellQuote).join(' '), '/dev/null'];
+  if (stdioKind === 'tty') {
+    const command = wrapped.map(shellQuote).join(' ');
+    wrapped = ['script', '-qec', inv.columns === undefined ? command : `stty cols ${inv.columns} && exec ${command}`, '/dev/null'];
+  }
   const outFile = path.join(io, `stdout.${id}`);
   const errFile = path.join(io, `stderr.${id}`);
   if (stdioKind === 'alone') wrapped = ['/bin/sh', '-c', 'o=$1 e=$2; shift 2; exec "$@" > "$o" 2> "$e"', 'sh', outFile, errFile, ...wrapped];

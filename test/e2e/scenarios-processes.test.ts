@@ -106,6 +106,44 @@ describe('stdout and stderr', () => {
     expectIndistinguishable(r.first);
     expectIndistinguishable(r.rerun);
   });
+
+  // ...and lays its columns out by the terminal's width (TIOCGWINSZ): a result recorded on
+  // a narrow terminal must not be replayed onto a wide one
+  test('recorded on a 40-column terminal, re-run on a 150-column one: ls runs again', async () => {
+    const r = await runScenario({ files: LS, first: { stdio: 'tty', columns: 40 }, rerun: { stdio: 'tty', columns: 150 } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(r.rerun.plain.stdout.toString()).not.toBe(r.first.plain.stdout.toString());
+    // p.sh's stdout is that terminal too: both executions asked (ls for p.sh), both run
+    expectSummary(r.rerun.cached, { total: 2, ran: 2, skipped: 0, uncacheable: 0 });
+  });
+
+  test('recorded and re-run on terminals of the same width: skipped', async () => {
+    const r = await runScenario({ files: LS, first: { stdio: 'tty', columns: 40 }, rerun: { stdio: 'tty', columns: 40 } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1, uncacheable: 0 });
+  });
+
+  test('stty sets the width ls then uses: stty runs every time, ls is replayed only at that width', async () => {
+    const r = await runScenario({ files: { ...LS, 'p.sh': sh('stty cols 120', 'ls data') }, first: { stdio: 'tty', columns: 40 } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    // p.sh and stty are uncacheable (they changed the terminal); ls, told 120 columns again, is replayed
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 2 });
+  });
+
+  test("a step's stderr on the terminal, its stdout to a file: a new width re-runs only what asked", async () => {
+    const r = await runScenario({
+      files: { ...LS, 'p.sh': sh('sort data/file-1.txt data/file-2.txt > sorted.txt', 'ls data') },
+      first: { stdio: 'tty', columns: 40 },
+      rerun: { stdio: 'tty', columns: 150 },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    // sort never asked the terminal its size: replayed; p.sh and ls run
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 0 });
+  });
 });
 
 describe('exit statuses and signals', () => {

@@ -813,3 +813,49 @@ describe('streams on fd 3 and above from outside', () => {
     expect(rootOf(r.record).uncacheable).toEqual([]);
   });
 });
+
+describe('the size of a terminal', () => {
+  // script(1) gives the command a pseudo-terminal on fds 0-2; stty sets its size first.
+  const onTerminal = (dir: string, rows: number, cols: number, cmd: string): TraceRun =>
+    run(dir, ['script', '-qec', `stty rows ${rows} cols ${cols} && ${cmd}`, '/dev/null']);
+
+  test('ls on a terminal asks its width: an input of ls and of the shell around it, by descriptor', () => {
+    const dir = tempDir('pcache-sh-');
+    writeFiles(dir, { 'a.txt': '', 'b.txt': '' });
+    const r = onTerminal(dir, 21, 77, `${SH} -c 'ls ${dir}; ls ${dir} > ${dir}/list.txt'`);
+    expect(r.status).toBe(0);
+    const shell = r.record.executions.find((e) => e.argv[0] === SH && e.argv[2]?.startsWith('ls '))!;
+    const [onTty, toFile] = childrenOf(r.record, shell);
+    const terminalInputs = (e: typeof shell) => e.inputs.filter((i) => i.kind === 'terminal');
+    expect(terminalInputs(onTty)).toEqual([{ path: '/dev/fd/1', kind: 'terminal', size: '21x77' }]);
+    // its stdout a file, ls does not ask (isatty says no first)
+    expect(terminalInputs(toFile)).toEqual([]);
+    expect(terminalInputs(shell)).toEqual([{ path: '/dev/fd/1', kind: 'terminal', size: '21x77' }]);
+    expect(onTty.uncacheable).toEqual([]);
+  });
+
+  test('stty changing the terminal is uncacheable (and so is what contains it)', () => {
+    const dir = tempDir('pcache-sh-');
+    const r = onTerminal(dir, 21, 77, `${SH} -c 'stty cols 90; ls ${dir}'`);
+    expect(r.status).toBe(0);
+    const shell = r.record.executions.find((e) => e.argv[0] === SH && e.argv[2]?.startsWith('stty '))!;
+    const [stty, ls] = childrenOf(r.record, shell);
+    expect(stty.argv).toEqual(['stty', 'cols', '90']);
+    expect(stty.uncacheable).toEqual([expect.stringMatching(/^changed terminal \/dev\/pts\/\d+ \(TIOCSWINSZ\)$/)]);
+    // (the shell reads its stdin, the terminal, too)
+    expect(shell.uncacheable).toContainEqual(`child execution ${stty.id}: changed terminal ${stty.stdin.target} (TIOCSWINSZ)`);
+    // ls saw what stty left
+    expect(ls.inputs.filter((i) => i.kind === 'terminal')).toEqual([{ path: '/dev/fd/1', kind: 'terminal', size: '21x90' }]);
+    expect(ls.uncacheable).toEqual([]);
+  });
+
+  test('a terminal that is none of its stdin, stdout or stderr makes the execution uncacheable', () => {
+    const dir = tempDir('pcache-sh-');
+    // /dev/tty opened without waiting (bash's probe; not a read of the terminal), then asked its size
+    const py = `import os; fd = os.open('/dev/tty', os.O_RDONLY | os.O_NONBLOCK); print(os.get_terminal_size(fd).columns)`;
+    const r = onTerminal(dir, 21, 77, `${PYTHON} -c "${py}" > ${dir}/cols.txt 2>/dev/null < /dev/null`);
+    expect(fs.readFileSync(path.join(dir, 'cols.txt'), 'utf8')).toBe('77\n');
+    const python = execNamed(r.record, 'python3');
+    expect(python.uncacheable).toEqual(['asked the size of terminal /dev/tty, which is not its stdin, stdout or stderr']);
+  });
+});

@@ -65,7 +65,7 @@ export function jsonRecord(result: SessionResult): TraceRecord {
     executions: record.executions.map((e) => ({
       ...e,
       // `before` serves the cache; the trace record keeps the documented {path, kind}.
-      inputs: e.inputs.map((i) => ({ path: i.path, kind: i.kind })),
+      inputs: e.inputs.map((i) => (i.size !== undefined ? { path: i.path, kind: i.kind, size: i.size } : { path: i.path, kind: i.kind })),
       captured: {
         stdout: captured(folder.captured(e.id, 'stdout'), folder.capturedTruncated(e.id, 'stdout')),
         stderr: captured(folder.captured(e.id, 'stderr'), folder.capturedTruncated(e.id, 'stderr')),
