@@ -16,6 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CHUNK_SIZE, digestBytes, digestFdSync, digestFileAsync, isDigest, newHasher } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
+import { mkdirs } from './mkdirs';
 
 export const BLOB_LAYOUT_VERSION = 1;
 const BLOB_MODE = 0o444;
@@ -78,7 +79,7 @@ export class BlobDir {
   init(): void {
     for (const dir of [this.blobsDir, this.tmpDir]) {
       try {
-        fs.mkdirSync(dir, { recursive: true });
+        mkdirs(dir);
       } catch (e) {
         throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${dir}: ${shortMessage(e)}`, { cause: e });
       }
@@ -86,7 +87,7 @@ export class BlobDir {
     // The 256 shard directories, once: a cold run otherwise pays a failed rename and a
     // mkdir for each new shard. (One that goes missing later is still created on demand.)
     if (!fs.existsSync(path.join(this.blobsDir, 'ff'))) {
-      for (let i = 0; i < 256; i++) fs.mkdirSync(path.join(this.blobsDir, i.toString(16).padStart(2, '0')), { recursive: true });
+      for (let i = 0; i < 256; i++) mkdirs(path.join(this.blobsDir, i.toString(16).padStart(2, '0')));
     }
   }
 
@@ -442,7 +443,7 @@ export class BlobDir {
       }
       // Shard directory not created yet (or removed by `clear`): create and retry once.
       try {
-        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        mkdirs(path.dirname(dest));
         fs.renameSync(tmp, dest);
       } catch (e2) {
         fs.rmSync(tmp, { force: true });

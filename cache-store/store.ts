@@ -45,6 +45,7 @@ import { Db, Statement, indexError, openIndex, toInt64 } from './index-db';
 import { InputChecker, Tolerate, snapshotInput } from './input-check';
 import { decodeManifest, encodeManifest } from './manifest';
 import { RestoreOutcome, StagedRestore, stageBlob } from './restore';
+import { mkdirs } from './mkdirs';
 
 /** Candidates kept per command key; older (least recently used) ones are dropped. */
 export const DEFAULT_MAX_CANDIDATES = 16;
@@ -822,7 +823,7 @@ export class Store {
       if (remaining === 0) {
         try {
           fs.renameSync(this.blobs.blobsDir, trash);
-          fs.mkdirSync(this.blobs.blobsDir, { recursive: true });
+          mkdirs(this.blobs.blobsDir);
           moved = true;
         } catch (e) {
           if (errnoCode(e) !== 'ENOENT') throw new StoreError('IO_ERROR', `cannot clear ${this.blobs.blobsDir}: ${shortMessage(e)}`, { cause: e });
@@ -1011,7 +1012,7 @@ function ensureCacheDir(dir: string): void {
   if (st && !st.isDirectory()) throw new StoreError('CACHE_DIR_NOT_DIRECTORY', `cache path ${dir} exists and is not a directory`);
   if (!st) {
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirs(dir);
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'ENOTDIR' || code === 'EEXIST') {

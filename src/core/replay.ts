@@ -13,6 +13,7 @@ import { lstatOrUndefined, stampOf, type FileStamp } from '../../cache-store/has
 import type { ExecRequest, FileType, FsEvent, IoEvent, NativeEvent } from '../trace/native';
 import { fileTypeOf } from '../trace/fold';
 import { mergedStdio } from './key';
+import { mkdirs } from '../../cache-store/mkdirs';
 
 const O_WRONLY = 1;
 
@@ -149,7 +150,7 @@ export async function applyOutputs(store: Store, entry: Entry, newestInputMs: ()
         if (before === 'd') fs.rmSync(o.path, { recursive: true, force: true });
         else if (before === 'l') fs.rmSync(o.path, { force: true });
         // Whatever stood at the path had its directory; only an absent one may lack it.
-        if (before === '-') fs.mkdirSync(path.dirname(o.path), { recursive: true });
+        if (before === '-') mkdirs(path.dirname(o.path));
         const keeps = ((o.mode ?? 0) & KEEPS_MODE) !== 0;
         // A file with other names (hard links): a real run's opens write the inode they all
         // share, where a restore would put a new file at this name only.
@@ -183,7 +184,7 @@ export async function applyOutputs(store: Store, entry: Entry, newestInputMs: ()
       case 'mkdir':
         if (before !== 'd') {
           if (before !== '-') fs.rmSync(o.path, { force: true });
-          fs.mkdirSync(o.path, { recursive: true });
+          mkdirs(o.path);
         }
         if (o.mode != null) fs.chmodSync(o.path, o.mode & 0o7777);
         break;
@@ -199,7 +200,7 @@ export async function applyOutputs(store: Store, entry: Entry, newestInputMs: ()
         }
         if (!same) {
           if (before !== '-') fs.rmSync(o.path, { recursive: true, force: true });
-          fs.mkdirSync(path.dirname(o.path), { recursive: true });
+          mkdirs(path.dirname(o.path));
           fs.symlinkSync(target, o.path);
         }
         break;

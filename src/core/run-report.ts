@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { KeyParts } from './key';
+import { mkdirs } from '../../cache-store/mkdirs';
 
 export const RUN_REPORT_VERSION = 1;
 
@@ -72,7 +73,7 @@ export function reportPath(cacheDir: string, runId: number): string {
 
 export function writeRunReport(cacheDir: string, report: RunReport): void {
   const dir = runsDir(cacheDir);
-  fs.mkdirSync(dir, { recursive: true });
+  mkdirs(dir);
   const final = reportPath(cacheDir, report.runId);
   const tmp = `${final}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(report));
