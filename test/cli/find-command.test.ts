@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { findCommand, jsonRecord } from '../../src/cli/commands/trace';
+import { findCommand, jsonRecord, resolveCommand } from '../../src/cli/commands/trace';
 import { TraceFolder } from '../../src/trace/fold';
 
 describe('findCommand', () => {
@@ -31,6 +31,26 @@ describe('findCommand', () => {
     expect(findCommand('c/tool', '', dir)).toBe('c/tool');
     expect(findCommand('a/tool', PATH(), dir)).toBeNull();
     expect(findCommand('', PATH(), dir)).toBeNull();
+  });
+
+  // what bash says and exits with when it cannot run the command
+  const failure = (cmd: string, pathEnv: string): { message: string; exitCode: number } => {
+    try {
+      resolveCommand(cmd, pathEnv, dir);
+    } catch (e) {
+      return { message: (e as Error).message, exitCode: (e as { exitCode: number }).exitCode };
+    }
+    throw new Error(`${cmd} resolved`);
+  };
+  test('nothing to run: 127 when there is no such file, 126 when there is one that cannot run', () => {
+    expect(resolveCommand('tool', PATH(), '/')).toBe(path.join(dir, 'c', 'tool'));
+    expect(failure('nope', PATH())).toEqual({ message: 'nope: command not found', exitCode: 127 });
+    expect(failure('./nope', PATH())).toEqual({ message: './nope: No such file or directory', exitCode: 127 });
+    expect(failure('a/tool', PATH())).toEqual({ message: 'a/tool: Permission denied', exitCode: 126 });
+    expect(failure('b/tool', PATH())).toEqual({ message: 'b/tool: Is a directory', exitCode: 126 });
+    // found along PATH, but only without the execute bit
+    expect(failure('tool', path.join(dir, 'a'))).toEqual({ message: 'tool: Permission denied', exitCode: 126 });
+    expect(failure('', PATH())).toEqual({ message: ': command not found', exitCode: 127 });
   });
 });
 

@@ -56,18 +56,30 @@ describe('usage errors: exit 2 and exactly one line on stderr', () => {
   });
 });
 
-describe('command lookup: 127 like a shell', () => {
+describe('command lookup: 127 or 126 like a shell', () => {
   test('a name not found along PATH', () => {
     const r = pcache(['trace', '--', 'pcache-no-such-command-xyz', 'arg']);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 127, stderr: 'pcache: pcache-no-such-command-xyz: command not found\n' });
   });
 
-  test('a path that is not executable, and a directory', () => {
+  test('a path that is not executable, a directory, a path to nothing: what bash says, and its status', () => {
     fs.writeFileSync(path.join(dir, 'plain'), 'echo hi\n', { mode: 0o644 });
-    for (const cmd of ['./plain', '/']) {
+    for (const cmd of ['./plain', '/', './no-such-file']) {
+      const bash = spawnSync('/bin/bash', ['-c', `${cmd}`], { cwd: dir, encoding: 'utf8' });
       const r = pcache(['trace', '--', cmd], { cwd: dir });
-      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 127, stderr: `pcache: ${cmd}: command not found\n` });
+      // bash: "bash: -c: line 1: ./plain: Permission denied" (126), "/: Is a directory" (126), "No such file or directory" (127)
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: bash.status, stderr: `pcache: ${bash.stderr.split(': ').slice(-2).join(': ')}` });
     }
+  });
+});
+
+describe('a cache directory that cannot be made', () => {
+  test('under /proc: a one-line error at once (Node 20\'s recursive mkdir loops there forever)', () => {
+    const r = pcache(['--cache-dir', '/proc/pcache-no-such/cache', '--', 'true']);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 1,
+      stderr: "pcache: cannot create cache directory /proc/pcache-no-such/cache: ENOENT: no such file or directory, mkdir '/proc/pcache-no-such'\n",
+    });
   });
 });
 

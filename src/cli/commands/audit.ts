@@ -14,7 +14,7 @@ import { readRunReport } from '../../core/run-report';
 import { auditRun, formatAudit } from '../../report/audit';
 import { listRunIds } from '../../report/runs';
 import { CliError, UsageError } from '../errors';
-import { findCommand, type CommandContext } from './trace';
+import { resolveCommand, type CommandContext } from './trace';
 
 interface AuditArgs {
   cmd?: string[];
@@ -37,8 +37,7 @@ export interface AuditInvocation {
 
 export async function runAudit(inv: AuditInvocation): Promise<number> {
   if (inv.cmd.length === 0) throw new UsageError('no command given (usage: pcache audit [options] -- CMD ARGS...)');
-  const file = findCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
-  if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
+  const file = resolveCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
   const jsonPath = inv.json === undefined ? undefined : path.resolve(inv.cwd, inv.json);
   if (jsonPath !== undefined && !fs.existsSync(path.dirname(jsonPath))) throw new UsageError(`--json ${inv.json}: no such directory`);
   const cache = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }));

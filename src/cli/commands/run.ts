@@ -11,7 +11,7 @@ import { Store } from '../../../cache-store/store';
 import { CAPTURE_MAX_LIMIT, CachedRun, type CachedRunSummary } from '../../core/cached-run';
 import { ProgressLine, wantsProgress, type StatusTerminal } from '../../report/progress';
 import { CliError, UsageError } from '../errors';
-import { findCommand, type CommandContext } from './trace';
+import { resolveCommand, type CommandContext } from './trace';
 
 interface RunArgs {
   cmd?: string[];
@@ -77,8 +77,7 @@ export async function runCached(inv: RunInvocation): Promise<number> {
   if (max !== undefined && Number(max) > CAPTURE_MAX_LIMIT) {
     throw new UsageError(`PCACHE_CAPTURE_MAX can be at most ${CAPTURE_MAX_LIMIT} bytes (one replay reads the stream whole), not ${max}`);
   }
-  const file = findCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
-  if (file === null) throw new CliError(`${inv.cmd[0]}: command not found`, 127);
+  const file = resolveCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
   // No fsync per blob: publication stays atomic against kills (blobs are renamed into place
   // before their index rows commit), and after a power loss a torn blob fails its
   // verification on read and is a miss, never a wrong output. fsync cost ~0.4 s per

@@ -49,6 +49,28 @@ export function findCommand(cmd: string, pathEnv: string | undefined, cwd: strin
   return null;
 }
 
+/**
+ * findCommand, or the error a shell gives when there is nothing to run: 127 and "No such
+ * file or directory" / "command not found" when there is no such file, 126 and "Permission
+ * denied" / "Is a directory" when there is one that cannot be executed.
+ */
+export function resolveCommand(cmd: string, pathEnv: string | undefined, cwd: string): string {
+  const file = findCommand(cmd, pathEnv, cwd);
+  if (file !== null) return file;
+  const kind = (p: string): 'dir' | 'file' | null => {
+    const st = fs.statSync(path.resolve(cwd, p), { throwIfNoEntry: false });
+    return st === undefined ? null : st.isDirectory() ? 'dir' : 'file';
+  };
+  if (cmd.includes('/')) {
+    const k = kind(cmd);
+    if (k === null) throw new CliError(`${cmd}: No such file or directory`, 127);
+    throw new CliError(`${cmd}: ${k === 'dir' ? 'Is a directory' : 'Permission denied'}`, 126);
+  }
+  const candidates = cmd === '' ? [] : (pathEnv ?? '/bin:/usr/bin').split(':').map((d) => (d === '' ? cmd : `${d.replace(/\/+$/, '')}/${cmd}`));
+  if (candidates.some((c) => kind(c) === 'file')) throw new CliError(`${cmd}: Permission denied`, 126);
+  throw new CliError(`${cmd}: command not found`, 127);
+}
+
 function captured(bytes: Buffer, truncated: boolean): CapturedBytes {
   const text = bytes.toString('utf8');
   // Round-trip check: invalid UTF-8 would be silently replaced by U+FFFD (a multi-byte
@@ -97,8 +119,7 @@ export interface TraceRun {
 /** Runs the command; resolves with pcache's exit status (the command's, 128+N for signal N). */
 export async function trace(run: TraceRun): Promise<number> {
   if (run.cmd.length === 0) throw new UsageError('trace: no command given (usage: pcache trace [--json FILE] -- CMD ARGS...)');
-  const file = findCommand(run.cmd[0], run.env.PATH, run.cwd);
-  if (file === null) throw new CliError(`${run.cmd[0]}: command not found`, 127);
+  const file = resolveCommand(run.cmd[0], run.env.PATH, run.cwd);
   let jsonPath: string | undefined;
   if (run.json !== undefined) {
     jsonPath = path.resolve(run.cwd, run.json);
