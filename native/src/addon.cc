@@ -78,7 +78,7 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
       if (e.fdLink != -1) o.Set("fdLink", e.fdLink);
       if (strcmp(e.op, "termsize") == 0 || strcmp(e.op, "termset") == 0) {
-        o.Set("fd", Napi::Number::New(env, static_cast<double>(e.result)));
+        o.Set("fd", e.fd);
         // termsize: what it was told ("ROWSxCOLUMNS"); termset: the request
         o.Set(strcmp(e.op, "termsize") == 0 ? "size" : "request", e.detail);
       }

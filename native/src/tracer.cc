@@ -1597,7 +1597,7 @@ void Tracer::handleSyscallExit(Task& t) {
         e.op = "termsize";
         e.path = std::move(target);
         e.type = 'c';
-        e.result = t.ioFd;
+        e.fd = t.ioFd;
         e.detail = std::to_string(ws.ws_row) + "x" + std::to_string(ws.ws_col);
       }
       break;
@@ -1610,7 +1610,7 @@ void Tracer::handleSyscallExit(Task& t) {
         e.op = "termset";
         e.path = std::move(target);
         e.type = 'c';
-        e.result = t.ioFd;
+        e.fd = t.ioFd;
         e.detail = r->name;
       }
       break;

@@ -200,7 +200,6 @@ const O_APPEND = fs.constants.O_APPEND;
 const O_NONBLOCK = fs.constants.O_NONBLOCK;
 const O_PATH = 0o10000000;
 const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
-
 const AT_EMPTY_PATH = 0x1000;
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
