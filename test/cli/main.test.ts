@@ -64,10 +64,11 @@ describe('command lookup: 127 or 126 like a shell', () => {
 
   test('a path that is not executable, a directory, a path to nothing: what bash says, and its status', () => {
     fs.writeFileSync(path.join(dir, 'plain'), 'echo hi\n', { mode: 0o644 });
-    for (const cmd of ['./plain', '/', './no-such-file']) {
+    for (const cmd of ['./plain', '/', './no-such-file', './plain/below']) {
       const bash = spawnSync('/bin/bash', ['-c', `${cmd}`], { cwd: dir, encoding: 'utf8' });
       const r = pcache(['trace', '--', cmd], { cwd: dir });
-      // bash: "bash: -c: line 1: ./plain: Permission denied" (126), "/: Is a directory" (126), "No such file or directory" (127)
+      // bash: "bash: -c: line 1: ./plain: Permission denied" (126), "/: Is a directory" (126), "No such file or
+      // directory" (127), "./plain/below: Not a directory" (126)
       expect({ status: r.status, stderr: r.stderr }).toEqual({ status: bash.status, stderr: `pcache: ${bash.stderr.split(': ').slice(-2).join(': ')}` });
     }
   });

@@ -39,14 +39,16 @@ export function findCommand(cmd: string, pathEnv: string | undefined, cwd: strin
       return false;
     }
   };
-  if (cmd === '') return null;
   if (cmd.includes('/')) return executable(path.resolve(cwd, cmd)) ? cmd : null;
-  // glibc's execvp default when PATH is unset
-  for (const dir of (pathEnv ?? '/bin:/usr/bin').split(':')) {
-    const file = dir === '' ? cmd : `${dir.replace(/\/+$/, '')}/${cmd}`;
-    if (executable(path.resolve(cwd, file))) return file;
-  }
+  for (const file of pathCandidates(cmd, pathEnv)) if (executable(path.resolve(cwd, file))) return file;
   return null;
+}
+
+/** The names a search along PATH tries for cmd, in order (none for an empty name). */
+function pathCandidates(cmd: string, pathEnv: string | undefined): string[] {
+  if (cmd === '') return [];
+  // glibc's execvp default when PATH is unset
+  return (pathEnv ?? '/bin:/usr/bin').split(':').map((dir) => (dir === '' ? cmd : `${dir.replace(/\/+$/, '')}/${cmd}`));
 }
 
 /**
@@ -57,17 +59,28 @@ export function findCommand(cmd: string, pathEnv: string | undefined, cwd: strin
 export function resolveCommand(cmd: string, pathEnv: string | undefined, cwd: string): string {
   const file = findCommand(cmd, pathEnv, cwd);
   if (file !== null) return file;
-  const kind = (p: string): 'dir' | 'file' | null => {
-    const st = fs.statSync(path.resolve(cwd, p), { throwIfNoEntry: false });
-    return st === undefined ? null : st.isDirectory() ? 'dir' : 'file';
+  // Why execve would refuse what is at p, or null when nothing is there.
+  const refusal = (p: string): string | null => {
+    try {
+      return fs.statSync(path.resolve(cwd, p)).isDirectory() ? 'Is a directory' : 'Permission denied';
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' ? null : code === 'ENOTDIR' ? 'Not a directory' : 'Permission denied';
+    }
   };
   if (cmd.includes('/')) {
-    const k = kind(cmd);
-    if (k === null) throw new CliError(`${cmd}: No such file or directory`, 127);
-    throw new CliError(`${cmd}: ${k === 'dir' ? 'Is a directory' : 'Permission denied'}`, 126);
+    const why = refusal(cmd);
+    throw why === null ? new CliError(`${cmd}: No such file or directory`, 127) : new CliError(`${cmd}: ${why}`, 126);
   }
-  const candidates = cmd === '' ? [] : (pathEnv ?? '/bin:/usr/bin').split(':').map((d) => (d === '' ? cmd : `${d.replace(/\/+$/, '')}/${cmd}`));
-  if (candidates.some((c) => kind(c) === 'file')) throw new CliError(`${cmd}: Permission denied`, 126);
+  // bash skips what it cannot run along PATH, but names a file it found there
+  const isFile = (p: string): boolean => {
+    try {
+      return fs.statSync(path.resolve(cwd, p)).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (pathCandidates(cmd, pathEnv).some(isFile)) throw new CliError(`${cmd}: Permission denied`, 126);
   throw new CliError(`${cmd}: command not found`, 127);
 }
 
