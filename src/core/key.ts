@@ -7,6 +7,9 @@
 //   1 - exe, argv, cwd, env (minus ignored), umask, standard streams.
 //       Later, without a bump (absent, it leaves older keys as they were): the regular files
 //       and directories open on fds 3 and up at the exec (`cmd 3< in`).
+//       Later, without a bump: a key with a terminal on fd 0-2 says that its entries record
+//       the terminal's size as an input, so entries from before that was recorded (which
+//       would replay `ls` at any width) are never found.
 
 import { digestBytes } from '../../cache-store/digest';
 import type { ExecRequest, FdSnapshot } from '../trace/native';
@@ -132,5 +135,6 @@ export function commandKey(parts: KeyParts): string {
   // Only when there are some: every key made without them stays what it was.
   const open = parts.openFds ?? [];
   if (open.length > 0) fields.push(`fdc=${open.length}`, ...open.map((f) => `fd=${f}`));
+  if ([parts.stdin, parts.stdout, parts.stderr].includes('tty')) fields.push('terminal-size=input');
   return digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'));
 }

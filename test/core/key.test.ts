@@ -52,4 +52,12 @@ describe('command key', () => {
     expect(keyOf(request([log(100)]))).toBe(keyOf(request([log(2000)])));
     expect(keyParts(request([log(100)]), ignoredEnv({})).openFds).toEqual(['fd 5: file /work/log, write appending']);
   });
+
+  test('with a terminal on fd 0-2: a key that entries recording no terminal size (made before it was an input) never had', () => {
+    const onTerminal = request();
+    onTerminal.fds[2] = { fd: 2, target: '/dev/pts/3', kind: 'tty', pos: 0, flags: O_WRONLY };
+    // c27e959f...: what the key of this request was before (computed with b7fa394's key.ts)
+    expect(keyOf(onTerminal)).toBe('0565745a7f5efeee2fcc1b7446a9eaf1df006541540b218baffc7e761a2ade41');
+    expect(keyOf(onTerminal)).not.toBe('c27e959f94a13c067929aa95bbf7addd3d99896905584466ffa8a8b3800e73db');
+  });
 });
