@@ -17,7 +17,9 @@ export interface CacheDirSources {
 /** `--cache-dir` > `PCACHE_DIR` > `${XDG_CACHE_HOME:-~/.cache}/pcache`. Always absolute. */
 export function resolveCacheDir(sources: CacheDirSources = {}): string {
   const env = sources.env ?? process.env;
-  if (sources.flag !== undefined && sources.flag !== '') return path.resolve(sources.flag);
+  // `--cache-dir "$UNSET"` is a mistake to report, not a request for the default cache.
+  if (sources.flag === '') throw new StoreError('INVALID_ARGUMENT', '--cache-dir: empty path');
+  if (sources.flag !== undefined) return path.resolve(sources.flag);
   if (env.PCACHE_DIR) return path.resolve(env.PCACHE_DIR);
   // The XDG spec says a relative XDG_CACHE_HOME is invalid and must be ignored.
   const xdg = env.XDG_CACHE_HOME;

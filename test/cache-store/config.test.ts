@@ -15,6 +15,11 @@ describe('cache directory resolution', () => {
     expect(resolveCacheDir({ env: { HOME: '/home/u', XDG_CACHE_HOME: 'rel' } })).toBe('/home/u/.cache/pcache');
     expect(resolveCacheDir({ flag: 'here', env })).toBe(`${process.cwd()}/here`);
   });
+
+  test('an empty --cache-dir is an error, an empty PCACHE_DIR counts as unset', () => {
+    expect(() => resolveCacheDir({ flag: '', env })).toThrow('--cache-dir: empty path');
+    expect(resolveCacheDir({ env: { HOME: '/home/u', PCACHE_DIR: '' } })).toBe('/home/u/.cache/pcache');
+  });
 });
 
 describe('sizes', () => {

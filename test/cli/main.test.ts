@@ -54,6 +54,67 @@ describe('usage errors: exit 2 and exactly one line on stderr', () => {
     expect(r.stderr).toBe(`pcache: --json ${path.join(dir, 'no/such/x.json')}: no such directory ${path.join(dir, 'no/such')}\n`);
     expect(fs.existsSync(marker)).toBe(false);
   });
+
+  test.each([
+    ['run', (f: string) => ['--cache-dir', path.join(dir, 'sj-cache'), '--summary-json', f], '--summary-json'],
+    ['trace', (f: string) => ['trace', '--json', f], '--json'],
+    ['audit', (f: string) => ['audit', '--cache-dir', path.join(dir, 'sj-cache'), '--json', f], '--json'],
+  ])('%s: an output file that is a directory, or empty, is refused before running anything', (_name, flags, flag) => {
+    const marker = path.join(dir, 'ran-output-dir');
+    const target = path.join(dir, 'a-directory');
+    fs.mkdirSync(target, { recursive: true });
+    const r = pcache([...flags(target), '--', '/bin/sh', '-c', `touch ${marker}`]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: `pcache: ${flag} ${target}: is a directory\n` });
+    const empty = pcache([...flags(''), '--', '/bin/sh', '-c', `touch ${marker}`]);
+    expect({ status: empty.status, stderr: empty.stderr }).toEqual({ status: 2, stderr: `pcache: ${flag}: empty file name\n` });
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  test('an empty --cache-dir is refused, not taken for the default cache', () => {
+    const marker = path.join(dir, 'ran-empty-cache-dir');
+    const r = pcache(['--cache-dir', '', '--', '/bin/sh', '-c', `touch ${marker}`]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: 'pcache: --cache-dir: empty path\n' });
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
+
+describe('an output file that cannot be written after the run', () => {
+  // The command removes the directory the summary was to go to: pcache says so in one
+  // line and keeps a failing command's status; a succeeding one becomes 1.
+  test.each([
+    ['exit 3', 3],
+    ['exit 0', 1],
+  ])('run --summary-json, command %s: exit %d', (exit, status) => {
+    const out = path.join(dir, `vanishing-${status}`);
+    fs.mkdirSync(out, { recursive: true });
+    const summary = path.join(out, 's.json');
+    const r = pcache(['--cache-dir', path.join(dir, 'vanish-cache'), '--quiet', '--summary-json', summary, '--', '/bin/sh', '-c', `rm -r ${out}; ${exit}`]);
+    expect(r.status).toBe(status);
+    expect(r.stderr).toMatch(new RegExp(`^pcache: cannot write ${summary}: ENOENT[^\n]*\n$`));
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test('trace --json, command exit 0: exit 1', () => {
+    const out = path.join(dir, 'vanishing-trace');
+    fs.mkdirSync(out, { recursive: true });
+    const json = path.join(out, 't.json');
+    const r = pcache(['trace', '--json', json, '--', '/bin/sh', '-c', `rm -r ${out}`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('pcache:'))).toEqual([
+      expect.stringMatching(new RegExp(`^pcache: cannot write ${json}: ENOENT`)),
+    ]);
+  });
+
+  test('a summary path that is a symlink is written through the link', () => {
+    const real = path.join(dir, 'real-summary.json');
+    const link = path.join(dir, 'link-summary.json');
+    fs.writeFileSync(real, 'old\n');
+    fs.symlinkSync(real, link);
+    const r = pcache(['--cache-dir', path.join(dir, 'link-cache'), '--quiet', '--summary-json', link, '--', '/bin/sh', '-c', 'exit 4']);
+    expect(r.status).toBe(4);
+    expect(fs.readlinkSync(link)).toBe(real);
+    expect(JSON.parse(fs.readFileSync(real, 'utf8')).exitCode).toBe(4);
+  });
 });
 
 describe('command lookup: 127 or 126 like a shell', () => {

@@ -14,6 +14,7 @@ import { readRunReport } from '../../core/run-report';
 import { auditRun, formatAudit } from '../../report/audit';
 import { listRunIds } from '../../report/runs';
 import { CliError, UsageError } from '../errors';
+import { checkOutputFile, writeOutputFile } from '../output-file';
 import { resolveCommand, type CommandContext } from './trace';
 
 interface AuditArgs {
@@ -38,8 +39,7 @@ export interface AuditInvocation {
 export async function runAudit(inv: AuditInvocation): Promise<number> {
   if (inv.cmd.length === 0) throw new UsageError('no command given (usage: pcache audit [options] -- CMD ARGS...)');
   const file = resolveCommand(inv.cmd[0], inv.env.PATH, inv.cwd);
-  const jsonPath = inv.json === undefined ? undefined : path.resolve(inv.cwd, inv.json);
-  if (jsonPath !== undefined && !fs.existsSync(path.dirname(jsonPath))) throw new UsageError(`--json ${inv.json}: no such directory`);
+  const jsonPath = inv.json === undefined ? undefined : checkOutputFile('--json', inv.json, inv.cwd);
   const cache = Store.open(resolveCacheDir({ flag: inv.cacheDir, env: inv.env }));
   // The audit run records into a scratch store: publishing into the user's store would
   // replace the entries it is about to be compared with.
@@ -53,9 +53,10 @@ export async function runAudit(inv: AuditInvocation): Promise<number> {
       if (!report) throw new CliError('the audit run left no run report');
       const result = auditRun(report, scratch, cache);
       inv.stderr(formatAudit(report, result));
-      if (jsonPath !== undefined) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n');
-      if (result.findings.length > 0) return NONDETERMINISTIC_STATUS;
-      return summary.exitCode ?? (summary.signal !== null ? 128 + summary.signal : 1);
+      const status =
+        result.findings.length > 0 ? NONDETERMINISTIC_STATUS : (summary.exitCode ?? (summary.signal !== null ? 128 + summary.signal : 1));
+      if (jsonPath === undefined) return status;
+      return writeOutputFile(jsonPath, JSON.stringify(result, null, 2) + '\n', status, inv.stderr);
     } finally {
       scratch.close();
     }

@@ -11,6 +11,7 @@ import { Store } from '../../../cache-store/store';
 import { CAPTURE_MAX_LIMIT, CachedRun, type CachedRunSummary } from '../../core/cached-run';
 import { ProgressLine, wantsProgress, type StatusTerminal } from '../../report/progress';
 import { CliError, UsageError } from '../errors';
+import { checkOutputFile, writeOutputFile } from '../output-file';
 import { resolveCommand, type CommandContext } from './trace';
 
 interface RunArgs {
@@ -61,14 +62,7 @@ export function summaryJson(s: CachedRunSummary, exitCode: number): object {
 
 export async function runCached(inv: RunInvocation): Promise<number> {
   if (inv.cmd.length === 0) throw new UsageError('no command given (usage: pcache [run] [options] -- CMD ARGS...)');
-  let summaryPath: string | undefined;
-  if (inv.summaryJson !== undefined) {
-    summaryPath = path.resolve(inv.cwd, inv.summaryJson);
-    const dir = path.dirname(summaryPath);
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-      throw new UsageError(`--summary-json ${inv.summaryJson}: no such directory ${dir}`);
-    }
-  }
+  const summaryPath = inv.summaryJson === undefined ? undefined : checkOutputFile('--summary-json', inv.summaryJson, inv.cwd);
   for (const name of ['PCACHE_CAPTURE_MEMORY', 'PCACHE_CAPTURE_MAX']) {
     const v = inv.env[name];
     if (v !== undefined && !/^[0-9]+$/.test(v)) throw new UsageError(`${name} must be a number of bytes, not '${v}'`);
@@ -104,8 +98,8 @@ export async function runCached(inv: RunInvocation): Promise<number> {
   }
   const exitCode = summary.exitCode ?? (summary.signal !== null ? 128 + summary.signal : 1);
   if (!inv.quiet) inv.stderr(summaryLine(summary));
-  if (summaryPath !== undefined) fs.writeFileSync(summaryPath, JSON.stringify(summaryJson(summary, exitCode)) + '\n');
-  return exitCode;
+  if (summaryPath === undefined) return exitCode;
+  return writeOutputFile(summaryPath, JSON.stringify(summaryJson(summary, exitCode)) + '\n', exitCode, inv.stderr);
 }
 
 function writeStderr(text: string): void {

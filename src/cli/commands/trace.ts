@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { CliError, UsageError } from '../errors';
+import { checkOutputFile, writeOutputFile } from '../output-file';
 import { runTraced, type SessionResult } from '../../trace/session';
 import { resolveCacheDir } from '../../../cache-store/config';
 import { formatTree } from '../../trace/tree';
@@ -109,18 +110,6 @@ export function jsonRecord(result: SessionResult): TraceRecord {
   };
 }
 
-/** Temp file + rename, so a reader never sees half a record. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new CliError(`cannot write ${file}: ${(e as Error).message}`);
-  }
-}
-
 export interface TraceRun {
   cmd: string[];
   json?: string;
@@ -133,13 +122,7 @@ export interface TraceRun {
 export async function trace(run: TraceRun): Promise<number> {
   if (run.cmd.length === 0) throw new UsageError('trace: no command given (usage: pcache trace [--json FILE] -- CMD ARGS...)');
   const file = resolveCommand(run.cmd[0], run.env.PATH, run.cwd);
-  let jsonPath: string | undefined;
-  if (run.json !== undefined) {
-    jsonPath = path.resolve(run.cwd, run.json);
-    // Checked before running, so a long command's record is not lost to a typo.
-    const dir = path.dirname(jsonPath);
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--json ${run.json}: no such directory ${dir}`);
-  }
+  const jsonPath = run.json === undefined ? undefined : checkOutputFile('--json', run.json, run.cwd);
   const env = Object.entries(run.env)
     .filter((kv): kv is [string, string] => kv[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
@@ -156,10 +139,9 @@ export async function trace(run: TraceRun): Promise<number> {
     captureLimit: jsonPath === undefined ? 0 : TRACE_CAPTURE_LIMIT,
   });
   run.stderr(formatTree(result.record));
-  if (jsonPath !== undefined) writeAtomically(jsonPath, JSON.stringify(jsonRecord(result), null, 2) + '\n');
-  if (result.exitCode !== null) return result.exitCode;
-  if (result.signal !== null) return 128 + result.signal;
-  return 1;
+  const status = result.exitCode ?? (result.signal !== null ? 128 + result.signal : 1);
+  if (jsonPath === undefined) return status;
+  return writeOutputFile(jsonPath, JSON.stringify(jsonRecord(result), null, 2) + '\n', status, run.stderr);
 }
 
 export function traceCommand(ctx: CommandContext): CommandModule<object, TraceArgs> {
