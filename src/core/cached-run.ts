@@ -119,6 +119,46 @@ export function storesTimestamps(exe: string, argv: readonly string[]): string |
   return null;
 }
 
+/**
+ * Programs whose output is the time they read or measured. The clock is read through the
+ * vDSO, with no system call to stop on, so the tracer cannot see it: these are named, and
+ * run every time. `date -r FILE` (a file's time, which is an input) and `date -d @N` do not
+ * read the clock.
+ */
+export function readsClock(exe: string, argv: readonly string[]): string | null {
+  const name = exe.slice(exe.lastIndexOf('/') + 1);
+  const args = argv.slice(1);
+  if (name === 'time') return 'time reports how long its command took';
+  if (name !== 'date') return null;
+  // date's options, as getopt reads them: -d/-f/-r/-s take a value (attached or next),
+  // -I takes an optional attached one.
+  const seen: Array<[string, string | undefined]> = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') break;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const opt = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      const takes = ['date', 'file', 'reference', 'set'].some((o) => o.startsWith(opt) && opt.length > 0);
+      seen.push([opt, eq >= 0 ? a.slice(eq + 1) : takes ? args[++i] : undefined]);
+    } else if (/^-./.test(a)) {
+      for (let j = 1; j < a.length; j++) {
+        const c = a[j];
+        if (c === 'I') break;
+        if ('dfrs'.includes(c)) {
+          seen.push([c, j + 1 < a.length ? a.slice(j + 1) : args[++i]]);
+          break;
+        }
+        seen.push([c, undefined]);
+      }
+    }
+  }
+  const is = (opt: string, short: string, long: string): boolean => opt === short || (opt.length > 1 && long.startsWith(opt));
+  if (seen.some(([o]) => is(o, 's', 'set'))) return 'date sets the clock';
+  const fixed = seen.some(([o, v]) => is(o, 'r', 'reference') || (is(o, 'd', 'date') && /^\s*@-?[0-9]+(\.[0-9]+)?\s*$/.test(v ?? '')));
+  return fixed ? null : 'date reads the clock';
+}
+
 function label(argv: readonly string[]): string {
   return argv.slice(0, 4).join(' ');
 }
@@ -660,8 +700,8 @@ export class CachedRun {
     if (inherited) return taint(inherited);
     const lost = this.unprivileged.get(`${rec.pid}:${rec.start}`);
     if (lost) return taint(lost);
-    const stamps = storesTimestamps(rec.exe, rec.argv);
-    if (stamps) return taint(stamps);
+    const known = storesTimestamps(rec.exe, rec.argv) ?? readsClock(rec.exe, rec.argv);
+    if (known) return taint(known);
     // Hard links among outputs would come back as separate files.
     const outputStats = new Map<string, fs.BigIntStats>();
     for (const o of rec.outputs) {

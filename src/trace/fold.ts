@@ -1083,6 +1083,8 @@ export class TraceFolder {
     const classified = fsEffects(ev);
     const { effects, move } = classified;
     const reasons = ev.fdLink === undefined ? classified.reasons : this.fdLinkReasons(e, ev, classified.reasons);
+    // ps, pgrep, top: what is running now is no input a replay could check.
+    if (ev.op === 'getdents' && ev.path === '/proc') reasons.push({ text: 'listed the running processes (/proc)', propagate: true });
     if (ev.op === 'open') {
       const policy = pathPolicy(ev.path, this.ignoreDirs);
       if (policy === 'random') reasons.push({ text: `read ${ev.path} (nondeterministic)`, propagate: true });

@@ -424,6 +424,26 @@ describe('metadata a step observes', () => {
     expectIndistinguishable(r.rerun);
   });
 
+  test('date reads the clock: it runs every time, and so does its script; sort next to it is replayed', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('date +%s%N > now.txt', 'sort data.txt > sorted.txt'), 'data.txt': 'b\na\n' },
+    });
+    expectIndistinguishable(r.first, ['now.txt']);
+    expectIndistinguishable(r.rerun, ['now.txt']);
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 2 });
+    expect(textOf(r.rerun.cached.tree, 'now.txt')).not.toBe(textOf(r.first.cached.tree, 'now.txt'));
+    expect(textOf(r.rerun.cached.tree, 'sorted.txt')).toBe('a\nb\n');
+  });
+
+  test('listing /proc (ps, pgrep) shows what runs now: the step runs every time', async () => {
+    const r = await runScenario({
+      files: { 'p.sh': sh('ls /proc > /dev/null', 'sort data.txt > sorted.txt'), 'data.txt': 'b\na\n' },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 2 });
+  });
+
   test('date -r f next to sort f: the modification time date printed is an input of the script', async () => {
     const r = await runScenario({
       files: { 'p.sh': sh('date -u -r data.txt +%s > when.txt', 'sort data.txt > sorted.txt'), 'data.txt': 'b\na\n' },
