@@ -1,11 +1,11 @@
 // The entry model: what one cached execution looks like to the store. Generic on
 // purpose: the store does not know what a process is, only paths, stats and digests.
 
-export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist' | 'terminal';
+export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist' | 'terminal' | 'cpus';
 export type OutputKind = 'content' | 'deleted' | 'mkdir' | 'symlink' | 'mode';
 export type FileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
 
-export const INPUT_KINDS: readonly InputKind[] = ['content', 'metadata', 'absent', 'dirlist', 'terminal'];
+export const INPUT_KINDS: readonly InputKind[] = ['content', 'metadata', 'absent', 'dirlist', 'terminal', 'cpus'];
 export const OUTPUT_KINDS: readonly OutputKind[] = ['content', 'deleted', 'mkdir', 'symlink', 'mode'];
 
 /**
@@ -19,6 +19,7 @@ export const OUTPUT_KINDS: readonly OutputKind[] = ['content', 'deleted', 'mkdir
  *   dirlist  - stat is a directory whose sorted listing (names and types) has digest `hash`
  *   terminal - the terminal `path` names (/dev/fd/N: the one on the new execution's fd N) has
  *              the size `hash` ("ROWSxCOLUMNS"); the checker's caller says which terminal that is
+ *   cpus     - the new execution may run on `hash` CPUs (its sched_getaffinity count)
  * The stat fields are those seen when `hash` was computed, at `verifiedAtNs`; when the
  * file's stat is still identical and was settled then (see hash-cache.ts), no re-hash is needed.
  */
@@ -33,7 +34,7 @@ export interface InputRecord {
   ctimeNs?: bigint | null;
   /** permission bits (st_mode & 0o7777) */
   mode?: number | null;
-  /** content: file digest; dirlist: listing digest; metadata of a symlink: the link target; terminal: its size */
+  /** content: file digest; dirlist: listing digest; metadata of a symlink: the link target; terminal: its size; cpus: the count */
   hash?: string | null;
   /** wall-clock ns when stat and hash were taken together; 0/absent = never trust the stat */
   verifiedAtNs?: bigint | null;

@@ -112,6 +112,7 @@ export function snapshotInput(hashCache: HashCache, path: string, kind: InputKin
     case 'absent':
       return lstatOrUndefined(path) ? undefined : { path, kind };
     case 'terminal':
+    case 'cpus':
       return undefined; // what the program was told is known only to its caller (the trace)
     case 'dirlist': {
       const startedNs = nowNs();
@@ -156,10 +157,13 @@ export class InputChecker {
    * @param terminalSize the size ("ROWSxCOLUMNS") of the terminal a terminal input's path
    *   names for the execution being looked up, or null when there is none; without it no
    *   terminal input matches.
+   * @param cpuCount how many CPUs the execution being looked up may run on, or null when
+   *   unknown; without it no cpus input matches.
    */
   constructor(
     private readonly hashCache: HashCache,
     private readonly terminalSize?: (path: string) => string | null,
+    private readonly cpuCount?: () => string | null,
   ) {}
 
   /** First input that no longer matches (and is not tolerated), or null if all match. */
@@ -251,6 +255,11 @@ export class InputChecker {
         const size = this.terminalSize?.(input.path) ?? null;
         if (size === null) return 'not a terminal';
         return size === input.hash ? null : `terminal size changed (${input.hash ?? '?'} -> ${size})`;
+      }
+      case 'cpus': {
+        const count = this.cpuCount?.() ?? null;
+        if (count === null) return 'CPU count unknown';
+        return count === input.hash ? null : `CPU count changed (${input.hash ?? '?'} -> ${count})`;
       }
     }
   }

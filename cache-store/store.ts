@@ -498,10 +498,10 @@ export class Store {
     }));
   }
 
-  /** A checker for one lookup: memoises stats and digests across candidates (terminalSize: see InputChecker). */
-  newInputChecker(terminalSize?: (path: string) => string | null): InputChecker {
+  /** A checker for one lookup: memoises stats and digests across candidates (terminalSize, cpuCount: see InputChecker). */
+  newInputChecker(terminalSize?: (path: string) => string | null, cpuCount?: () => string | null): InputChecker {
     this.live();
-    return new InputChecker(this.hashCache, terminalSize);
+    return new InputChecker(this.hashCache, terminalSize, cpuCount);
   }
 
   /** Records an input as the file system shows it now (see input-check.ts). */

@@ -77,6 +77,7 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
       o.Set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
       if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
       if (e.fdLink != -1) o.Set("fdLink", e.fdLink);
+      if (strcmp(e.op, "cpus") == 0) o.Set("size", e.detail);  // how many CPUs it may use
       if (strcmp(e.op, "termsize") == 0 || strcmp(e.op, "termset") == 0) {
         o.Set("fd", e.fd);
         // termsize: what it was told ("ROWSxCOLUMNS"); termset: the request
@@ -155,6 +156,7 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("env", strings(env, r.env));
   o.Set("cwd", r.cwd);
   o.Set("umask", r.umask);
+  if (r.cpus >= 0) o.Set("cpus", r.cpus);
   o.Set("fds", fdsToJs(env, r.fds));
   o.Set("time", r.time);
   if (r.readback) o.Set("readback", true);

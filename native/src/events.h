@@ -86,6 +86,7 @@ struct ExecRequest {
   std::vector<std::string> links, argv, env;
   std::string cwd;
   int umask;
+  int cpus = -1;  // how many CPUs it may run on (sched_getaffinity), -1 if unknown
   std::vector<FdSnapshot> fds;
   double time;
   // Its stdout is read back from the file at its end instead of captured write by write.

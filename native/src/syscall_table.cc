@@ -191,6 +191,8 @@ std::vector<SyscallSpec> build() {
   // execution that asks. Changing a terminal (stty) is an effect no replay makes. Only
   // terminalRequests() stop (seccomp_filter.cc).
   t.push_back(H(__NR_ioctl, "ioctl", Handling::TermSize));
+  // nproc, OpenMP and BLAS runtimes size themselves by the CPUs they may use: an input.
+  t.push_back(H(__NR_sched_getaffinity, "sched_getaffinity", Handling::Cpus));
   // Not understood: each makes the execution uncacheable (fail closed).
   const std::pair<int, const char*> unknown[] = {
       {__NR_chroot, "chroot"}, {__NR_pivot_root, "pivot_root"}, {__NR_mount, "mount"},

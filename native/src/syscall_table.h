@@ -25,6 +25,7 @@ enum class Handling : uint8_t {
   MoveData,   // sendfile/splice/tee/copy_file_range/vmsplice touching fd 0/1/2
   StdioFd,    // dup2/dup3 onto fd 1/2, close of fd 1/2: what fd 1/2 hold changes
   TermSize,   // ioctl(TIOCGWINSZ) only (filtered in BPF): a terminal's size, read at exit
+  Cpus,       // sched_getaffinity: how many CPUs the process may run on (nproc, OpenMP)
   Unknown,    // not understood: makes the execution uncacheable
 };
 

@@ -5,6 +5,7 @@
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <arpa/inet.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -1032,6 +1033,20 @@ void Tracer::handleSeccompStop(Task& t) {
       t.wantExitStop = true;
       break;
     }
+    case Handling::Cpus: {
+      // Asked of the tracer now, at the call's entry: the mask the call will report (pid 0
+      // is the caller). Only the count is the input: nproc prints it, and the same number
+      // of other CPUs (another batch job's cpuset) gives the same results.
+      pid_t who = a[0] == 0 ? t.tid : static_cast<pid_t>(a[0]);
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      if (sched_getaffinity(who, sizeof set, &set) != 0) break;
+      Event& e = emit(EventKind::Fs, t.tid);
+      e.op = "cpus";
+      e.path = "/proc/self/status";  // where Cpus_allowed_list shows the same
+      e.detail = std::to_string(CPU_COUNT(&set));
+      break;
+    }
     case Handling::Unknown:
       emitUnknown(t, nr, s->name, "not supported");
       break;
@@ -1270,6 +1285,10 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   readStringArray(t.tid, envArg, req->env);
   cwdOf(t, req->cwd);
   req->umask = processes_[t.tgid].umask;
+  // The CPUs it may run on survive the exec: what nproc there would print.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  req->cpus = sched_getaffinity(t.tid, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : -1;
   // Without a decision to make, the exec event's full snapshot (taken after the exec) is enough.
   if (askExec_) req->fds = execSnapshot(t.tid);
   req->time = nowMs();

@@ -344,7 +344,10 @@ export class CachedRun {
 
   /** A hit replayed: the decision that skips the execution; null when it must run. */
   private async tryHit(req: ExecRequest, key: string, parts: KeyParts, rejected: ReportExecution['rejected']): Promise<ExecDecision | null> {
-    const checker = this.store.newInputChecker((path) => this.terminalSize(req, path));
+    const checker = this.store.newInputChecker(
+      (path) => this.terminalSize(req, path),
+      () => (req.cpus === undefined ? null : String(req.cpus)),
+    );
     const hit = this.lookup(key, rejected, checker);
     if (!hit) return null;
     const parent = this.folder?.executionIdOf(req.pid) ?? null;
@@ -624,7 +627,7 @@ export class CachedRun {
   ): InputRecord | undefined {
     const { path, kind } = input;
     if (kind === 'absent') return { path, kind };
-    if (kind === 'terminal') return input.size ? { path, kind, hash: input.size } : undefined;
+    if (kind === 'terminal' || kind === 'cpus') return input.size ? { path, kind, hash: input.size } : undefined;
     if (kind === 'content' || kind === 'dirlist') {
       const pre = this.preimages.get(`${kind}:${path}`)?.find((p) => p.timeMs >= rec.start);
       if (pre) return pre.record;

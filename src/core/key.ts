@@ -10,11 +10,14 @@
 //       Later, without a bump: a key with a terminal on fd 0-2 says that its entries record
 //       the terminal's size as an input, so entries from before that was recorded (which
 //       would replay `ls` at any width) are never found.
+//   2 - the same fields. Entries record how many CPUs an execution may run on when it asks
+//       (sched_getaffinity: nproc, OpenMP); those from before (which would replay nproc's
+//       count on a machine or in a cpuset with another one) are never found.
 
 import { digestBytes } from '../../cache-store/digest';
 import type { ExecRequest, FdSnapshot } from '../trace/native';
 
-export const KEY_VERSION = 1;
+export const KEY_VERSION = 2;
 
 /**
  * Environment variables that differ between otherwise identical invocations and

@@ -326,6 +326,9 @@ export function eventsForHit(req: ExecRequest, entry: Entry, applied: readonly A
         if (f) events.push(fsEvent(pid, 'termsize', f.target, 'c', { fd, size: i.hash ?? '' }));
         break;
       }
+      case 'cpus':
+        events.push(fsEvent(pid, 'cpus', i.path, 'c', { size: i.hash ?? '' }));
+        break;
     }
   }
   for (const { output: o, before } of applied) {

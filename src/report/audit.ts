@@ -57,6 +57,8 @@ function inputSignature(i: InputRecord): string {
       return 'absent';
     case 'terminal':
       return `terminal:${i.hash ?? ''}`;
+    case 'cpus':
+      return `cpus:${i.hash ?? ''}`;
   }
 }
 

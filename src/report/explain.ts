@@ -160,6 +160,9 @@ function inputChange(shown: string, kind: string, reason: string): string {
       if (reason === 'not a terminal') return `${shown} is no longer a terminal`;
       if (reason.startsWith('terminal size changed')) return `the terminal on ${shown} changed size ${reason.slice('terminal size changed '.length)}`;
       break;
+    case 'cpus':
+      if (reason.startsWith('CPU count changed')) return `the number of CPUs it may run on changed ${reason.slice('CPU count changed '.length)}`;
+      break;
   }
   return `input ${shown} changed (${kind}: ${reason})`;
 }

@@ -407,6 +407,7 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
       effects.push(exists(t) ? effect(p, t, 'metadata', { k: 'times' }) : effect(p, t, 'absent'));
       break;
     case 'termsize': // TraceFolder.onTermSize: an input by descriptor, not by path
+    case 'cpus': // TraceFolder.onFs: an input of the process, not of a path
       break;
     case 'termset':
       // stty, `read -s`, a pager: the terminal stays changed after the execution; a replay would not change it
@@ -428,7 +429,7 @@ export function fsEffects(ev: FsEvent): { effects: PathEffect[]; reasons: Reason
 // Per-execution state
 
 // (terminal inputs are kept per execution, by descriptor, not per path)
-const INPUT_RANK: Record<InputKind, number> = { terminal: 0, absent: 1, metadata: 2, dirlist: 3, content: 4 };
+const INPUT_RANK: Record<InputKind, number> = { terminal: 0, cpus: 0, absent: 1, metadata: 2, dirlist: 3, content: 4 };
 
 interface PathState {
   /** type before the first event of this execution's subtree that touched the path */
@@ -573,6 +574,8 @@ interface Execution {
   outputs: OutputRecord[];
   /** the size its subtree was first told of the terminal on each of its fds 0-2 */
   terminals: Map<number, string>;
+  /** how many CPUs its subtree was first told it may run on */
+  cpus?: string;
 }
 
 export interface FolderOptions {
@@ -1080,6 +1083,12 @@ export class TraceFolder {
     const e = this.executionOfTid(ev.pid);
     if (e === null) return; // pcache's own child before the first exec
     if (ev.op === 'termsize') return this.onTermSize(e, ev);
+    if (ev.op === 'cpus') {
+      // nproc, OpenMP. Each execution around it depends on the CPUs it started with (which a
+      // lookup can check: they survive exec), whatever `taskset` inside it made of them.
+      for (const a of this.chain(e)) a.cpus ??= a.req.cpus !== undefined ? String(a.req.cpus) : (ev.size ?? '');
+      return;
+    }
     const classified = fsEffects(ev);
     const { effects, move } = classified;
     const reasons = ev.fdLink === undefined ? classified.reasons : this.fdLinkReasons(e, ev, classified.reasons);
@@ -1599,6 +1608,7 @@ export class TraceFolder {
       inputs.push(statted ? { path: p, kind: st.input, before: st.before, statted: true } : { path: p, kind: st.input, before: st.before });
     }
     for (const [fd, size] of e.terminals) inputs.push({ path: `/dev/fd/${fd}`, kind: 'terminal', size });
+    if (e.cpus !== undefined) inputs.push({ path: '/proc/self/status', kind: 'cpus', size: e.cpus });
     inputs.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return {
       id: e.id,

@@ -55,6 +55,7 @@ export type FsOp =
   | 'xattr-write'
   | 'termsize' // ioctl(TIOCGWINSZ) that succeeded: path = the terminal on fd `fd`, told `size`
   | 'termset' // an ioctl that changed the terminal on fd `fd` (its settings, size, input): `request`
+  | 'cpus' // sched_getaffinity: it may run on `size` CPUs (path: /proc/self/status)
   | 'execve-probe'; // a failed execve (path searched along PATH, not found or not executable)
 
 export interface FsEvent {
@@ -89,7 +90,7 @@ export interface FsEvent {
    * another process. Which file the call met then depends on the descriptor, not on the path.
    */
   fdLink?: number;
-  /** termsize/termset: the descriptor, the answer ("ROWSxCOLUMNS"), the request (TCSETS ...) */
+  /** termsize/termset: the descriptor, the answer ("ROWSxCOLUMNS"), the request (TCSETS ...); cpus: the count */
   fd?: number;
   size?: string;
   request?: string;
@@ -209,6 +210,8 @@ export interface ExecRequest {
   env: string[];
   cwd: string;
   umask: number;
+  /** how many CPUs it may run on (sched_getaffinity; kept across exec), when known */
+  cpus?: number;
   /** fds 0-2 only (kept cheap: this is on the path of every exec); pos/flags only for fd 0 on a file */
   fds: FdSnapshot[];
   /** its stdout (a regular file only it holds) comes as one `readback` io event at its end */

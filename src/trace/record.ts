@@ -17,8 +17,10 @@ export const TRACE_RECORD_VERSION = 1;
  * dirlist  - a directory's entries were listed (getdents)
  * terminal - the size of the terminal on its stdin, stdout or stderr was asked (TIOCGWINSZ):
  *            `path` is /dev/fd/N, `size` what it was told ("ROWSxCOLUMNS")
+ * cpus     - it asked how many CPUs it may run on (sched_getaffinity: nproc, OpenMP):
+ *            `path` is /proc/self/status (its Cpus_allowed_list), `size` the count
  */
-export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist' | 'terminal';
+export type InputKind = 'content' | 'metadata' | 'absent' | 'dirlist' | 'terminal' | 'cpus';
 
 /**
  * content - a regular file's final bytes differ from (or may differ from) the start
@@ -39,7 +41,7 @@ export interface InputRecord {
    * -r f` next to `sort f`): what it saw, a modification time included, is an input too.
    */
   statted?: boolean;
-  /** terminal inputs: "ROWSxCOLUMNS" */
+  /** terminal inputs: "ROWSxCOLUMNS"; cpus inputs: the count */
   size?: string;
 }
 

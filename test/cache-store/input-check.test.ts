@@ -116,6 +116,22 @@ describe('input checking', () => {
     expect(store.newInputChecker().check([terminal])?.reason).toBe('not a terminal');
   });
 
+  test('a cpus input matches only the count the caller reports for the new execution', () => {
+    const cpus: InputRecord = { path: '/proc/self/status', kind: 'cpus', hash: '4' };
+    const manifest = encodeManifest([cpus]);
+    expect(decodeManifest(manifest)).toEqual([{ type: null, dev: null, ino: null, size: null, mtimeNs: null, ctimeNs: null, mode: null, verifiedAtNs: null, ...cpus }]);
+    const counted = (n: string | null) => [undefined, () => n] as const;
+    expect(store.newInputChecker(...counted('4')).checkManifest(manifest)).toBeNull();
+    expect(store.newInputChecker(...counted('16')).checkManifest(manifest)).toEqual({
+      index: 0,
+      path: '/proc/self/status',
+      kind: 'cpus',
+      reason: 'CPU count changed (4 -> 16)',
+    });
+    expect(store.newInputChecker(...counted(null)).check([cpus])?.reason).toBe('CPU count unknown');
+    expect(store.newInputChecker().check([cpus])?.reason).toBe('CPU count unknown');
+  });
+
   test('snapshots record what the file system shows', async () => {
     const { inputs, f } = await scene();
     expect(inputs.content).toMatchObject({ kind: 'content', type: 'file', size: 8n, mode: 0o644 });

@@ -31,8 +31,10 @@ const keyOf = (req: ExecRequest): string => commandKey(keyParts(req, ignoredEnv(
 const file = (fd: number, target: string, pos = 0, flags = 0): FdSnapshot => ({ fd, target, kind: 'file', pos, flags });
 
 describe('command key', () => {
-  test('is stable: the same request has had the same key since format 1 (entries stay usable)', () => {
-    expect(keyOf(request())).toBe('aaf13dbe1b696afb9655a585b5bfda50b473f1e2eb81ae96d349ef47e1d971e6');
+  test('is stable: the same request has had the same key since format 2 (entries stay usable)', () => {
+    expect(keyOf(request())).toBe('8170d10b30e14ae3997e47622deeb518458ec63ae81ccf08e48bd47b71950225');
+    // format 1's key: its entries recorded no CPU count, so they are never found
+    expect(keyOf(request())).not.toBe('aaf13dbe1b696afb9655a585b5bfda50b473f1e2eb81ae96d349ef47e1d971e6');
     // SHLVL is ignored; a pipe on fd 3 (make's jobserver) is not part of the key
     const other = request([{ fd: 3, target: 'pipe:[9]', kind: 'pipe', pos: 0, flags: 0 }]);
     other.env = ['LANG=C', 'SHLVL=5'];
@@ -56,8 +58,10 @@ describe('command key', () => {
   test('with a terminal on fd 0-2: a key that entries recording no terminal size (made before it was an input) never had', () => {
     const onTerminal = request();
     onTerminal.fds[2] = { fd: 2, target: '/dev/pts/3', kind: 'tty', pos: 0, flags: O_WRONLY };
-    // c27e959f...: what the key of this request was before (computed with b7fa394's key.ts)
-    expect(keyOf(onTerminal)).toBe('0565745a7f5efeee2fcc1b7446a9eaf1df006541540b218baffc7e761a2ade41');
+    // c27e959f...: what the key of this request was before (computed with b7fa394's key.ts);
+    // 0565745a...: with the terminal field, in format 1
+    expect(keyOf(onTerminal)).toBe('e1a636401eb16980aa5cd5aaf48b3eef507fc90c54d91440801ebad17492172f');
+    expect(keyOf(onTerminal)).not.toBe('0565745a7f5efeee2fcc1b7446a9eaf1df006541540b218baffc7e761a2ade41');
     expect(keyOf(onTerminal)).not.toBe('c27e959f94a13c067929aa95bbf7addd3d99896905584466ffa8a8b3800e73db');
   });
 });

@@ -254,6 +254,8 @@ export interface Invocation {
   umask?: number;
   /** tty only: the terminal's width (`stty cols`, outside pcache); default script's */
   columns?: number;
+  /** run on these CPUs only (`taskset -c LIST`, outside pcache), as a batch job's cpuset would */
+  cpus?: string;
 }
 
 export interface Summary {
@@ -315,6 +317,7 @@ export async function runArgv(argv: string[], cwd: string, io: string, inv: Invo
   const id = ++runCounter;
   let wrapped = argv;
   if (inv.stdin && 'pipe' in inv.stdin) wrapped = ['/bin/sh', '-c', 'printf %s "$0" | "$@"', inv.stdin.pipe, ...wrapped];
+  if (inv.cpus !== undefined) wrapped = ['taskset', '-c', inv.cpus, ...wrapped];
   if (inv.umask !== undefined) wrapped = ['/bin/sh', '-c', `umask ${inv.umask.toString(8).padStart(3, '0')} && exec "$@"`, 'sh', ...wrapped];
   const stdioKind = inv.stdio ?? 'socket';
   if (stdioKind === 'pipe') wrapped = ['/usr/bin/python3', '-c', PIPE_LAUNCHER, ...wrapped];

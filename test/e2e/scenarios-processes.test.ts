@@ -146,6 +146,40 @@ describe('stdout and stderr', () => {
   });
 });
 
+// nproc, OpenMP and BLAS runtimes size themselves by the CPUs they may run on (a batch job's
+// cpuset): the count is an input of whoever asks, checked against the new exec's own.
+describe('the CPUs a step may run on', () => {
+  const CPUS = { 'p.sh': sh('nproc > n.txt', 'cat d.txt > copy.txt'), 'd.txt': 'data\n' };
+
+  test('recorded on one CPU, re-run on two: nproc runs again, cat is replayed', async () => {
+    const r = await runScenario({ files: CPUS, first: { cpus: '0' }, rerun: { cpus: '0-1' } });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect(textOf(r.rerun.cached.tree, 'n.txt')).toBe('2\n');
+    expectSummary(r.rerun.cached, { total: 3, ran: 2, skipped: 1, uncacheable: 0 });
+  });
+
+  test('another CPU, the same count: nothing runs', async () => {
+    const r = await runScenario({ files: CPUS, first: { cpus: '0' }, rerun: { cpus: '1' } });
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+
+  test('a step that narrows its CPUs: each execution depends on the CPUs it started with', async () => {
+    // nproc, after python narrowed the process to CPU 0, is the first to ask and is told 1;
+    // the script around it started with 2, and that is what a lookup of the script can check
+    const narrow = `/usr/bin/python3 -c "import os; os.sched_setaffinity(0, {0}); os.execv('/usr/bin/nproc', ['nproc'])"`;
+    const r = await runScenario({
+      files: { 'p.sh': sh(`${narrow} > one.txt`, 'nproc > all.txt') },
+      first: { cpus: '0-1' },
+    });
+    expectIndistinguishable(r.first);
+    expectIndistinguishable(r.rerun);
+    expect([textOf(r.rerun.cached.tree, 'one.txt'), textOf(r.rerun.cached.tree, 'all.txt')]).toEqual(['1\n', '2\n']);
+    expectSummary(r.rerun.cached, { total: 1, ran: 0, skipped: 1 });
+  });
+});
+
 describe('exit statuses and signals', () => {
   test('a non-zero exit status (grep without a match as the last step) is cached like any other', async () => {
     const r = await runScenario({

@@ -106,7 +106,9 @@ test('inputs: what the run read from outside itself, with the digests it recorde
   expect(lines.filter((l) => /n\.txt|r\.txt/.test(l))).toEqual([]);
   const json = JSON.parse(await ok(['inputs', '1', '--json'])) as Array<{ path: string; kind: string; hash: string | null }>;
   expect(json.find((i) => i.path === path.join(ws.work, 'p.sh'))).toEqual({ path: path.join(ws.work, 'p.sh'), kind: 'content', hash: hash('p.sh') });
-  expect(json.every((i) => i.kind === 'content' || i.kind === 'dirlist')).toBe(true);
+  // no probes without --all; sort asks how many CPUs it may use (a cpus input, its count)
+  expect(json.every((i) => i.kind === 'content' || i.kind === 'dirlist' || i.kind === 'cpus')).toBe(true);
+  expect(json.filter((i) => i.kind === 'cpus')).toEqual([{ path: '/proc/self/status', kind: 'cpus', hash: String(os.availableParallelism()) }]);
   const all = JSON.parse(await ok(['inputs', '1', '--json', '--all'])) as Array<{ kind: string }>;
   expect(all.some((i) => i.kind === 'absent' || i.kind === 'metadata')).toBe(true);
 });
