@@ -1038,6 +1038,13 @@ void Tracer::handleSeccompStop(Task& t) {
       // is the caller). Only the count is the input: nproc prints it, and the same number
       // of other CPUs (another batch job's cpuset) gives the same results.
       pid_t who = a[0] == 0 ? t.tid : static_cast<pid_t>(a[0]);
+      // Another process's CPUs (taskset -p PID) are that process's state, not an input a
+      // lookup could check. A thread of its own process shares its start (taken as the input).
+      auto other = tasks_.find(who);
+      if (who != t.tid && (other == tasks_.end() || other->second.tgid != t.tgid)) {
+        emitUnknown(t, nr, s->name, "asked the CPUs of another process");
+        break;
+      }
       cpu_set_t set;
       CPU_ZERO(&set);
       if (sched_getaffinity(who, sizeof set, &set) != 0) break;

@@ -859,3 +859,25 @@ describe('the size of a terminal', () => {
     expect(python.uncacheable).toEqual(['asked the size of terminal /dev/tty, which is not its stdin, stdout or stderr']);
   });
 });
+
+describe('the CPUs a process may run on', () => {
+  test('nproc: the count its execution and the shell around it started with is their input', () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, ['taskset', '-c', '0', SH, '-c', `nproc > ${dir}/n.txt`]);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'n.txt'), 'utf8')).toBe('1\n');
+    const cpus = (e: TraceRun['record']['executions'][number]) => e.inputs.filter((i) => i.kind === 'cpus');
+    expect(cpus(execNamed(r.record, 'nproc'))).toEqual([{ path: '/proc/self/status', kind: 'cpus', size: '1' }]);
+    expect(cpus(r.record.executions.find((e) => e.argv[0] === SH)!)).toEqual([{ path: '/proc/self/status', kind: 'cpus', size: '1' }]);
+  });
+
+  test("asking another process's CPUs (taskset -p) makes the execution uncacheable", () => {
+    const dir = tempDir('pcache-sh-');
+    const r = run(dir, [SH, '-c', `taskset -p $$ > ${dir}/mask.txt`]);
+    expect(r.status).toBe(0);
+    const taskset = execNamed(r.record, 'taskset');
+    expect(taskset.uncacheable).toEqual(['unhandled syscall sched_getaffinity: asked the CPUs of another process']);
+    const shell = r.record.executions.find((e) => e.argv[0] === SH)!;
+    expect(shell.uncacheable).toEqual([`child execution ${taskset.id}: unhandled syscall sched_getaffinity: asked the CPUs of another process`]);
+  });
+});
