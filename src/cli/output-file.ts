@@ -14,9 +14,9 @@ export function checkOutputFile(flag: string, given: string, cwd: string): strin
   // Written in place through a symlink, as a shell's `>` would: the rename must not
   // replace the link itself.
   try {
-    if (fs.lstatSync(file).isSymbolicLink()) file = fs.realpathSync(file);
+    if (fs.lstatSync(file).isSymbolicLink()) file = linkTarget(file);
   } catch {
-    // absent, or a dangling link: the directory check below speaks for it
+    // absent: created at the end
   }
   const dir = path.dirname(file);
   let isDir = false;
@@ -39,6 +39,22 @@ export function checkOutputFile(flag: string, given: string, cwd: string): strin
   }
   if (existing?.isDirectory()) throw new UsageError(`${flag} ${given}: is a directory`);
   return file;
+}
+
+/** Where writing through the link at FILE lands: its final target, also when that is absent. */
+function linkTarget(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    // dangling: `>` creates the file it names (the directory check then speaks for it)
+    let target = file;
+    for (let hops = 0; hops < 40; hops++) {
+      const st = fs.lstatSync(target, { throwIfNoEntry: false });
+      if (!st?.isSymbolicLink()) return target;
+      target = path.resolve(path.dirname(target), fs.readlinkSync(target));
+    }
+    return target;
+  }
 }
 
 /**

@@ -114,6 +114,14 @@ describe('an output file that cannot be written after the run', () => {
     expect(r.status).toBe(4);
     expect(fs.readlinkSync(link)).toBe(real);
     expect(JSON.parse(fs.readFileSync(real, 'utf8')).exitCode).toBe(4);
+    // a link to a file not there yet: `>` would create that file, so does pcache
+    const later = path.join(dir, 'later-summary.json');
+    const dangling = path.join(dir, 'dangling-summary.json');
+    fs.symlinkSync(later, dangling);
+    const d = pcache(['--cache-dir', path.join(dir, 'link-cache'), '--quiet', '--summary-json', dangling, '--', '/bin/sh', '-c', 'exit 5']);
+    expect(d.status).toBe(5);
+    expect(fs.readlinkSync(dangling)).toBe(later);
+    expect(JSON.parse(fs.readFileSync(later, 'utf8')).exitCode).toBe(5);
   });
 });
 
