@@ -10,9 +10,10 @@
 //       Later, without a bump: a key with a terminal on fd 0-2 says that its entries record
 //       the terminal's size as an input, so entries from before that was recorded (which
 //       would replay `ls` at any width) are never found.
-//   2 - the same fields. Entries record how many CPUs an execution may run on when it asks
-//       (sched_getaffinity: nproc, OpenMP); those from before (which would replay nproc's
-//       count on a machine or in a cpuset with another one) are never found.
+//   2 - the fields of 1 without the terminal marker (the new version does its work).
+//       Entries record how many CPUs an execution may run on when it asks (sched_getaffinity:
+//       nproc, OpenMP); those from before (which would replay nproc's count on a machine or
+//       in a cpuset with another one) are never found.
 
 import { digestBytes } from '../../cache-store/digest';
 import type { ExecRequest, FdSnapshot } from '../trace/native';
@@ -138,6 +139,5 @@ export function commandKey(parts: KeyParts): string {
   // Only when there are some: every key made without them stays what it was.
   const open = parts.openFds ?? [];
   if (open.length > 0) fields.push(`fdc=${open.length}`, ...open.map((f) => `fd=${f}`));
-  if ([parts.stdin, parts.stdout, parts.stderr].includes('tty')) fields.push('terminal-size=input');
   return digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'));
 }
