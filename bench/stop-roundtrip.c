@@ -1,10 +1,12 @@
 // The floor under a tracer stop on this machine, without pcache: a child calls
 // getppid() N times, and a seccomp filter hands each call to the parent, which lets
 // it go on at once. Prints the cost per call (native/PERFORMANCE.md has the numbers).
-//   usage: stop-roundtrip t|u N
+//   usage: stop-roundtrip t|u|s N
 //     t  SECCOMP_RET_TRACE: a ptrace stop; the parent waits in waitpid, then PTRACE_CONT
 //     u  SECCOMP_RET_USER_NOTIF: the parent receives the notification and answers
 //        SECCOMP_USER_NOTIF_FLAG_CONTINUE (the other interception the kernel offers)
+//     s  as u, with the listener in synchronous wake-up mode (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+//        Linux 6.6): the child hands its CPU to the parent and gets it back (native/src/notifier.h)
 //   build: gcc -O2 -o stop-roundtrip bench/stop-roundtrip.c
 #define _GNU_SOURCE
 #include <linux/filter.h>
@@ -22,6 +24,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
 
 static double seconds(void) {
   struct timespec t;
@@ -82,8 +91,8 @@ static int receiveFd(int sock) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3 || (strcmp(argv[1], "t") != 0 && strcmp(argv[1], "u") != 0) || atol(argv[2]) <= 0) {
-    fprintf(stderr, "usage: stop-roundtrip t|u N\n");
+  if (argc != 3 || (strcmp(argv[1], "t") != 0 && strcmp(argv[1], "u") != 0 && strcmp(argv[1], "s") != 0) || atol(argv[2]) <= 0) {
+    fprintf(stderr, "usage: stop-roundtrip t|u|s N\n");
     return 2;
   }
   int ptraced = argv[1][0] == 't';
@@ -106,7 +115,7 @@ int main(int argc, char** argv) {
     }
     double t0 = seconds();
     for (long i = 0; i < n; i++) syscall(__NR_getppid);
-    printf("%s: %.2f us per call\n", ptraced ? "ptrace" : "user_notif", (seconds() - t0) / n * 1e6);
+    printf("%s: %.2f us per call\n", ptraced ? "ptrace" : argv[1][0] == 's' ? "user_notif (sync)" : "user_notif", (seconds() - t0) / n * 1e6);
     fflush(stdout);
     _exit(0);
   }
@@ -121,6 +130,10 @@ int main(int argc, char** argv) {
     }
   } else {
     int listener = receiveFd(sv[0]);
+    if (argv[1][0] == 's' && ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, 0) != 0) {
+      perror("SECCOMP_IOCTL_NOTIF_SET_FLAGS");
+      return 3;
+    }
     if (write(sv[0], "g", 1) != 1) return 3;
     struct seccomp_notif req;
     struct seccomp_notif_resp resp;

@@ -8,6 +8,8 @@
         "src/syscall_table.cc",
         "src/seccomp_filter.cc",
         "src/path_resolver.cc",
+        "src/path_event.cc",
+        "src/notifier.cc",
         "src/tracee_memory.cc",
         "src/procfs.cc",
         "src/relay.cc"

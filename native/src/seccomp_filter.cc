@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <fcntl.h>
 
+#include "path_event.h"
 #include "syscall_table.h"
 
 namespace pcache {
@@ -14,6 +15,7 @@ namespace {
 
 constexpr uint32_t kTrace = SECCOMP_RET_TRACE;
 constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+constexpr uint32_t kNotify = SECCOMP_RET_USER_NOTIF;
 
 uint32_t argLow(int i) { return offsetof(seccomp_data, args) + 8 * i; }
 
@@ -74,7 +76,7 @@ std::vector<sock_filter> buildStdioFilter(unsigned fds) {
   return p;
 }
 
-std::vector<sock_filter> buildSeccompFilter() {
+std::vector<sock_filter> buildSeccompFilter(bool notify) {
   std::vector<sock_filter> p;
   // Another ABI (i386 via int 0x80) bypasses our table: stop so it is seen as unknown.
   p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
@@ -117,7 +119,21 @@ std::vector<sock_filter> buildSeccompFilter() {
       p.insert(p.end(), block.begin(), block.end());
       continue;
     }
-    if (s.skipFlagMask) {
+    if (notify && notifiable(s)) {
+      // notifier.h: answered by the notifier. Opens only when read-only: one that may
+      // write, create or truncate stays a ptrace stop (its old content may be needed first).
+      if (s.skipFlagMask) {
+        block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.skipFlagArg)));
+        block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, s.skipFlagMask, 0, 1));
+        block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));
+      }
+      if (s.handling == Handling::Open) {
+        block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.flagsArg)));
+        block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_ACCMODE | O_CREAT | O_TRUNC, 0, 1));
+        block.push_back(BPF_STMT(BPF_RET | BPF_K, kTrace));
+      }
+      block.push_back(BPF_STMT(BPF_RET | BPF_K, kNotify));
+    } else if (s.skipFlagMask) {
       block.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, argLow(s.skipFlagArg)));
       block.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, s.skipFlagMask, 0, 1));
       block.push_back(BPF_STMT(BPF_RET | BPF_K, kAllow));

@@ -20,12 +20,14 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/user.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "path_event.h"
 #include "path_resolver.h"
 #include "procfs.h"
 #include "seccomp_filter.h"
@@ -116,16 +118,6 @@ std::string formatSockaddr(const std::string& raw, int& family) {
   return "";
 }
 
-void setIdentity(Event& e, const struct stat& st) {
-  e.hasIdentity = true;
-  e.ino = st.st_ino;
-  e.size = st.st_size;
-  e.mtimeSec = st.st_mtim.tv_sec;
-  e.mtimeNsec = st.st_mtim.tv_nsec;
-  e.ctimeSec = st.st_ctim.tv_sec;
-  e.ctimeNsec = st.st_ctim.tv_nsec;
-}
-
 }  // namespace
 
 Tracer::Tracer(std::string file, std::vector<std::string> argv, std::vector<std::string> env,
@@ -134,6 +126,13 @@ Tracer::Tracer(std::string file, std::vector<std::string> argv, std::vector<std:
       sink_(std::move(sink)), onThreadExit_(std::move(onThreadExit)) {
   const char* relay = getenv("PCACHE_RELAY");  // JS thread: Node may change the environment there
   relayEnabled_ = !(relay && strcmp(relay, "0") == 0);
+  // Synchronous wake-ups (Linux 6.6) are what make a notification cheaper than a ptrace
+  // stop; without them it costs about the same, and ptrace alone is the simpler path.
+  const char* notify = getenv("PCACHE_NOTIFY");
+  struct utsname un;
+  int major = 0, minor = 0;
+  if (uname(&un) == 0) sscanf(un.release, "%d.%d", &major, &minor);
+  notifyWanted_ = !(notify && strcmp(notify, "0") == 0) && (major > 6 || (major == 6 && minor >= 6));
 }
 
 Tracer::~Tracer() { join(); }
@@ -234,16 +233,28 @@ void Tracer::threadMain() {
   });
   std::string error;
   if (!spawnRoot(error)) {
+    if (listenerPipe_ >= 0) close(listenerPipe_);
+    listenerPipe_ = -1;
     batch_->done = true;
     batch_->doneNotice.error = error;
     flush();
   } else {
     loop();
+    if (notifier_) {
+      notifier_->stop();
+      drainNotified();
+      localStats_["stops_notify"] = notifier_->calls();
+      localStats_["notify_cache_hits"] = notifier_->cacheHits();
+      localStats_["notify_cache_misses"] = notifier_->cacheMisses();
+    }
+    if (listenerPipe_ >= 0) close(listenerPipe_);
+    listenerPipe_ = -1;
     drainRelays();
     relayHub_->stopAll();  // their writers are gone: each ends at EOF
     drainRelays();
     batch_->done = true;
     DoneNotice& d = batch_->doneNotice;
+    if (!fatalError_.empty()) d.error = fatalError_;
     if (WIFEXITED(rootStatus_)) {
       d.hasCode = true;
       d.code = WEXITSTATUS(rootStatus_);
@@ -264,6 +275,7 @@ void Tracer::threadMain() {
     }
     flush();
   }
+  notifier_.reset();
   delete batch_;
   batch_ = nullptr;
   relayHub_.reset();
@@ -281,8 +293,10 @@ bool Tracer::spawnRoot(std::string& error) {
   argv.push_back(nullptr);
   for (auto& s : env_) envp.push_back(const_cast<char*>(s.c_str()));
   envp.push_back(nullptr);
-  std::vector<sock_filter> filter = buildSeccompFilter();
+  std::vector<sock_filter> filter = buildSeccompFilter(false);
   sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
+  std::vector<sock_filter> notifyFilter = buildSeccompFilter(true);
+  sock_fprog notifyProg{static_cast<unsigned short>(notifyFilter.size()), notifyFilter.data()};
   // What pcache itself may write to (its own messages, a summary): never read back as a
   // tracee's output.
   for (int fd = 1; fd <= 2; fd++) {
@@ -298,9 +312,19 @@ bool Tracer::spawnRoot(std::string& error) {
   const char* cwd = cwd_.empty() ? nullptr : cwd_.c_str();
   const int* stdioFlags = g_stdioFlags;
   const int* stdioOrig = g_stdioOrig;
+  int listenerPipe[2] = {-1, -1};
+  if (notifyWanted_ && pipe2(listenerPipe, O_CLOEXEC) != 0) {
+    error = std::string("pipe failed: ") + strerror(errno);
+    return false;
+  }
+  const bool notify = notifyWanted_;
 
   pid_t pid = fork();
   if (pid < 0) {
+    if (notify) {
+      close(listenerPipe[0]);
+      close(listenerPipe[1]);
+    }
     error = std::string("fork failed: ") + strerror(errno);
     return false;
   }
@@ -327,9 +351,24 @@ bool Tracer::spawnRoot(std::string& error) {
     if (cwd && chdir(cwd) != 0) _exit(126);
     kill(getpid(), SIGSTOP);  // wait here until the tracer has seized us
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(126);
+    // The listener is close-on-exec: the tracer copies it (pidfd_getfd) at our execve's
+    // stop, before the exec closes it. Where there can be none (pcache run under a filter
+    // that has one: EBUSY), every call stops for ptrace as before, and -1 says so.
+    long listener = notify ? syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                                     &notifyProg)
+                           : -1;
+    if (listener < 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(126);
+    if (notify) {
+      int n = static_cast<int>(listener);
+      if (write(listenerPipe[1], &n, sizeof n) != sizeof n) _exit(126);
+    }
     execve(file, argv.data(), envp.data());
     _exit(127);
+  }
+  if (notify) {
+    close(listenerPipe[1]);
+    fcntl(listenerPipe[0], F_SETFL, O_NONBLOCK);
+    listenerPipe_ = listenerPipe[0];
   }
   int status;
   if (waitpid(pid, &status, WUNTRACED | __WALL) != pid || !WIFSTOPPED(status)) {
@@ -343,6 +382,7 @@ bool Tracer::spawnRoot(std::string& error) {
     return false;
   }
   root_ = pid;
+  noteTask(pid, pid);
   int um = readUmask(getpid());
   processes_[pid].umask = um >= 0 ? um : 022;
   Task& t = tasks_[pid];
@@ -400,6 +440,7 @@ pid_t Tracer::pollBriefly(int* status) {
 void Tracer::loop() {
   while (!tasks_.empty() || !unannounced_.empty()) {
     drainDecisions();
+    drainNotified();
     int status;
     pid_t tid = waitpid(-1, &status, __WALL | __WNOTHREAD | WNOHANG);
     if (tid == 0) tid = pollBriefly(&status);
@@ -534,7 +575,85 @@ void Tracer::drainDecisions() {
   }
 }
 
+void Tracer::noteTask(pid_t tid, pid_t tgid) {
+  std::lock_guard<std::mutex> g(tgidMu_);
+  tgidOf_[tid] = tgid;
+}
+
+void Tracer::forgetTask(pid_t tid) {
+  std::lock_guard<std::mutex> g(tgidMu_);
+  tgidOf_.erase(tid);
+}
+
+// Notifier thread.
+pid_t Tracer::tgidOf(pid_t tid) {
+  {
+    std::lock_guard<std::mutex> g(tgidMu_);
+    auto it = tgidOf_.find(tid);
+    if (it != tgidOf_.end()) return it->second;
+  }
+  return tid;  // not seen yet (cannot happen: a task runs only once it is known)
+}
+
+void Tracer::clearPathCaches() {
+  pathCache_.clear();
+  if (notifier_) notifier_->invalidatePaths();
+}
+
+void Tracer::acquireListener() {
+  int n = -1;
+  ssize_t got = read(listenerPipe_, &n, sizeof n);
+  if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;  // not installed yet
+  close(listenerPipe_);
+  listenerPipe_ = -1;
+  if (got != sizeof n) return;  // the child failed before its filter went in (exit 126)
+  if (n < 0) {
+    localStats_["notify_unavailable"] = 1;  // it runs with ptrace stops only
+    return;
+  }
+  int listener = -1;
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, root_, 0));
+  if (pidfd >= 0) {
+    listener = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, n, 0));
+    close(pidfd);
+  }
+  if (listener < 0) {
+    // Without a listener every notified call would fail (ENOSYS): the command cannot run.
+    fatalError_ = std::string("cannot receive the seccomp listener: ") + strerror(errno) +
+                  " (PCACHE_NOTIFY=0 runs without it)";
+    kill(root_, SIGKILL);
+    return;
+  }
+  Notifier::Hooks hooks;
+  hooks.tgidOf = [this](pid_t tid) { return tgidOf(tid); };
+  hooks.wakeTracer = [this] {
+    answersQueued_.store(true);
+    if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+  };
+  notifier_ = std::make_unique<Notifier>(listener, std::move(hooks));
+  localStats_["notify_sync"] = notifier_->setSyncWakeUp() ? 1 : 0;
+  notifier_->start(kWakeSignal);
+}
+
+// Events the notifier queued go into the batch before anything the tracer sees next.
+void Tracer::drainNotified() {
+  if (!notifier_ || !notifier_->hasQueued()) return;
+  notified_.clear();
+  notifier_->take(notified_);
+  if (notified_.empty()) return;
+  if (batch_->events.empty()) batchStart_ = monotonicMicros();
+  for (Event& e : notified_) {
+    // what requestPreimageIfNeeded notes of a read-only open and of a listing
+    if (e.type == 'f' && strcmp(e.op, "open") == 0) readFiles_.insert(e.path);
+    if (e.type == 'd' && strcmp(e.op, "getdents") == 0) listedDirs_.insert(e.path);
+    batch_->events.push_back(std::move(e));
+  }
+  if (batch_->events.size() >= kBatchMax) flush();
+}
+
 void Tracer::handleStatus(pid_t tid, int status) {
+  if (listenerPipe_ >= 0) acquireListener();
+  drainNotified();
   if (WIFEXITED(status) || WIFSIGNALED(status)) {
     handleTaskGone(tid, status);
     return;
@@ -630,6 +749,8 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
           tasks_.erase(fi);
           processes_[t.tgid].tasks.erase(formerTid);
           moved.tid = pid;
+          forgetTask(formerTid);
+          noteTask(pid, moved.tgid);
           tasks_[pid] = moved;
           task = &tasks_[pid];
         }
@@ -797,6 +918,7 @@ void Tracer::handleNewTask(Task& parentRef, int event) {
   Task& c = tasks_[child];
   c.tid = child;
   c.tgid = thread ? parent.tgid : child;
+  noteTask(child, c.tgid);
   if (!thread) {
     Process& from = processes_[parent.tgid];
     Process& to = processes_[child];
@@ -855,6 +977,7 @@ void Tracer::handleTaskGone(pid_t tid, int status) {
     tokens_.erase(t.token);
   pid_t tgid = t.tgid;
   tasks_.erase(it);
+  forgetTask(tid);
   Process& proc = processes_[tgid];
   proc.tasks.erase(tid);
   // No exit stop came (killed): read back what is there, late.
@@ -957,7 +1080,7 @@ void Tracer::handleSeccompStop(Task& t) {
         bool tree = (op == "rmdir") || (op == "unlink" && e.type == 'l') ||
                     (op == "rename" && (e.type == 'd' || e.type == 'l' || e.type2 == 'd' || e.type2 == 'l'));
         if (tree) {
-          pathCache_.clear();
+          clearPathCaches();
           t.treeChangeExit = true;
           t.wantExitStop = true;
           if (t.pending == Task::Pending::None) t.pending = Task::Pending::TreeChangeExit;
@@ -1063,103 +1186,8 @@ void Tracer::handleSeccompStop(Task& t) {
 
 void Tracer::handlePathOp(Task& t, const SyscallSpec& s, const uint64_t* a) {
   Event e;
-  e.kind = EventKind::Fs;
-  e.pid = t.tid;
-  e.op = s.op;
-  int64_t flags = s.flagsArg >= 0 ? static_cast<int64_t>(a[s.flagsArg]) : 0;
-  e.mode = s.modeArg >= 0 ? static_cast<int64_t>(a[s.modeArg]) : 0;
-  bool follow = true;
-  if (s.handling == Handling::Open || s.handling == Handling::Openat2) {
-    if (s.nr == __NR_creat) flags = O_CREAT | O_WRONLY | O_TRUNC;
-    if (s.handling == Handling::Openat2) {
-      struct { uint64_t flags, mode, resolve; } how{0, 0, 0};
-      size_t size = std::min<uint64_t>(a[3], sizeof how);
-      readBytes(t.tid, a[2], &how, size);
-      flags = static_cast<int64_t>(how.flags);
-      e.mode = static_cast<int64_t>(how.mode);
-    }
-    // O_CREAT|O_EXCL never follows a final symlink; O_NOFOLLOW neither.
-    follow = !(flags & O_NOFOLLOW) && !((flags & O_CREAT) && (flags & O_EXCL));
-  } else {
-    switch (s.follow) {
-      case Follow::Always: follow = true; break;
-      case Follow::Never: follow = false; break;
-      case Follow::UnlessNoFollow: follow = !(flags & AT_SYMLINK_NOFOLLOW); break;
-      case Follow::IfFollow: follow = (flags & AT_SYMLINK_FOLLOW) != 0; break;
-    }
-    if (s.nr == __NR_unlinkat && (flags & AT_REMOVEDIR)) e.op = "rmdir";
-  }
-  e.flags = flags;
-  e.follow = follow;
-
-  auto resolveArg = [&](int dirfdIdx, int pathIdx, bool followLast, std::string& outPath, char& outType,
-                        bool& ok, bool identity) {
-    ok = true;
-    int64_t dirfd = dirfdIdx >= 0 ? static_cast<int64_t>(static_cast<int>(a[dirfdIdx])) : AT_FDCWD;
-    std::string p;
-    if (a[pathIdx] == 0) {
-      // utimensat(fd, NULL, ...) and friends work on the dirfd itself.
-      p = "";
-    } else if (!readString(t.tid, a[pathIdx], p, 1 << 16)) {
-      ok = false;
-      return;
-    }
-    std::string base;
-    if (p.empty()) {
-      // AT_EMPTY_PATH (or a NULL path): the call is about the fd itself.
-      if (!baseDir(t, dirfd, base)) {
-        ok = false;
-        return;
-      }
-      outPath = base;
-      struct stat st;
-      if (!base.empty() && base[0] == '/') {
-        outType = lstat(base.c_str(), &st) == 0 ? fileTypeChar(st.st_mode) : '-';
-        if (identity && outType == 'f') setIdentity(e, st);
-      } else outType = base.rfind("pipe:", 0) == 0 ? 'p' : base.rfind("socket:", 0) == 0 ? 's' : 'c';
-      return;
-    }
-    if (p[0] != '/' && !baseDir(t, dirfd, base)) {
-      ok = false;
-      return;
-    }
-    ResolvedPath r = resolvePath(t.tid, t.tgid, base, p, followLast, &pathCache_);
-    outPath = std::move(r.path);
-    outType = r.type;
-    for (auto& l : r.links) e.links.push_back(std::move(l));
-    if (identity && r.hasStat && r.type == 'f') setIdentity(e, r.st);
-    if (identity) e.fdLink = r.fdLink;
-  };
-
-  bool ok = true;
-  if (s.path >= 0) {
-    resolveArg(s.dirfd, s.path, follow, e.path, e.type, ok, true);
-  } else if (s.fdArg >= 0) {
-    std::string target;
-    if (fdTarget(t.tid, static_cast<int>(a[s.fdArg]), target)) {
-      e.path = target;
-      struct stat st;
-      char p[64];
-      snprintf(p, sizeof p, "/proc/%d/fd/%d", t.tid, static_cast<int>(a[s.fdArg]));
-      e.type = (!target.empty() && target[0] == '/' && stat(p, &st) == 0) ? fileTypeChar(st.st_mode) : '-';
-    } else {
-      return;  // EBADF: the call fails, nothing observed
-    }
-  }
-  if (s.handling == Handling::Symlink) {
-    readString(t.tid, a[0], e.linkTarget, 1 << 16);
-    e.path2 = e.path;  // the link created (path and path2 both name it)
-    e.type2 = e.type;
-  } else if (s.path2 >= 0 && ok) {
-    bool ok2;
-    bool follow2 = false;  // rename/link never follow the destination
-    resolveArg(s.dirfd2, s.path2, follow2, e.path2, e.type2, ok2, false);
-    if (!ok2) ok = false;
-  }
-  if (!ok) {
-    // EFAULT or a bad dirfd: the syscall will fail the same way, but say so.
-    if (e.path.empty()) return;
-  }
+  BaseDirFn base = [&](int64_t dirfd, std::string& out) { return baseDir(t, dirfd, out); };
+  if (!buildPathEvent(t.tid, t.tgid, s, a, base, &pathCache_, e)) return;
   if (batch_->events.empty()) batchStart_ = monotonicMicros();
   batch_->events.push_back(std::move(e));
   lastFsEvent_.op = batch_->events.back().op;
@@ -1561,7 +1589,7 @@ void Tracer::handleSyscallExit(Task& t) {
   t.wantExitStop = false;
   if (t.treeChangeExit) {
     t.treeChangeExit = false;
-    pathCache_.clear();
+    clearPathCaches();
   }
   switch (p) {
     case Task::Pending::InjectExit:
@@ -1603,7 +1631,7 @@ void Tracer::handleSyscallExit(Task& t) {
       processes_[t.tgid].cwdValid = false;
       break;
     case Task::Pending::TreeChangeExit:
-      pathCache_.clear();
+      clearPathCaches();
       break;
     case Task::Pending::WriteExit:
       if (ret > 0) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "events.h"
+#include "notifier.h"
 #include "path_resolver.h"
 #include "relay.h"
 
@@ -252,6 +253,23 @@ class Tracer {
   std::unordered_set<std::string> readFiles_;  // regular files some tracee opened for reading
   std::unordered_set<std::string> listedDirs_;  // directories some tracee listed (getdents)
   PathCache pathCache_;
+  void clearPathCaches();
+  // The seccomp listener (notifier.h): wanted when the kernel has synchronous wake-ups and
+  // PCACHE_NOTIFY is not 0; the child sends its fd number down listenerPipe_ before its
+  // first exec, and acquireListener takes it at the first stop after that.
+  bool notifyWanted_ = false;
+  int listenerPipe_ = -1;
+  std::string fatalError_;  // ends the run: reported in the done notice
+  std::unique_ptr<Notifier> notifier_;
+  void acquireListener();
+  void drainNotified();
+  std::vector<Event> notified_;  // drainNotified's scratch
+  // tid -> tgid for the notifier thread (tasks_ is the tracer thread's own).
+  std::mutex tgidMu_;
+  std::unordered_map<pid_t, pid_t> tgidOf_;
+  void noteTask(pid_t tid, pid_t tgid);
+  void forgetTask(pid_t tid);
+  pid_t tgidOf(pid_t tid);
   std::set<std::pair<uint64_t, uint64_t>> ownStdio_;  // dev/ino of pcache's own fd 1/2: read back only as below
   std::pair<uint64_t, uint64_t> ownStdout_{0, 0}, ownStderr_{0, 0};
   int ownStdoutAlone_ = -1;  // -1 not looked yet; 1 when nothing outside pcache can write its stdout file

@@ -27,7 +27,8 @@ export const KEY_VERSION = 2;
  * session; PCACHE_DEBUG and PCACHE_TRACER_STATS only change what pcache prints, and
  * PCACHE_CAPTURE_MEMORY and PCACHE_CAPTURE_MAX only where captured bytes are kept and
  * whether a step with that much output is cached at all, PCACHE_RELAY only how a pipe
- * stdout is captured (native/src/relay.h). Users extend the list with
+ * stdout is captured (native/src/relay.h), PCACHE_NOTIFY only how the tracer is told of
+ * a call (native/src/notifier.h). Users extend the list with
  * PCACHE_IGNORE_ENV=NAME,NAME.
  */
 export const DEFAULT_IGNORED_ENV: readonly string[] = [
@@ -48,6 +49,7 @@ export const DEFAULT_IGNORED_ENV: readonly string[] = [
   'PCACHE_CAPTURE_MEMORY',
   'PCACHE_CAPTURE_MAX',
   'PCACHE_RELAY',
+  'PCACHE_NOTIFY',
 ];
 
 export function ignoredEnv(env: NodeJS.ProcessEnv = process.env): Set<string> {
