@@ -2,7 +2,8 @@
 //
 // A ptrace stop costs two cross-CPU wake-ups (tracee to tracer, tracer to tracee), each an
 // interrupt to a halted vCPU on a virtual machine: 50-70 us here. The base filter sends the
-// calls of notifiable() (read-only opens, stat, access, readlink: most of a process's stops)
+// calls of notifiable() (read-only opens, stat, access, readlink, getdents: most of a
+// process's stops)
 // to a listener instead, answered with SECCOMP_USER_NOTIF_FLAG_CONTINUE. With the
 // listener in synchronous wake-up mode (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6) the
 // tracee hands its CPU to this thread and gets it back: about 2.5 us per call here

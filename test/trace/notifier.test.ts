@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { cleanTempDirs, inputsIn, outputsIn, recordProblems, tempDir, traceRun, writeFiles, TraceRun } from './helpers';
-import { tracerStats } from '../e2e/harness';
+import { expectIndistinguishable, expectSummary, runScenario, textOf, tracerStats, ScenarioResult } from '../e2e/harness';
 import type { ExecutionRecord } from '../../src/trace/record';
 
 afterAll(cleanTempDirs);
@@ -36,7 +36,7 @@ function shape(r: TraceRun, dir: string): Array<{ argv: string; inputs: Record<s
       argv: e.argv.join(' '),
       inputs: inputsIn(e, dir),
       outputs: outputsIn(e, dir),
-      uncacheable: e.uncacheable,
+      uncacheable: e.uncacheable.map((u) => u.split(dir).join('<dir>')),
     }));
 }
 
@@ -59,7 +59,7 @@ describe('the seccomp listener records what ptrace stops record', () => {
       'ls in > out5', // a listing
       "python3 -c \"import os; d = os.open('in', os.O_RDONLY); os.stat('a.txt', dir_fd=d); open(os.path.join('in', 'b.txt')).read(); os.access('nope', os.R_OK, dir_fd=d)\"",
       'cat in/a.txt >> out1',
-      'mv out4 out6',
+      'echo t > t1 && mv t1 t2', // a rename on ptrace of a file nothing else touches
     ].join('; ');
     const { notify, ptrace, dirs } = traceBoth(files, script);
     expect(shape(notify, dirs[0])).toEqual(shape(ptrace, dirs[1]));
@@ -82,13 +82,42 @@ describe('the seccomp listener records what ptrace stops record', () => {
 
   test('a directory renamed and replaced by a symlink between two reads: the second walk follows the link', () => {
     // The listener remembers directories it walked through; a rename on ptrace must make
-    // it forget them, or the second cat's path would miss the symlink it crosses.
+    // it forget them, or cat's path would miss the symlink it crosses. Only cat's record is
+    // compared: `pcache trace` holds no exit, so it looks at what mv and the shell read and
+    // wrote only once they are gone, by when later steps may have changed those paths (the
+    // same in both modes, but not at the same moment).
     const files = { 'a/b/f': 'one\n' };
-    const script = 'cat a/b/f > o1; mv a c; mkdir a; ln -s ../c/b a/b; cat a/b/f > o2';
+    const script = 'read x < a/b/f; mv a c; mkdir a; ln -s ../c/b a/b; cat a/b/f > o2';
     const { notify, ptrace, dirs } = traceBoth(files, script);
-    expect(shape(notify, dirs[0])).toEqual(shape(ptrace, dirs[1]));
-    const cats = shape(notify, dirs[0]).filter((e) => e.argv === 'cat a/b/f');
-    expect(cats.map((e) => e.inputs)).toEqual([{ 'a/b/f': 'content' }, { 'a/b': 'metadata', 'c/b/f': 'content' }]);
+    const catOf = (r: TraceRun, dir: string) => shape(r, dir).filter((e) => e.argv === 'cat a/b/f');
+    expect(catOf(notify, dirs[0])).toEqual(catOf(ptrace, dirs[1]));
+    expect(catOf(notify, dirs[0]).map((e) => e.inputs)).toEqual([{ 'a/b': 'metadata', 'c/b/f': 'content' }]);
     expect(fs.readFileSync(path.join(dirs[0], 'o2'), 'utf8')).toBe('one\n');
+  });
+});
+
+describe('what the listener saw is kept before a later step changes it', () => {
+  // One process reads a file or lists a directory (through the listener), then at once
+  // truncates the file or adds to the directory (ptrace stops): pcache must record the old
+  // state before the change goes ahead. Missed, the entry carries what the file or the
+  // directory became, matches it on the re-run, and replays the old result. The shell
+  // makes few calls before these, so nothing else has made pcache look at f or d yet.
+  async function rerunRuns(script: string, files: Record<string, string>): Promise<ScenarioResult> {
+    const r = await runScenario({ files, first: { cmd: ['/bin/sh', '-c', script] } });
+    expectIndistinguishable(r.first);
+    expectSummary(r.first.cached, { total: 1, uncacheable: 0 });
+    expectIndistinguishable(r.rerun);
+    expectSummary(r.rerun.cached, { total: 1, ran: 1, skipped: 0 });
+    return r;
+  }
+
+  test('a file read and then truncated: the re-run runs', async () => {
+    const r = await rerunRuns('read x < f; echo new > f; echo "$x" > g', { f: 'old\n' });
+    expect(textOf(r.rerun.cached.tree, 'g')).toBe('new\n');
+  });
+
+  test('a directory listed and then added to: the re-run runs', async () => {
+    const r = await rerunRuns('set -- d/*; : > d/added; echo "$@" > listing', { 'd/one': '1\n' });
+    expect(textOf(r.rerun.cached.tree, 'listing')).toBe('d/added d/one\n');
   });
 });
