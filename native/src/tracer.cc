@@ -643,9 +643,7 @@ void Tracer::drainNotified() {
   if (notified_.empty()) return;
   if (batch_->events.empty()) batchStart_ = monotonicMicros();
   for (Event& e : notified_) {
-    // what requestPreimageIfNeeded notes of a read-only open and of a listing
-    if (e.type == 'f' && strcmp(e.op, "open") == 0) readFiles_.insert(e.path);
-    if (e.type == 'd' && strcmp(e.op, "getdents") == 0) listedDirs_.insert(e.path);
+    noteRead(e);
     batch_->events.push_back(std::move(e));
   }
   if (batch_->events.size() >= kBatchMax) flush();
@@ -1204,23 +1202,29 @@ std::string parentDir(const std::string& p) {
 }
 }  // namespace
 
+// A listing, or a file opened to be read only: what a later change must not lose (below).
+// True when e is one of those (the listener's events are all reads or probes).
+bool Tracer::noteRead(const Event& e) {
+  if (strcmp(e.op, "getdents") == 0) {
+    if (e.type == 'd') listedDirs_.insert(e.path);
+    return true;
+  }
+  if (strcmp(e.op, "open") == 0 && e.type == 'f' && (e.flags & O_ACCMODE) == O_RDONLY && !(e.flags & O_TRUNC)) {
+    readFiles_.insert(e.path);
+    return true;
+  }
+  return false;
+}
+
 // Inputs must be what was read, not what the file became: before a tracee changes
 // a file some tracee read (or opens one for update, or changes the entries of a
 // directory some tracee listed), JS records the old state. Returns true when the
 // tracee was left stopped for that.
 bool Tracer::requestPreimageIfNeeded(Task& t, const Event& e) {
+  if (noteRead(e)) return false;
   std::string op = e.op;
-  if (op == "getdents") {
-    if (e.type == 'd') listedDirs_.insert(e.path);
-    return false;
-  }
   const std::string* file = nullptr;
   if (op == "open" && e.type == 'f') {
-    int acc = static_cast<int>(e.flags) & O_ACCMODE;
-    if (acc == O_RDONLY && !(e.flags & O_TRUNC)) {
-      readFiles_.insert(e.path);
-      return false;
-    }
     // Opened for update (its old bytes shape the result) or truncating a file read before.
     if (!(e.flags & O_TRUNC) || readFiles_.count(e.path)) file = &e.path;
   } else if ((op == "unlink" || op == "truncate") && e.type == 'f' && readFiles_.count(e.path)) {

@@ -199,6 +199,7 @@ class Tracer {
   void checkWriteInFlight(Task& t);
   // True when the tracee was left stopped waiting for JS.
   bool requestPreimageIfNeeded(Task& t, const Event& e);
+  bool noteRead(const Event& e);
   void resume(Task& t, int sig = 0);
   void emitUnknown(Task& t, int nr, const char* name, const std::string& detail);
   void emitUncapturable(Task& t, int fd, const char* syscall);
