@@ -474,6 +474,22 @@ export class Store {
     return (this.sql.candidates.all(commandKey, this.maxCandidates) as EntryRow[]).map(entrySummary);
   }
 
+  /**
+   * The first `length` characters of the command keys of the entries with an id above
+   * `afterId`, and the highest id seen (pass it back to read only what was added since;
+   * ids only grow). Keys are opaque here: what a prefix means is the caller's.
+   */
+  commandKeyPrefixes(afterId: number, length: number): { prefixes: Set<string>; lastId: number } {
+    this.live();
+    const prefixes = new Set<string>();
+    let lastId = afterId;
+    for (const row of this.sql.keyPrefixes.iterate(length, afterId) as Iterable<{ id: number; p: string }>) {
+      prefixes.add(row.p);
+      if (row.id > lastId) lastId = row.id;
+    }
+    return { prefixes, lastId };
+  }
+
   getEntry(id: number): Entry | undefined {
     this.live();
     const row = this.sql.entryById.get(id) as EntryRow | undefined;
@@ -950,6 +966,7 @@ export class Store {
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE command_key = ? ORDER BY created_ms DESC, id DESC LIMIT ?`,
       ),
       entryById: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`),
+      keyPrefixes: db.prepare(`SELECT id, substr(command_key, 1, ?) AS p FROM entries WHERE id > ?`),
       manifestOf: db.prepare(`SELECT inputs_manifest FROM entries WHERE id = ?`).pluck(),
       outputsOf: db.prepare(`SELECT path, kind, hash, mode, link_target FROM outputs WHERE entry_id = ? ORDER BY seq`),
       touchEntry: db.prepare(`UPDATE entries SET last_used_ms = max(last_used_ms, ?) WHERE id = ?`),

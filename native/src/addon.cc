@@ -145,6 +145,26 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
   return o;
 }
 
+
+// A 64-bit exec signature as JS sees it: 16 lowercase hex digits.
+std::string hex64(uint64_t v) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::vector<uint64_t> sigArray(Napi::Value v) {
+  std::vector<uint64_t> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    std::string h = a.Get(i).ToString().Utf8Value();
+    if (h.size() == 16 && h.find_first_not_of("0123456789abcdef") == std::string::npos)
+      out.push_back(strtoull(h.c_str(), nullptr, 16));
+  }
+  return out;
+}
+
 Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("token", Napi::Number::New(env, static_cast<double>(r.token)));
@@ -160,6 +180,8 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("fds", fdsToJs(env, r.fds));
   o.Set("time", r.time);
   if (r.readback) o.Set("readback", true);
+  o.Set("execSig", hex64(r.execSig));
+  if (r.decided) o.Set("decided", true);
   return o;
 }
 
@@ -233,6 +255,7 @@ class TracerHandle : public Napi::ObjectWrap<TracerHandle> {
                                     InstanceMethod("resolveExit", &TracerHandle::ResolveExit),
                                     InstanceMethod("resolvePreimage", &TracerHandle::ResolvePreimage),
                                     InstanceMethod("signal", &TracerHandle::Signal),
+                                    InstanceMethod("allowExecs", &TracerHandle::AllowExecs),
                                     InstanceMethod("stats", &TracerHandle::Stats)});
     ctor = Napi::Persistent(f);
     ctor.SuppressDestruct();
@@ -270,6 +293,10 @@ class TracerHandle : public Napi::ObjectWrap<TracerHandle> {
   }
   Napi::Value Signal(const Napi::CallbackInfo& info) {
     if (tracer && info.Length() > 0 && info[0].IsNumber()) tracer->signalRoot(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value AllowExecs(const Napi::CallbackInfo& info) {
+    if (tracer && info.Length() > 0) tracer->allowExecs(sigArray(info[0]));
     return info.Env().Undefined();
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -331,6 +358,8 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
       file, argv, envv, cwd, [tsfn](Batch* b) { tsfn->NonBlockingCall(b); }, [tsfn] { tsfn->Release(); });
   Napi::Value ask = o.Get("askExec");
   if (ask.IsBoolean()) tracer->setAskExec(ask.As<Napi::Boolean>().Value());
+  Napi::Value filter = o.Get("execFilter");
+  if (filter.IsArray()) tracer->setExecFilter(sigArray(filter));
   ctx->tracer = tracer;
 
   Napi::Object handle = TracerHandle::ctor.New({});

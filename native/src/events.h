@@ -91,6 +91,11 @@ struct ExecRequest {
   double time;
   // Its stdout is read back from the file at its end instead of captured write by write.
   bool readback = false;
+  // execSignature(path, argv): what the exec filter knows executions by.
+  uint64_t execSig = 0;
+  // Let run at once, its exit held (the exec filter knew no entry that could match): JS
+  // records it and has nothing to decide.
+  bool decided = false;
 };
 
 struct ExitRequest {

@@ -77,6 +77,20 @@ constexpr int kPollBackoff = 16;
 
 void onWake(int) {}
 
+// What the exec filter (setExecFilter) knows an execution by: FNV-1a over the
+// executable's resolved path and the argv strings, each followed by a zero byte. Every
+// command key covers both, so an exec whose signature no entry has cannot hit.
+uint64_t execSignature(const std::string& path, const std::vector<std::string>& argv) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto add = [&h](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    h = (h ^ 0) * 0x100000001b3ull;
+  };
+  add(path);
+  for (const std::string& a : argv) add(a);
+  return h;
+}
+
 uint64_t monotonicMicros() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -158,6 +172,17 @@ void Tracer::resolveExec(int64_t token, const ExecDecision& d) {
   }
   answersQueued_.store(true);
   if (threadReady_.load()) pthread_kill(threadHandle_.load(), kWakeSignal);
+}
+
+void Tracer::setExecFilter(const std::vector<uint64_t>& sigs) {
+  std::lock_guard<std::mutex> g(execSigMu_);
+  execFilterOn_ = true;
+  execSigs_.insert(sigs.begin(), sigs.end());
+}
+
+void Tracer::allowExecs(const std::vector<uint64_t>& sigs) {
+  std::lock_guard<std::mutex> g(execSigMu_);
+  execSigs_.insert(sigs.begin(), sigs.end());
 }
 
 void Tracer::resolveExit(int64_t token) {
@@ -1305,8 +1330,16 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
     resume(t);
     return;
   }
+  std::vector<std::string> argv;
+  readStringArray(t.tid, argvArg, argv);
+  uint64_t sig = execSignature(r.path, argv);
+  bool ask = askExec_;
+  if (ask && execFilterOn_) {
+    std::lock_guard<std::mutex> g(execSigMu_);
+    ask = execSigs_.count(sig) > 0;
+  }
   ExecRequest* req;
-  if (askExec_) {
+  if (ask) {
     flush();  // every event before the request reaches JS first
     req = &batch_->exec;
   } else {
@@ -1320,7 +1353,8 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   req->tgid = t.tgid;
   req->path = r.path;
   req->links = r.links;
-  readStringArray(t.tid, argvArg, req->argv);
+  req->argv = std::move(argv);
+  req->execSig = sig;
   readStringArray(t.tid, envArg, req->env);
   cwdOf(t, req->cwd);
   req->umask = processes_[t.tgid].umask;
@@ -1333,14 +1367,17 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   req->time = nowMs();
   planStdio(t, req->token, req->readback);
   localStats_["exec_requests"]++;
-  if (!askExec_) {
+  if (!ask) {
     // Nobody decides: it runs. Its request reaches JS with the next batch, in its place
-    // among the events (after the events before it, before its exec event).
+    // among the events (after the events before it, before its exec event). Decided by
+    // the filter, it is a miss: held at its exit like any execution that runs.
+    req->decided = askExec_;
+    if (req->decided) localStats_["exec_decided_by_filter"]++;
     t.pending = Task::Pending::ExecRunning;
     t.token = req->token;
-    t.pendingHoldExit = false;
+    t.pendingHoldExit = req->decided;
     t.wantExitStop = false;
-    if (req->readback) ptrace(PTRACE_SETOPTIONS, t.tid, 0, kOptions | PTRACE_O_TRACEEXIT);
+    if (req->readback || req->decided) ptrace(PTRACE_SETOPTIONS, t.tid, 0, kOptions | PTRACE_O_TRACEEXIT);
     unsigned fds = t.injectFds;
     t.injectFds = 0;
     if (fds && injectStdioStops(t, fds, Task::Pending::ExecRunning)) return;  // a relay follows

@@ -42,6 +42,10 @@ class Tracer {
          Sink sink, std::function<void()> onThreadExit);
   // false: execs run without waiting for a decision (their requests still reach JS).
   void setAskExec(bool ask) { askExec_ = ask; }
+  // Before start: only an exec whose execSignature is among `sigs` (or allowed later)
+  // waits for a decision; any other runs at once with its exit held, and its request
+  // reaches JS marked decided. Without a call every exec waits.
+  void setExecFilter(const std::vector<uint64_t>& sigs);
   ~Tracer();
 
   // JS thread.
@@ -51,6 +55,8 @@ class Tracer {
   void resolveExit(int64_t token);
   void resolvePreimage(int64_t token);
   void signalRoot(int sig);
+  // Signatures that may now have an entry (one was just published).
+  void allowExecs(const std::vector<uint64_t>& sigs);
   std::map<std::string, uint64_t> stats();
 
  private:
@@ -223,6 +229,9 @@ class Tracer {
   uint64_t batchStart_ = 0;
   uint64_t batchSeq_ = 0;  // counts flushes: which batch an event index belongs to
   bool askExec_ = true;
+  bool execFilterOn_ = false;
+  std::mutex execSigMu_;
+  std::unordered_set<uint64_t> execSigs_;  // under execSigMu_
   std::thread thread_;
   std::atomic<pthread_t> threadHandle_{};
   std::atomic<bool> threadReady_{false};

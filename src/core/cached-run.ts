@@ -8,9 +8,9 @@ import type { Store } from '../../cache-store/store';
 import type { ExecDecision, ExecRequest, ExitRequest, FileType, PreimageRequest } from '../trace/native';
 import { loadNative } from '../trace/native';
 import type { ExecutionRecord } from '../trace/record';
-import { runTraced, type SessionResult } from '../trace/session';
+import { runTraced, type ExecFilter, type SessionResult } from '../trace/session';
 import type { TraceFolder } from '../trace/fold';
-import { commandKey, ignoredEnv, keyParts, type KeyParts } from './key';
+import { commandKey, EXEC_SIG_PREFIX_LENGTH, execSigOfKey, ignoredEnv, keyParts, type KeyParts } from './key';
 import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
 import { applyOutputs, eventsForHit, KEEPS_MODE, REPLACED, writeStdio, type StdioBytes } from './replay';
 import { RunHashes } from './run-hashes';
@@ -204,6 +204,10 @@ export class CachedRun {
   private skipped = 0;
   private savedMs = 0;
   private runId = 0;
+  /** exec signatures the tracer knows may have an entry (execFilter) */
+  private readonly knownSigs = new Set<string>();
+  private allowSigs?: (sigs: string[]) => void;
+  private sigRefresh?: NodeJS.Timeout;
 
   constructor(opts: CachedRunOptions) {
     this.opts = opts;
@@ -226,6 +230,7 @@ export class CachedRun {
       spill: { dir: this.store.blobs.tmpDir, overBytes: captureMemoryBytes(this.opts.env) },
       captureMax: captureMaxBytes(this.opts.env),
       decideExec: (req) => this.decideExec(req),
+      execFilter: this.execFilter(),
       onExecutionEnd: (rec) => {
         this.running = Math.max(0, this.running - 1);
         this.ended.push(rec);
@@ -241,6 +246,7 @@ export class CachedRun {
     await this.storeEnded();
     await this.storing;
     await this.publishing;
+    if (this.sigRefresh) clearInterval(this.sigRefresh);
     const wallSeconds = (Date.now() - started) / 1000;
     const uncacheable = this.outcomes.filter((o) => o.outcome === 'uncacheable').length;
     this.writeReport(session, started, wallSeconds);
@@ -286,13 +292,56 @@ export class CachedRun {
     }
   }
 
+  /**
+   * Which execs are worth asking about: only those whose signature (exe and argv) leads
+   * some entry's key. Every other exec is a miss whatever its inputs, and runs without
+   * waiting for this thread (a wait of about a millisecond per exec here, most of a
+   * cold run's overhead on short steps). Entries published since, by this run or another
+   * one on the same cache, are added as they appear. With --no-skip nothing is asked.
+   */
+  private execFilter(): ExecFilter {
+    if (this.opts.noSkip) return { initial: [], connect: () => undefined };
+    const read = (afterId: number): { sigs: string[]; lastId: number } => {
+      const { prefixes, lastId } = this.store.commandKeyPrefixes(afterId, EXEC_SIG_PREFIX_LENGTH);
+      const sigs = [...prefixes].map(execSigOfKey).filter((x): x is string => x !== null && !this.knownSigs.has(x));
+      for (const sig of sigs) this.knownSigs.add(sig);
+      return { sigs, lastId };
+    };
+    const first = read(0);
+    let lastId = first.lastId;
+    return {
+      initial: first.sigs,
+      connect: (allow) => {
+        this.allowSigs = allow;
+        this.sigRefresh = setInterval(() => {
+          try {
+            const next = read(lastId);
+            lastId = next.lastId;
+            if (next.sigs.length > 0) allow(next.sigs);
+          } catch {
+            // the index busy or gone: the next tick tries again, and a miss is always correct
+          }
+        }, SIG_REFRESH_MS);
+        this.sigRefresh.unref();
+      },
+    };
+  }
+
+  /** A signature that now has an entry: its next exec is asked about. */
+  private allowSig(key: string): void {
+    const sig = execSigOfKey(key);
+    if (sig === null || this.knownSigs.has(sig)) return;
+    this.knownSigs.add(sig);
+    this.allowSigs?.([sig]);
+  }
+
   private progress(): void {
     this.opts.onProgress?.({ running: this.running, ran: this.ran, skipped: this.skipped, savedMs: this.savedMs });
   }
 
   private async decideExec(req: ExecRequest): Promise<ExecDecision> {
     const parts = keyParts(req, this.ignored);
-    const key = commandKey(parts);
+    const key = commandKey(parts, req.execSig);
     const rejected: ReportExecution['rejected'] = [];
     this.keys.set(`${req.tgid}:${req.time}`, { key, parts, rejected });
     const files = req.fds.filter((f) => (f.fd === 1 || f.fd === 2) && f.kind === 'file' && (f.flags & fs.constants.O_APPEND) === 0);
@@ -306,7 +355,7 @@ export class CachedRun {
       this.unprivileged.set(`${req.tgid}:${req.time}`, lost);
       this.warnOnce(lost);
     }
-    if (!this.opts.noSkip && lost === null) {
+    if (!this.opts.noSkip && lost === null && !req.decided) {
       let skip: ExecDecision | null = null;
       try {
         skip = await this.tryHit(req, key, parts, rejected);
@@ -570,7 +619,7 @@ export class CachedRun {
       exe: rec.exe,
       cwd: rec.cwd,
       key: k?.key ?? '',
-      keyParts: k?.parts ?? keyParts({ token: 0, pid: rec.pid, tgid: rec.pid, path: rec.exe, links: [], argv: rec.argv, env: rec.env, cwd: rec.cwd, umask: rec.umask, fds: [], time: rec.start }, this.ignored),
+      keyParts: k?.parts ?? keyParts({ token: 0, pid: rec.pid, tgid: rec.pid, path: rec.exe, execSig: '', links: [], argv: rec.argv, env: rec.env, cwd: rec.cwd, umask: rec.umask, fds: [], time: rec.start }, this.ignored),
       entryId,
       pid: rec.pid,
       startMs: rec.start,
@@ -803,6 +852,7 @@ export class CachedRun {
           for (const bytes of heldBlobs) this.heldBlobBytes -= bytes.length;
         }
         published = await this.store.publishEntry(entry);
+        this.allowSig(key);
       } catch (e) {
         return this.recordUncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
       } finally {
@@ -837,6 +887,9 @@ export function captureMemoryBytes(env: Readonly<Record<string, string | undefin
   if (v !== undefined && /^[0-9]+$/.test(v)) return Number(v);
   return 256 * 1024 * 1024;
 }
+
+/** How often the exec filter looks for entries other pcache runs published meanwhile. */
+const SIG_REFRESH_MS = 1000;
 
 /** The most a replay can write from one blob (what one read of it can hold). */
 export const CAPTURE_MAX_LIMIT = 2 ** 31 - 1;

@@ -14,11 +14,14 @@
 //       Entries record how many CPUs an execution may run on when it asks (sched_getaffinity:
 //       nproc, OpenMP); those from before (which would replay nproc's count on a machine or
 //       in a cpuset with another one) are never found.
+//   3 - the fields of 2; the key is led by the exec signature (16 hex digits and a '-',
+//       ExecRequest.execSig: exe path and argv), so that the tracer can run an exec that no
+//       entry's key starts with at once, without asking (session.ts ExecFilter).
 
 import { digestBytes } from '../../cache-store/digest';
 import type { ExecRequest, FdSnapshot } from '../trace/native';
 
-export const KEY_VERSION = 2;
+export const KEY_VERSION = 3;
 
 /**
  * Environment variables that differ between otherwise identical invocations and
@@ -122,8 +125,19 @@ export function keyParts(req: ExecRequest, ignored: ReadonlySet<string>): KeyPar
   };
 }
 
-/** Each field is length-prefixed, so no value can be confused with a delimiter. */
-export function commandKey(parts: KeyParts): string {
+/** How long the exec signature that leads a command key is, with its '-'. */
+export const EXEC_SIG_PREFIX_LENGTH = 17;
+
+/** The exec signature a command key (or its prefix) starts with; null for keys of other versions. */
+export function execSigOfKey(key: string): string | null {
+  return /^[0-9a-f]{16}-/.test(key) ? key.slice(0, 16) : null;
+}
+
+/**
+ * `execSig` (ExecRequest.execSig) and the digest of the parts. Each field is
+ * length-prefixed, so no value can be confused with a delimiter.
+ */
+export function commandKey(parts: KeyParts, execSig: string): string {
   const fields: string[] = [
     `pcache-key-v${parts.version}`,
     `exe=${parts.exe}`,
@@ -141,5 +155,5 @@ export function commandKey(parts: KeyParts): string {
   // Only when there are some: every key made without them stays what it was.
   const open = parts.openFds ?? [];
   if (open.length > 0) fields.push(`fdc=${open.length}`, ...open.map((f) => `fd=${f}`));
-  return digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'));
+  return `${execSig}-${digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'))}`;
 }

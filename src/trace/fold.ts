@@ -1241,6 +1241,7 @@ export class TraceFolder {
       pid: ev.formerTid,
       tgid: ev.pid,
       path: '',
+      execSig: '',
       links: [],
       argv: [],
       env: [],

@@ -216,6 +216,13 @@ export interface ExecRequest {
   fds: FdSnapshot[];
   /** its stdout (a regular file only it holds) comes as one `readback` io event at its end */
   readback?: boolean;
+  /**
+   * What the exec filter knows it by: 16 hex digits digesting path and argv (FNV-1a,
+   * native/src/tracer.cc execSignature), so every command key determines it.
+   */
+  execSig: string;
+  /** already running, its exit held (the exec filter knew no entry for it): nothing to decide, no answer wanted */
+  decided?: boolean;
   time: number;
 }
 
@@ -253,6 +260,12 @@ export interface TraceOptions {
    * reach onExec, and resolveExec for them is ignored. Default true.
    */
   askExec?: boolean;
+  /**
+   * Exec signatures (ExecRequest.execSig) that may have a cache entry. An exec whose
+   * signature is not among them (nor added by allowExecs) runs at once with its exit held
+   * and reaches onExec marked `decided`. Absent: every exec waits for its decision.
+   */
+  execFilter?: string[];
   argv: string[];
   /** "NAME=value" strings */
   env: string[];
@@ -278,6 +291,8 @@ export interface NativeTracer {
   resolvePreimage(token: number): void;
   /** JS thread: deliver a signal to the root tracee (SIGINT/SIGTERM forwarding). */
   signal(sig: number): void;
+  /** JS thread: exec signatures that may now have a cache entry (TraceOptions.execFilter) */
+  allowExecs(sigs: string[]): void;
   /** counters for benchmarks: stops by kind */
   stats(): Record<string, number>;
 }

@@ -24,6 +24,11 @@ export interface SessionOptions {
   decideExec?: DecideExec;
   /** false: no decisions at all, every exec runs at once (tracing only) */
   askExec?: boolean;
+  /**
+   * Only execs this filter may know wait for decideExec; the rest run at once with their
+   * exits held, and decideExec sees them with `decided` set (its answer is not used).
+   */
+  execFilter?: ExecFilter;
   /** never recorded as inputs/outputs (pcache's cache directory) */
   ignoreDirs?: string[];
   /** captured streams past this size go to files (FolderOptions.spill) */
@@ -45,6 +50,13 @@ export interface SessionOptions {
   onFolder?: (folder: TraceFolder) => void;
   /** injectable for tests; default: the built addon */
   native?: ReturnType<typeof loadNative>;
+}
+
+export interface ExecFilter {
+  /** the signatures (ExecRequest.execSig) that may have an entry when the command starts */
+  initial: string[];
+  /** called once the tracer runs, with the function that adds signatures from then on */
+  connect(allow: (sigs: string[]) => void): void;
 }
 
 export interface SessionResult {
@@ -102,12 +114,19 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
       tracer = native.start({
         file: opts.file,
         askExec: opts.askExec ?? true,
+        execFilter: opts.execFilter?.initial,
         argv: opts.argv,
         env: opts.env,
         cwd: opts.cwd,
         onEvents: (events) => guard(() => folder.events(events)),
         onExec: (req) => {
           guard(() => folder.execRequest(req));
+          if (req.decided) {
+            // Already running: decideExec only takes note of it (synchronously, before
+            // any later batch can bring its exit).
+            decide(req).catch(() => undefined);
+            return;
+          }
           const since = process.hrtime.bigint();
           const answer = (d: ExecDecision): void => {
             if (opts.askExec !== false) {
@@ -203,6 +222,7 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
       return;
     }
     const t = tracer;
+    opts.execFilter?.connect((sigs) => t.allowExecs(sigs));
     for (const f of early.splice(0)) f(t);
   });
 }

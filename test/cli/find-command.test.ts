@@ -62,7 +62,7 @@ describe('jsonRecord', () => {
       { fd: 1, target: 'pipe:[1]', kind: 'pipe' as const, pos: 0, flags: 0 },
       { fd: 2, target: 'pipe:[2]', kind: 'pipe' as const, pos: 0, flags: 0 },
     ];
-    folder.execRequest({ token: 1, pid: 5, tgid: 5, path: '/bin/x', links: [], argv: ['x'], env: [], cwd: '/', umask: 0o22, fds, time: 1 });
+    folder.execRequest({ token: 1, pid: 5, tgid: 5, path: '/bin/x', execSig: '0000000000000001', links: [], argv: ['x'], env: [], cwd: '/', umask: 0o22, fds, time: 1 });
     folder.events([
       { k: 'exec', pid: 5, formerTid: 5, token: 1 },
       { k: 'io', pid: 5, fd: 1, dir: 'w', target: 'pipe:[1]', kind: 'pipe', data: Buffer.from('héllo\n'), count: 7, syscall: 'write' },

@@ -244,7 +244,7 @@ describe('running a command traced', () => {
 
 describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
 
-  test('pcache run: a decision per exec, a held exit per process that ran a program', () => {
+  test('pcache run: execs decided or asked, a held exit per process that ran a program', () => {
     const cache = path.join(dir, 'stats-cache');
     const r = pcache(['--cache-dir', cache, '--quiet', '--', '/bin/sh', '-c', '/bin/true; /bin/true'], {
       env: { ...process.env, PCACHE_TRACER_STATS: '1' },
@@ -252,17 +252,23 @@ describe('PCACHE_TRACER_STATS: where a slow run goes', () => {
     expect(r.status).toBe(0);
     const s = tracerStats(r.stderr);
     // Three execs (sh, true, and the last true that dash execs in place of itself) in two
-    // processes: two exits, each held until its execution is stored.
-    expect([s.exec_requests, s.held_exec_decisions, s.held_exits]).toEqual([3, 3, 2]);
-    expect(s.held_exec_ms).toBeGreaterThan(0);
+    // processes: two exits, each held until its execution is stored. On an empty cache
+    // the exec filter runs sh and the first true without asking; the second true is asked
+    // when the first one's entry was published before it started.
+    expect([s.exec_requests, s.exec_decided_by_filter + s.held_exec_decisions, s.held_exits]).toEqual([3, 3, 2]);
+    expect(s.exec_decided_by_filter).toBeGreaterThanOrEqual(2);
     expect(s.held_exit_ms).toBeGreaterThan(0);
-    // No part of the key: the same command without it is the same execution, replayed.
-    const env = { ...process.env };
-    delete env.PCACHE_TRACER_STATS;
+    // No part of the key: the same command without it is the same execution, replayed
+    // (asked about: its entry is known).
     const summary = path.join(dir, 'stats-summary.json');
-    const again = pcache(['--cache-dir', cache, '--quiet', '--summary-json', summary, '--', '/bin/sh', '-c', '/bin/true; /bin/true'], { env });
+    const again = pcache(['--cache-dir', cache, '--quiet', '--summary-json', summary, '--', '/bin/sh', '-c', '/bin/true; /bin/true'], {
+      env: { ...process.env, PCACHE_TRACER_STATS: '1' },
+    });
     expect(again.status).toBe(0);
     expect(JSON.parse(fs.readFileSync(summary, 'utf8')).executions).toEqual({ total: 1, ran: 0, skipped: 1, uncacheable: 0 });
+    const t = tracerStats(again.stderr);
+    expect([t.exec_requests, t.held_exec_decisions, t.exec_decided_by_filter ?? 0, t.held_exits]).toEqual([1, 1, 0, 0]);
+    expect(t.held_exec_ms).toBeGreaterThan(0);
   });
 
   test('pcache trace holds nothing, and without the variable nothing is printed', () => {

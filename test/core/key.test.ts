@@ -1,6 +1,6 @@
 // The command key: what identifies an execution before it runs (src/core/key.ts).
 
-import { commandKey, ignoredEnv, keyParts } from '../../src/core/key';
+import { commandKey, EXEC_SIG_PREFIX_LENGTH, execSigOfKey, ignoredEnv, keyParts } from '../../src/core/key';
 import type { ExecRequest, FdSnapshot } from '../../src/trace/native';
 
 const O_WRONLY = 1;
@@ -12,6 +12,7 @@ function request(extraFds: FdSnapshot[] = []): ExecRequest {
     pid: 10,
     tgid: 10,
     path: '/usr/bin/sort',
+    execSig: '0123456789abcdef',
     links: [],
     argv: ['sort', 'in.txt'],
     env: ['LANG=C', 'SHLVL=2'],
@@ -27,18 +28,30 @@ function request(extraFds: FdSnapshot[] = []): ExecRequest {
   } as ExecRequest;
 }
 
-const keyOf = (req: ExecRequest): string => commandKey(keyParts(req, ignoredEnv({})));
+const keyOf = (req: ExecRequest): string => commandKey(keyParts(req, ignoredEnv({})), req.execSig);
 const file = (fd: number, target: string, pos = 0, flags = 0): FdSnapshot => ({ fd, target, kind: 'file', pos, flags });
 
 describe('command key', () => {
-  test('is stable: the same request has had the same key since format 2 (entries stay usable)', () => {
-    expect(keyOf(request())).toBe('8170d10b30e14ae3997e47622deeb518458ec63ae81ccf08e48bd47b71950225');
+  test('is stable: the same request has had the same key since format 3 (entries stay usable)', () => {
+    expect(keyOf(request())).toBe('0123456789abcdef-814d2c003d9c4f458cb8d60b304e5a1b011cdafb45a2097dd4ca902c91489c55');
+    // format 2's key, which no exec signature leads (the exec filter could not know its entries)
+    expect(keyOf(request())).not.toBe('8170d10b30e14ae3997e47622deeb518458ec63ae81ccf08e48bd47b71950225');
     // format 1's key: its entries recorded no CPU count, so they are never found
     expect(keyOf(request())).not.toBe('aaf13dbe1b696afb9655a585b5bfda50b473f1e2eb81ae96d349ef47e1d971e6');
     // SHLVL is ignored; a pipe on fd 3 (make's jobserver) is not part of the key
     const other = request([{ fd: 3, target: 'pipe:[9]', kind: 'pipe', pos: 0, flags: 0 }]);
     other.env = ['LANG=C', 'SHLVL=5'];
     expect(keyOf(other)).toBe(keyOf(request()));
+  });
+
+  test('is led by the exec signature, which execSigOfKey reads back; other versions have none', () => {
+    const key = keyOf(request());
+    expect(execSigOfKey(key)).toBe('0123456789abcdef');
+    expect(key.length).toBe(EXEC_SIG_PREFIX_LENGTH + 64);
+    const other = request();
+    other.execSig = 'fedcba9876543210';
+    expect(keyOf(other)).toBe(`fedcba9876543210${key.slice(16)}`);
+    expect(execSigOfKey('8170d10b30e14ae3997e47622deeb518458ec63ae81ccf08e48bd47b71950225')).toBeNull();
   });
 
   test('names the files open on fd 3 and up (`cmd 3< in`), their offset and access', () => {
@@ -58,7 +71,7 @@ describe('command key', () => {
   test('with a terminal on fd 0-2: never a key of format 1, whose entries may lack the terminal size', () => {
     const onTerminal = request();
     onTerminal.fds[2] = { fd: 2, target: '/dev/pts/3', kind: 'tty', pos: 0, flags: O_WRONLY };
-    expect(keyOf(onTerminal)).toBe('9959c7b39c1dd86068712debb4acdaa8dbe8d1baccc937eddad8fd19ca0826fa');
+    expect(keyOf(onTerminal)).toBe('0123456789abcdef-ea8fae012180b4a35c5ca5899fd49054b657303e967149f771c74b60905cffaf');
     // format 1 before terminal sizes were inputs (b7fa394's key.ts), and after (5424b8c's)
     expect(keyOf(onTerminal)).not.toBe('c27e959f94a13c067929aa95bbf7addd3d99896905584466ffa8a8b3800e73db');
     expect(keyOf(onTerminal)).not.toBe('0565745a7f5efeee2fcc1b7446a9eaf1df006541540b218baffc7e761a2ade41');

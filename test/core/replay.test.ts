@@ -9,7 +9,7 @@ import * as path from 'path';
 import { mayWrite, writeStdio } from '../../src/core/replay';
 import type { ExecRequest } from '../../src/trace/native';
 
-const req: ExecRequest = { token: 1, pid: 42, tgid: 42, path: '/bin/true', links: [], argv: ['true'], env: [], cwd: '/', umask: 0o22, fds: [], time: 0 };
+const req: ExecRequest = { token: 1, pid: 42, tgid: 42, path: '/bin/true', execSig: '0000000000000001', links: [], argv: ['true'], env: [], cwd: '/', umask: 0o22, fds: [], time: 0 };
 
 describe('writeStdio', () => {
   let dir: string;

@@ -55,6 +55,7 @@ class Sim {
       pid: tid,
       tgid,
       path: opts.path ?? `/usr/bin/${argv[0]}`,
+      execSig: '0000000000000003',
       links: opts.links ?? [],
       argv,
       env: ['PATH=/usr/bin'],
@@ -618,7 +619,7 @@ describe('what an fd-based observation means', () => {
 
   test('the fd table sent with the exec event (close-on-exec applied) wins over the request snapshot', () => {
     const s = new Sim();
-    s.folder.execRequest({ token: 1, pid: 10, tgid: 10, path: '/bin/x', links: [], argv: ['x'], env: [], cwd: '/', umask: 0o22, fds: OUTER_FDS, time: 1 });
+    s.folder.execRequest({ token: 1, pid: 10, tgid: 10, path: '/bin/x', execSig: '0000000000000001', links: [], argv: ['x'], env: [], cwd: '/', umask: 0o22, fds: OUTER_FDS, time: 1 });
     s.send({ k: 'exec', pid: 10, formerTid: 10, token: 1, fds: [fd(0, '/dev/null', 'null'), fd(1, '/w/log', 'file'), fd(2, '/w/log', 'file')] });
     s.write(10, 2, '/w/log', 'err', 'file');
     s.exit(10);
@@ -882,7 +883,7 @@ describe('executions nest', () => {
   test('a failed exec is an input of the execution that tried and starts nothing', () => {
     const s = new Sim();
     s.exec(10, ['sh']);
-    s.folder.execRequest({ token: 99, pid: 10, tgid: 10, path: '/usr/bin/broken', links: [], argv: ['broken'], env: [], cwd: '/', umask: 0o22, fds: OUTER_FDS, time: 1 });
+    s.folder.execRequest({ token: 99, pid: 10, tgid: 10, path: '/usr/bin/broken', execSig: '0000000000000002', links: [], argv: ['broken'], env: [], cwd: '/', umask: 0o22, fds: OUTER_FDS, time: 1 });
     s.fs(10, 'execve-probe', '/usr/local/bin/broken', '-', { result: -2 });
     s.fs(10, 'execve-probe', '/usr/bin/broken', 'f', { result: -8 });
     s.exit(10, 127);

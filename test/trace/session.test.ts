@@ -21,6 +21,10 @@ class FakeTracer implements NativeTracer {
   signal(sig: number): void {
     this.signals.push(sig);
   }
+  allowed: string[] = [];
+  allowExecs(sigs: string[]): void {
+    this.allowed.push(...sigs);
+  }
   stats(): Record<string, number> {
     return {};
   }
@@ -51,6 +55,7 @@ const req = (token: number): ExecRequest => ({
   pid: 7,
   tgid: 7,
   path: '/bin/tool',
+  execSig: '0000000000000001',
   links: [],
   argv: ['tool'],
   env: ['A=1'],
