@@ -480,10 +480,18 @@ export class Store {
    * ids only grow). Keys are opaque here: what a prefix means is the caller's.
    */
   commandKeyPrefixes(afterId: number, length: number): { prefixes: Set<string>; lastId: number } {
-    this.live();
+    const db = this.live();
     const prefixes = new Set<string>();
+    if (afterId <= 0) {
+      // All of them: from the key index alone (a scan of the table would read every
+      // entry's manifest pages too), with the highest id in the same snapshot.
+      return db.transaction(() => {
+        for (const p of this.sql.allKeyPrefixes.pluck().iterate(length) as Iterable<string>) prefixes.add(p);
+        return { prefixes, lastId: Number(this.sql.maxEntryId.pluck().get() ?? 0) };
+      })();
+    }
     let lastId = afterId;
-    for (const row of this.sql.keyPrefixes.iterate(length, afterId) as Iterable<{ id: number; p: string }>) {
+    for (const row of this.sql.keyPrefixesSince.iterate(length, afterId) as Iterable<{ id: number; p: string }>) {
       prefixes.add(row.p);
       if (row.id > lastId) lastId = row.id;
     }
@@ -966,7 +974,9 @@ export class Store {
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE command_key = ? ORDER BY created_ms DESC, id DESC LIMIT ?`,
       ),
       entryById: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`),
-      keyPrefixes: db.prepare(`SELECT id, substr(command_key, 1, ?) AS p FROM entries WHERE id > ?`),
+      keyPrefixesSince: db.prepare(`SELECT id, substr(command_key, 1, ?) AS p FROM entries WHERE id > ?`),
+      allKeyPrefixes: db.prepare(`SELECT DISTINCT substr(command_key, 1, ?) FROM entries`),
+      maxEntryId: db.prepare(`SELECT max(id) FROM entries`),
       manifestOf: db.prepare(`SELECT inputs_manifest FROM entries WHERE id = ?`).pluck(),
       outputsOf: db.prepare(`SELECT path, kind, hash, mode, link_target FROM outputs WHERE entry_id = ? ORDER BY seq`),
       touchEntry: db.prepare(`UPDATE entries SET last_used_ms = max(last_used_ms, ?) WHERE id = ?`),

@@ -25,6 +25,23 @@ function entry(key: string, inputHash: string, extra: Partial<NewEntry> = {}): N
 }
 
 describe('publishing and reading entries', () => {
+  test('command key prefixes: all of them at first, then only those of entries added since', async () => {
+    const store = open();
+    expect(store.commandKeyPrefixes(0, 4)).toEqual({ prefixes: new Set(), lastId: 0 });
+    await store.publishEntry(entry('aaaa-1', hashOf('1')));
+    await store.publishEntry(entry('aaaa-2', hashOf('2')));
+    const b = await store.publishEntry(entry('bbbb-1', hashOf('3')));
+    const all = store.commandKeyPrefixes(0, 4);
+    expect(all).toEqual({ prefixes: new Set(['aaaa', 'bbbb']), lastId: b.id });
+    expect(store.commandKeyPrefixes(all.lastId, 4)).toEqual({ prefixes: new Set(), lastId: b.id });
+    const c = await store.publishEntry(entry('cccc-1', hashOf('4')));
+    await store.publishEntry(entry('aaaa-3', hashOf('5')));
+    const since = store.commandKeyPrefixes(all.lastId, 4);
+    expect(since).toEqual({ prefixes: new Set(['cccc', 'aaaa']), lastId: c.id + 1 });
+    expect(store.commandKeyPrefixes(0, 6)).toEqual({ prefixes: new Set(['aaaa-1', 'aaaa-2', 'bbbb-1', 'cccc-1', 'aaaa-3']), lastId: c.id + 1 });
+    store.close();
+  });
+
   test('an entry reads back exactly as published, with every output kind', async () => {
     const store = open();
     const work = makeTempDir();
