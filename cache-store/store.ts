@@ -486,8 +486,8 @@ export class Store {
       // All of them: from the key index alone (a scan of the table would read every
       // entry's manifest pages too), with the highest id in the same snapshot.
       return db.transaction(() => {
-        for (const p of this.sql.allKeyPrefixes.pluck().iterate(length) as Iterable<string>) prefixes.add(p);
-        return { prefixes, lastId: Number(this.sql.maxEntryId.pluck().get() ?? 0) };
+        for (const p of this.sql.allKeyPrefixes.iterate(length) as Iterable<string>) prefixes.add(p);
+        return { prefixes, lastId: Number(this.sql.maxEntryId.get() ?? 0) };
       })();
     }
     let lastId = afterId;
@@ -975,8 +975,8 @@ export class Store {
       ),
       entryById: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE id = ?`),
       keyPrefixesSince: db.prepare(`SELECT id, substr(command_key, 1, ?) AS p FROM entries WHERE id > ?`),
-      allKeyPrefixes: db.prepare(`SELECT DISTINCT substr(command_key, 1, ?) FROM entries`),
-      maxEntryId: db.prepare(`SELECT max(id) FROM entries`),
+      allKeyPrefixes: db.prepare(`SELECT DISTINCT substr(command_key, 1, ?) FROM entries`).pluck(),
+      maxEntryId: db.prepare(`SELECT max(id) FROM entries`).pluck(),
       manifestOf: db.prepare(`SELECT inputs_manifest FROM entries WHERE id = ?`).pluck(),
       outputsOf: db.prepare(`SELECT path, kind, hash, mode, link_target FROM outputs WHERE entry_id = ? ORDER BY seq`),
       touchEntry: db.prepare(`UPDATE entries SET last_used_ms = max(last_used_ms, ?) WHERE id = ?`),

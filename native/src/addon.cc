@@ -145,7 +145,6 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
   return o;
 }
 
-
 // A 64-bit exec signature as JS sees it: 16 lowercase hex digits.
 std::string hex64(uint64_t v) {
   char buf[17];

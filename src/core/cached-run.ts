@@ -221,32 +221,37 @@ export class CachedRun {
     const env = Object.entries(this.opts.env)
       .filter((kv): kv is [string, string] => kv[1] !== undefined)
       .map(([k, v]) => `${k}=${v}`);
-    const session = await runTraced({
-      argv: this.opts.argv,
-      file: this.opts.file,
-      env,
-      cwd: this.opts.cwd,
-      ignoreDirs: [this.store.dir],
-      spill: { dir: this.store.blobs.tmpDir, overBytes: captureMemoryBytes(this.opts.env) },
-      captureMax: captureMaxBytes(this.opts.env),
-      decideExec: (req) => this.decideExec(req),
-      execFilter: this.execFilter(),
-      onExecutionEnd: (rec) => {
-        this.running = Math.max(0, this.running - 1);
-        this.ended.push(rec);
-        this.progress();
-      },
-      onExitRequest: (req) => this.onExitRequest(req),
-      onPreimage: (req) => this.onPreimage(req),
-      onFolder: (f) => {
-        this.folder = f;
-      },
-    });
-    // Executions that ended without a held exit (a process left running, a signal death ...).
-    await this.storeEnded();
-    await this.storing;
-    await this.publishing;
-    if (this.sigRefresh) clearInterval(this.sigRefresh);
+    let session: SessionResult;
+    try {
+      session = await runTraced({
+        argv: this.opts.argv,
+        file: this.opts.file,
+        env,
+        cwd: this.opts.cwd,
+        ignoreDirs: [this.store.dir],
+        spill: { dir: this.store.blobs.tmpDir, overBytes: captureMemoryBytes(this.opts.env) },
+        captureMax: captureMaxBytes(this.opts.env),
+        decideExec: (req) => this.decideExec(req),
+        execFilter: this.execFilter(),
+        onExecutionEnd: (rec) => {
+          this.running = Math.max(0, this.running - 1);
+          this.ended.push(rec);
+          this.progress();
+        },
+        onExitRequest: (req) => this.onExitRequest(req),
+        onPreimage: (req) => this.onPreimage(req),
+        onFolder: (f) => {
+          this.folder = f;
+        },
+      });
+      // Executions that ended without a held exit (a process left running, a signal death ...).
+      await this.storeEnded();
+      await this.storing;
+      await this.publishing;
+    } finally {
+      // The once-a-second look for other runs' entries ends with the command, however it ends.
+      if (this.sigRefresh) clearInterval(this.sigRefresh);
+    }
     const wallSeconds = (Date.now() - started) / 1000;
     const uncacheable = this.outcomes.filter((o) => o.outcome === 'uncacheable').length;
     this.writeReport(session, started, wallSeconds);

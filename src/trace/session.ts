@@ -26,7 +26,9 @@ export interface SessionOptions {
   askExec?: boolean;
   /**
    * Only execs this filter may know wait for decideExec; the rest run at once with their
-   * exits held, and decideExec sees them with `decided` set (its answer is not used).
+   * exits held, and decideExec sees them with `decided` set (its answer is not used). For
+   * those, whatever decideExec records must be recorded before its first await: the
+   * execution's exit may come in the next batch.
    */
   execFilter?: ExecFilter;
   /** never recorded as inputs/outputs (pcache's cache directory) */
