@@ -82,33 +82,68 @@ bool readStringArray(pid_t tid, uint64_t addr, std::vector<std::string>& out, si
     }
     addr += static_cast<uint64_t>(got / 8 * 8);
   }
-  // One process_vm_readv for many strings: each remote piece stops at its
-  // page end (a fault ends the whole read), most strings fit in the first piece.
-  constexpr size_t kBatch = 256;
-  constexpr size_t kPiece = 256;
+  // The strings usually lie close together (a shell builds envp in one block, argv
+  // sits on the stack): one remote piece per run of nearby strings, each piece ending
+  // where its last string's page ends, all in one process_vm_readv. Pinning a page per
+  // string cost more than the bytes between them. A string a piece does not hold to its
+  // NUL (a fault cut the read short, or it runs past the piece) is read on its own.
+  constexpr uint64_t kGap = 2048;       // join strings less than this far apart
+  constexpr uint64_t kSpanMax = 64 << 10;
   out.resize(ptrs.size());
-  std::vector<char> buf(kBatch * kPiece);
-  for (size_t base = 0; base < ptrs.size(); base += kBatch) {
-    size_t count = std::min(kBatch, ptrs.size() - base);
-    iovec local[kBatch], remote[kBatch];
-    for (size_t i = 0; i < count; i++) {
-      uint64_t p = ptrs[base + i];
-      size_t len = std::min<uint64_t>(kPiece, kPage - (p % kPage));
-      local[i] = {&buf[i * kPiece], len};
-      remote[i] = {reinterpret_cast<void*>(p), len};
+  std::vector<size_t> order(ptrs.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return ptrs[x] < ptrs[y]; });
+  struct Span {
+    uint64_t start, end;  // remote [start, end)
+    size_t first, last;   // into order, inclusive
+  };
+  std::vector<Span> spans;
+  for (size_t k = 0; k < order.size(); k++) {
+    uint64_t p = ptrs[order[k]];
+    uint64_t pageEnd = (p / kPage + 1) * kPage;
+    if (!spans.empty() && p < spans.back().end + kGap && pageEnd - spans.back().start <= kSpanMax) {
+      spans.back().end = std::max(spans.back().end, pageEnd);
+      spans.back().last = k;
+    } else {
+      spans.push_back({p, pageEnd, k, k});
     }
-    ssize_t got = process_vm_readv(tid, local, count, remote, count, 0);
-    size_t consumed = 0;
+  }
+  constexpr size_t kIovMax = 1024;  // IOV_MAX
+  std::vector<char> buf;
+  std::vector<size_t> offset(spans.size());
+  size_t total = 0;
+  for (size_t j = 0; j < spans.size(); j++) {
+    offset[j] = total;
+    total += spans[j].end - spans[j].start;
+  }
+  buf.resize(total);
+  std::vector<size_t> valid(spans.size(), 0);  // bytes of each span actually read
+  for (size_t base = 0; base < spans.size(); base += kIovMax) {
+    size_t count = std::min(kIovMax, spans.size() - base);
+    std::vector<iovec> local(count), remote(count);
     for (size_t i = 0; i < count; i++) {
-      std::string& s = out[base + i];
-      size_t len = local[i].iov_len;
-      bool have = got > 0 && consumed + len <= static_cast<size_t>(got);
-      consumed += len;
-      const char* piece = &buf[i * kPiece];
-      const void* nul = have ? memchr(piece, 0, len) : nullptr;
+      const Span& sp = spans[base + i];
+      local[i] = {&buf[offset[base + i]], sp.end - sp.start};
+      remote[i] = {reinterpret_cast<void*>(sp.start), sp.end - sp.start};
+    }
+    ssize_t got = process_vm_readv(tid, local.data(), count, remote.data(), count, 0);
+    size_t left = got > 0 ? static_cast<size_t>(got) : 0;
+    for (size_t i = 0; i < count && left > 0; i++) {
+      valid[base + i] = std::min(left, local[i].iov_len);
+      left -= valid[base + i];
+    }
+  }
+  for (size_t j = 0; j < spans.size(); j++) {
+    const Span& sp = spans[j];
+    for (size_t k = sp.first; k <= sp.last; k++) {
+      size_t idx = order[k];
+      uint64_t at = ptrs[idx] - sp.start;
+      const char* piece = &buf[offset[j] + at];
+      const void* nul = at < valid[j] ? memchr(piece, 0, valid[j] - at) : nullptr;
+      std::string& s = out[idx];
       if (nul) {
         s.assign(piece, static_cast<const char*>(nul) - piece);
-      } else if (!readString(tid, ptrs[base + i], s, 1 << 20)) {
+      } else if (!readString(tid, ptrs[idx], s, 1 << 20)) {
         return false;
       }
     }

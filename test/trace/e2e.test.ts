@@ -69,6 +69,35 @@ describe('the exec itself', () => {
     expect(root.stdout.kind).toBe('socket');
     expect(root.stderr.kind).toBe('socket');
   });
+
+  test('argv and env are read exactly, however their strings lie in memory', () => {
+    // The tracer reads nearby strings together (tracee_memory.cc, readStringArray): strings
+    // at page edges, longer than a page, empty, far apart (python's objects) and many.
+    const dir = tempDir();
+    const script = [
+      'import os, sys',
+      'argv = ["/bin/true", "", "a" * 4095, "b" * 4096, "c" * 4097, "d" * 100000, "e"] + ["s%d" % i for i in range(300)]',
+      'env = {"V%d" % i: "v" * (i * 37 % 5000) for i in range(400)}',
+      'env["LONG"] = "x" * 70000',
+      'env["EMPTY"] = ""',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.execve("/bin/true", argv, env)',
+      '_, st = os.waitpid(pid, 0)',
+      'sys.exit(os.waitstatus_to_exitcode(st))',
+    ].join('\n');
+    const run = traceRun(['python3', '-c', script], { cwd: dir });
+    expect(run.status).toBe(0);
+    const child = run.record.executions.find((e) => e.exe === '/usr/bin/true');
+    expect(child).toBeDefined();
+    const argv = ['/bin/true', '', 'a'.repeat(4095), 'b'.repeat(4096), 'c'.repeat(4097), 'd'.repeat(100000), 'e'];
+    for (let i = 0; i < 300; i++) argv.push(`s${i}`);
+    expect(child!.argv).toEqual(argv);
+    const env: string[] = [];
+    for (let i = 0; i < 400; i++) env.push(`V${i}=${'v'.repeat((i * 37) % 5000)}`);
+    env.push(`LONG=${'x'.repeat(70000)}`, 'EMPTY=');
+    expect([...child!.env].sort()).toEqual(env.sort());
+  });
 });
 
 describe('open flags', () => {
