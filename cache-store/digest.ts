@@ -2,7 +2,14 @@
 // hash cache all use this one function, so a digest means the same thing everywhere.
 
 import * as fs from 'fs';
-import { Blake3Hasher, blake3 } from '@napi-rs/blake-hash';
+import type { Blake3Hasher } from '@napi-rs/blake-hash';
+
+// Loaded on first use: the native module costs about 11 ms to load, which every command
+// that never hashes (`pcache trace`, `--help`) would pay at startup.
+let blakeModule: typeof import('@napi-rs/blake-hash') | undefined;
+function blake(): typeof import('@napi-rs/blake-hash') {
+  return (blakeModule ??= require('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash'));
+}
 
 export const DIGEST_ALGORITHM = 'blake3-256';
 const DIGEST_RE = /^[0-9a-f]{64}$/;
@@ -15,16 +22,16 @@ export function isDigest(text: string): boolean {
 }
 
 export function digestBytes(bytes: Uint8Array | string): string {
-  return blake3(bytes).toString('hex');
+  return blake().blake3(bytes).toString('hex');
 }
 
 export function newHasher(): Blake3Hasher {
-  return new Blake3Hasher();
+  return new (blake().Blake3Hasher)();
 }
 
 /** Reads an open fd from offset 0 to EOF, hashing. Returns digest and bytes read. */
 export function digestFdSync(fd: number, buffer: Buffer = Buffer.allocUnsafe(CHUNK_SIZE)): { hash: string; size: number } {
-  const hasher = new Blake3Hasher();
+  const hasher = new (blake().Blake3Hasher)();
   let position = 0;
   for (;;) {
     const n = fs.readSync(fd, buffer, 0, buffer.length, position);
@@ -42,7 +49,7 @@ export function digestFdSync(fd: number, buffer: Buffer = Buffer.allocUnsafe(CHU
 export async function digestFileAsync(file: string): Promise<{ hash: string; size: number }> {
   const fh = await fs.promises.open(file, 'r');
   try {
-    const hasher = new Blake3Hasher();
+    const hasher = new (blake().Blake3Hasher)();
     const buffers = [Buffer.allocUnsafe(CHUNK_SIZE * 4), Buffer.allocUnsafe(CHUNK_SIZE * 4)];
     let position = 0;
     let i = 0;
@@ -81,7 +88,7 @@ export async function digestFileBesideCopy(file: string): Promise<{ hash: string
   // pcache in open(); it reads as empty and fails the digest instead.
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
-    const hasher = new Blake3Hasher();
+    const hasher = new (blake().Blake3Hasher)();
     const buffer = Buffer.allocUnsafe(PIECE_SIZE);
     let position = 0;
     for (;;) {

@@ -16,7 +16,7 @@
 // Integers that may exceed 2^53 (inode numbers, device numbers, nanosecond times) are
 // stored as signed 64-bit values and read with safeIntegers (BigInt).
 
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import * as fs from 'fs';
 import { StoreError, errnoCode, shortMessage } from './errors';
 
@@ -186,7 +186,9 @@ export function openIndex(file: string, mustExist: boolean): Db {
   }
   let db: Db;
   try {
-    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    // Loaded here, not at import: commands that never open the index (`pcache trace`) skip it.
+    const Sqlite = require('better-sqlite3') as typeof Database;
+    db = new Sqlite(file, { timeout: BUSY_TIMEOUT_MS });
   } catch (e) {
     throw indexError(e, file, 'cannot open');
   }
