@@ -12,7 +12,8 @@
         "src/notifier.cc",
         "src/tracee_memory.cc",
         "src/procfs.cc",
-        "src/relay.cc"
+        "src/relay.cc",
+        "src/exec_chain.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

@@ -171,6 +171,14 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("tgid", r.tgid);
   o.Set("path", r.path);
   o.Set("links", strings(env, r.links));
+  Napi::Array implied = Napi::Array::New(env, r.implied.size());
+  for (size_t i = 0; i < r.implied.size(); i++) {
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("path", r.implied[i].path);
+    x.Set("kind", r.implied[i].kind);
+    implied.Set(static_cast<uint32_t>(i), x);
+  }
+  o.Set("implied", implied);
   o.Set("argv", strings(env, r.argv));
   o.Set("env", strings(env, r.env));
   o.Set("cwd", r.cwd);

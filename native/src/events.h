@@ -8,7 +8,7 @@
 
 namespace pcache {
 
-constexpr int kNativeEventVersion = 1;
+constexpr int kNativeEventVersion = 2;
 
 enum class EventKind : uint8_t { Fs, Spawn, Exec, Exit, Io, Net, Unknown };
 
@@ -77,6 +77,13 @@ struct Event {
 };
 
 
+// A file the kernel reads to run an exec (the executable, each interpreter) or a symlink on
+// the way to one: Tracer::execImplied.
+struct ImpliedInput {
+  std::string path;
+  const char* kind;  // "content", "metadata" (a symlink traversed) or "absent"
+};
+
 struct ExecRequest {
   int64_t token;
   // For a request nobody waits for: how many of the batch's events came before it.
@@ -84,6 +91,7 @@ struct ExecRequest {
   int pid, tgid;
   std::string path;
   std::vector<std::string> links, argv, env;
+  std::vector<ImpliedInput> implied;
   std::string cwd;
   int umask;
   int cpus = -1;  // how many CPUs it may run on (sched_getaffinity), -1 if unknown

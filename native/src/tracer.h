@@ -187,6 +187,7 @@ class Tracer {
   int64_t holdTask(Task& t, Task::Pending why);
   void handleTaskGone(pid_t tid, int status);
   void handlePathOp(Task& t, const struct SyscallSpec& s, const uint64_t* a);
+  void execImplied(Task& t, const std::string& exe, const std::string& cwd, std::vector<ImpliedInput>& out);
   void handleExecEntry(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void handleSockAddr(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void handleWriteEntry(Task& t, int nr, const uint64_t* a);
@@ -229,6 +230,7 @@ class Tracer {
   uint64_t batchStart_ = 0;
   uint64_t batchSeq_ = 0;  // counts flushes: which batch an event index belongs to
   bool askExec_ = true;
+  const char* busyKind_ = "";  // PCACHE_TRACER_STATS: which kind of stop the busy time goes to
   bool execFilterOn_ = false;
   std::mutex execSigMu_;
   std::unordered_set<uint64_t> execSigs_;  // under execSigMu_

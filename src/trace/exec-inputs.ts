@@ -3,6 +3,11 @@
 // interpreter, and maps the ELF program interpreter (PT_INTERP, i.e. ld.so)
 // without any open() by the tracee. Everything ld.so loads afterwards arrives
 // as ordinary fs events, so only these first links of the chain live here.
+//
+// The tracer reads the same chain at the exec's entry (native/src/exec_chain.h,
+// ExecRequest.implied), while the tracee waits: these functions state the rules
+// in TypeScript, serve requests that come without it (tests), and are what the
+// tracer's result is checked against (test/trace/shell.test.ts).
 
 import * as fs from 'fs';
 import * as path from 'path';

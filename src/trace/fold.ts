@@ -109,7 +109,9 @@ export const listDir: ListFn = (dir) => {
   }
 };
 
-export const defaultExecInputs: ExecInputsFn = (req) => execImpliedInputs(req.path, req.cwd);
+/** What the tracer read at the exec's entry; worked out now only for a request without it (tests). */
+export const defaultExecInputs: ExecInputsFn = (req) =>
+  req.implied ? req.implied.map((i) => ({ path: i.path, kind: i.kind })) : execImpliedInputs(req.path, req.cwd);
 
 // ---------------------------------------------------------------------------
 // Which paths are recorded
@@ -673,8 +675,8 @@ export class TraceFolder {
   }
 
   /**
-   * An execve about to happen (the tracee waits for a decision). The kernel-read
-   * inputs are read now, while the files are still in the state the exec sees.
+   * An execve about to happen, or (decided, tracing only) already under way. The
+   * kernel-read inputs come with it, read by the tracer at the exec's entry.
    */
   execRequest(req: ExecRequest): void {
     let implied: InputRecord[];

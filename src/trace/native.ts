@@ -10,7 +10,7 @@
 
 import * as path from 'path';
 
-export const NATIVE_EVENT_VERSION = 1;
+export const NATIVE_EVENT_VERSION = 2;
 
 /** File type seen by lstat/stat before the syscall ran ('-' = did not exist). */
 export type FileType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's' | '-';
@@ -206,6 +206,12 @@ export interface ExecRequest {
   path: string;
   /** symlinks traversed to reach it */
   links: string[];
+  /**
+   * What the kernel reads to run it, read at the exec's entry (native/src/exec_chain.h): the
+   * file, each `#!` interpreter with the symlinks on the way, the ELF program interpreter.
+   * Absent from requests made up by tests, which the folder then works out itself.
+   */
+  implied?: Array<{ path: string; kind: 'content' | 'metadata' | 'absent' }>;
   argv: string[];
   env: string[];
   cwd: string;

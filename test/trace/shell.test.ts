@@ -28,6 +28,7 @@ import {
   TraceRunOptions,
 } from './helpers';
 import { tracerStats } from '../e2e/harness';
+import { execImpliedInputs } from '../../src/trace/exec-inputs';
 
 afterAll(cleanTempDirs);
 
@@ -518,6 +519,44 @@ describe('more coreutils', () => {
     expect(dropCreateProbe(inputsIn(script, dir), 'out', false)).toEqual({ 'script.py': 'content' });
     expect(outputsIn(script, dir)).toEqual({ out: 'content' });
     expect(outputsIn(py, dir)).toEqual({ out: 'content' });
+  });
+
+  test('a script run again after the run re-pointed its interpreter link or rewrote it: each run has its own interpreter', () => {
+    // The fold keeps each executable's interpreter chain for the run (ExecInputsMemo); the
+    // link changed by a traced `ln` and the script rewritten by a traced `printf` are news.
+    const dir = tempDir('pcache-sh-');
+    fs.symlinkSync('/bin/dash', path.join(dir, 'il'));
+    writeFiles(dir, { s: `#!${dir}/il\nexit 0\n` });
+    fs.chmodSync(path.join(dir, 's'), 0o755);
+    const r = run(dir, [
+      SH,
+      '-c',
+      `./s one; ./s one; ln -sfn /usr/bin/python3 il; ./s two; printf '#!/usr/bin/env true\\n' > s; ./s three`,
+    ]);
+    expect(r.status).toBe(0);
+    const runs = r.record.executions.filter((e) => e.exe === path.join(dir, 's'));
+    expect(runs.map((e) => e.argv)).toEqual([['./s', 'one'], ['./s', 'one'], ['./s', 'two'], ['./s', 'three']]);
+    const interpreters = runs.map((e) =>
+      [systemPath('/usr/bin/dash'), fs.realpathSync('/usr/bin/python3'), systemPath('/usr/bin/env')].filter((p) => inputKinds(e, p).includes('content')),
+    );
+    expect(interpreters).toEqual([[systemPath('/usr/bin/dash')], [systemPath('/usr/bin/dash')], [fs.realpathSync('/usr/bin/python3')], [systemPath('/usr/bin/env')]]);
+    for (const e of runs.slice(0, 3)) expect(inputKinds(e, path.join(dir, 'il'))).toEqual(['metadata']);
+    expect(inputKinds(runs[3], path.join(dir, 'il'))).toEqual([]);
+  });
+
+  test('a script whose interpreter is a script: the tracer reads the chain the way execImpliedInputs does', () => {
+    const dir = tempDir('pcache-sh-');
+    fs.symlinkSync('/bin/dash', path.join(dir, 'shl'));
+    writeFiles(dir, { inner: `#!${dir}/shl -e\n`, script: `#!${dir}/inner\n` });
+    fs.chmodSync(path.join(dir, 'inner'), 0o755);
+    fs.chmodSync(path.join(dir, 'script'), 0o755);
+    const r = run(dir, ['./script']);
+    expect(r.status).toBe(0);
+    const root = rootOf(r.record);
+    const expected = execImpliedInputs(path.join(dir, 'script'), dir);
+    // script, inner, the shl link, dash (and /bin on a merged /usr), ld.so and its links
+    expect(expected.length).toBeGreaterThanOrEqual(5);
+    for (const i of expected) expect([i.path, inputKinds(root, i.path)]).toEqual([i.path, expect.arrayContaining([i.kind])]);
   });
 
   // `merged`: 1 KiB, then one big write cut short by a single signal. The tracer merges a
