@@ -41,67 +41,86 @@ const HASH_BIN = 16;
 const DIGEST_RE = /^[0-9a-f]{64}$/;
 const NO_MODE = 0xffffffff;
 const NO_TYPE = 255;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export const FILE_TYPES: readonly FileType[] = ['file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block'];
 
 export function encodeManifest(inputs: readonly InputRecord[]): Buffer {
-  const parts: Buffer[] = [];
-  const header = Buffer.alloc(HEADER);
-  header.writeUInt32LE(MAGIC, 0);
-  header.writeUInt8(MANIFEST_VERSION, 4);
-  header.writeUInt32LE(inputs.length, 8);
-  parts.push(header);
-  for (const input of inputs) {
-    const path = Buffer.from(input.path, 'utf8');
+  // Two passes, one buffer: sizes and flags first, then every field written in place (a
+  // buffer per field and a concat cost several times more, on every stored execution).
+  const flagsOf = new Uint8Array(inputs.length);
+  const pathLength = new Uint32Array(inputs.length);
+  const hashLength = new Uint32Array(inputs.length);
+  let total = HEADER;
+  inputs.forEach((input, i) => {
     const binary = input.hash != null && DIGEST_RE.test(input.hash);
-    const hash = input.hash == null ? null : Buffer.from(input.hash, binary ? 'hex' : 'utf8');
     const { dev, ino, size, mtimeNs, ctimeNs } = input;
     const hasStamp = dev != null && ino != null && size != null && mtimeNs != null && ctimeNs != null;
-    const verifiedAt = input.verifiedAtNs ?? 0n;
     let flags = 0;
     if (hasStamp) {
       flags |= HAS_STAMP;
-      const safe = (v: bigint) => v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER);
+      const verifiedAt = input.verifiedAtNs ?? 0n;
+      const safe = (v: bigint) => v >= 0n && v <= MAX_SAFE;
       if (verifiedAt > 0n && isSettled({ dev, ino, size, mtimeNs, ctimeNs }, verifiedAt) && safe(dev) && safe(ino) && safe(size)) {
         flags |= FAST;
       }
     } else if (size != null) flags |= HAS_SIZE;
-    if (hash) flags |= binary ? HASH_BIN : HAS_HASH;
-    const fixed = Buffer.alloc(12);
-    fixed.writeUInt8(INPUT_KINDS.indexOf(input.kind), 0);
-    fixed.writeUInt8(flags, 1);
-    fixed.writeUInt8(input.type ? FILE_TYPES.indexOf(input.type) : NO_TYPE, 2);
-    fixed.writeUInt32LE(input.mode ?? NO_MODE, 4);
-    fixed.writeUInt32LE(path.length, 8);
-    parts.push(fixed, path);
-    if (hasStamp) {
-      const stamp = Buffer.alloc(STAMP_BYTES);
-      stamp.writeBigUInt64LE(BigInt.asUintN(64, dev), 0);
-      stamp.writeBigUInt64LE(BigInt.asUintN(64, ino), 8);
-      stamp.writeBigUInt64LE(BigInt.asUintN(64, size), 16);
-      stamp.writeBigInt64LE(BigInt.asIntN(64, mtimeNs), 24);
-      stamp.writeBigInt64LE(BigInt.asIntN(64, ctimeNs), 32);
-      stamp.writeBigInt64LE(BigInt.asIntN(64, verifiedAt), 40);
-      stamp.writeDoubleLE(Number(dev), 48);
-      stamp.writeDoubleLE(Number(ino), 56);
-      stamp.writeDoubleLE(Number(size), 64);
-      stamp.writeDoubleLE(statMs(mtimeNs), 72);
-      stamp.writeDoubleLE(statMs(ctimeNs), 80);
-      parts.push(stamp);
-    } else if (size != null) {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt.asUintN(64, size), 0);
-      parts.push(b);
+    if (input.hash != null) flags |= binary ? HASH_BIN : HAS_HASH;
+    flagsOf[i] = flags;
+    pathLength[i] = Buffer.byteLength(input.path, 'utf8');
+    total += 12 + pathLength[i];
+    if (flags & HAS_STAMP) total += STAMP_BYTES;
+    else if (flags & HAS_SIZE) total += 8;
+    if (flags & HASH_BIN) total += 32;
+    else if (flags & HAS_HASH) {
+      hashLength[i] = Buffer.byteLength(input.hash!, 'utf8');
+      total += 4 + hashLength[i];
     }
-    if (hash && binary) {
-      parts.push(hash);
-    } else if (hash) {
-      const len = Buffer.alloc(4);
-      len.writeUInt32LE(hash.length, 0);
-      parts.push(len, hash);
+  });
+  const out = Buffer.alloc(total);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt8(MANIFEST_VERSION, 4);
+  out.writeUInt32LE(inputs.length, 8);
+  let at = HEADER;
+  inputs.forEach((input, i) => {
+    const flags = flagsOf[i];
+    out.writeUInt8(INPUT_KINDS.indexOf(input.kind), at);
+    out.writeUInt8(flags, at + 1);
+    out.writeUInt8(input.type ? FILE_TYPES.indexOf(input.type) : NO_TYPE, at + 2);
+    out.writeUInt32LE(input.mode ?? NO_MODE, at + 4);
+    out.writeUInt32LE(pathLength[i], at + 8);
+    at += 12;
+    at += out.write(input.path, at, pathLength[i], 'utf8');
+    if (flags & HAS_STAMP) {
+      const dev = input.dev!;
+      const ino = input.ino!;
+      const size = input.size!;
+      out.writeBigUInt64LE(BigInt.asUintN(64, dev), at);
+      out.writeBigUInt64LE(BigInt.asUintN(64, ino), at + 8);
+      out.writeBigUInt64LE(BigInt.asUintN(64, size), at + 16);
+      out.writeBigInt64LE(BigInt.asIntN(64, input.mtimeNs!), at + 24);
+      out.writeBigInt64LE(BigInt.asIntN(64, input.ctimeNs!), at + 32);
+      out.writeBigInt64LE(BigInt.asIntN(64, input.verifiedAtNs ?? 0n), at + 40);
+      out.writeDoubleLE(Number(dev), at + 48);
+      out.writeDoubleLE(Number(ino), at + 56);
+      out.writeDoubleLE(Number(size), at + 64);
+      out.writeDoubleLE(statMs(input.mtimeNs!), at + 72);
+      out.writeDoubleLE(statMs(input.ctimeNs!), at + 80);
+      at += STAMP_BYTES;
+    } else if (flags & HAS_SIZE) {
+      out.writeBigUInt64LE(BigInt.asUintN(64, input.size!), at);
+      at += 8;
     }
-  }
-  return Buffer.concat(parts);
+    if (flags & HASH_BIN) {
+      at += out.write(input.hash!, at, 32, 'hex');
+    } else if (flags & HAS_HASH) {
+      out.writeUInt32LE(hashLength[i], at);
+      at += 4;
+      at += out.write(input.hash!, at, hashLength[i], 'utf8');
+    }
+  });
+  if (at !== total) throw new StoreError('INVALID_ARGUMENT', `manifest encoding wrote ${at} of ${total} bytes`);
+  return out;
 }
 
 /** A cursor over an encoded manifest; reads fields of the current record in place. */
