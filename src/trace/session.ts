@@ -123,18 +123,17 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
         onEvents: (events) => guard(() => folder.events(events)),
         onExec: (req) => {
           guard(() => folder.execRequest(req));
-          if (req.decided) {
+          if (req.decided || opts.askExec === false) {
             // Already running: decideExec only takes note of it (synchronously, before
-            // any later batch can bring its exit).
+            // any later batch can bring its exit). No answer: one would only wake the
+            // tracer thread for nothing.
             decide(req).catch(() => undefined);
             return;
           }
           const since = process.hrtime.bigint();
           const answer = (d: ExecDecision): void => {
-            if (opts.askExec !== false) {
-              held.execs++;
-              held.execNs += process.hrtime.bigint() - since;
-            }
+            held.execs++;
+            held.execNs += process.hrtime.bigint() - since;
             withTracer((t) => t.resolveExec(req.token, d));
           };
           Promise.resolve()
