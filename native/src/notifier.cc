@@ -111,6 +111,10 @@ void Notifier::handle(const seccomp_notif& req) {
   bool ok = buildPathEvent(tid, tgid, *s, a, base, &cache_, e);
   generation();  // a walk that raced a change of the tree leaves nothing cached
   if (!ok) return;
+  // Still the same waiting call? A caller killed meanwhile is gone, and its pid may already
+  // name another process whose memory and cwd the walk above read: that event is dropped.
+  uint64_t id = req.id;
+  if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) return;
   bool wake = false;
   {
     std::lock_guard<std::mutex> g(mu_);
