@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "events.h"
+#include "exec_chain.h"
 #include "tracer.h"
 
 namespace pcache {
@@ -164,6 +165,17 @@ std::vector<uint64_t> sigArray(Napi::Value v) {
   return out;
 }
 
+Napi::Array impliedToJs(Napi::Env env, const std::vector<ImpliedInput>& implied) {
+  Napi::Array a = Napi::Array::New(env, implied.size());
+  for (size_t i = 0; i < implied.size(); i++) {
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("path", implied[i].path);
+    x.Set("kind", implied[i].kind);
+    a.Set(static_cast<uint32_t>(i), x);
+  }
+  return a;
+}
+
 Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("token", Napi::Number::New(env, static_cast<double>(r.token)));
@@ -171,14 +183,7 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("tgid", r.tgid);
   o.Set("path", r.path);
   o.Set("links", strings(env, r.links));
-  Napi::Array implied = Napi::Array::New(env, r.implied.size());
-  for (size_t i = 0; i < r.implied.size(); i++) {
-    Napi::Object x = Napi::Object::New(env);
-    x.Set("path", r.implied[i].path);
-    x.Set("kind", r.implied[i].kind);
-    implied.Set(static_cast<uint32_t>(i), x);
-  }
-  o.Set("implied", implied);
+  o.Set("implied", impliedToJs(env, r.implied));
   o.Set("argv", strings(env, r.argv));
   o.Set("env", strings(env, r.env));
   o.Set("cwd", r.cwd);
@@ -396,6 +401,20 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, got);
 }
 
+// JS thread. What the tracer records as read by the kernel to exec `path` (execImpliedInputs),
+// resolved from `cwd` as pcache's own process: for tests of the chain without an exec.
+Napi::Value ExecImpliedInputs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    Napi::TypeError::New(env, "execImpliedInputs(path, cwd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<ImpliedInput> out;
+  pid_t self = getpid();
+  execImpliedInputs(self, self, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), nullptr, out);
+  return impliedToJs(env, out);
+}
+
 }  // namespace
 
 // The status flags of fds 0-2 (O_NONBLOCK above all) as they were when pcache
@@ -486,6 +505,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));
   exports.Set("start", Napi::Function::New(env, Start));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
+  exports.Set("execImpliedInputs", Napi::Function::New(env, ExecImpliedInputs));
   return exports;
 }
 

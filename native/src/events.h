@@ -78,7 +78,7 @@ struct Event {
 
 
 // A file the kernel reads to run an exec (the executable, each interpreter) or a symlink on
-// the way to one: Tracer::execImplied.
+// the way to one: execImpliedInputs in exec_chain.h.
 struct ImpliedInput {
   std::string path;
   const char* kind;  // "content", "metadata" (a symlink traversed) or "absent"

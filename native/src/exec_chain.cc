@@ -1,5 +1,6 @@
 #include "exec_chain.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -96,6 +97,44 @@ bool elfInterpreter(int fd, const char* head, size_t headLen, std::string& out) 
     return true;
   }
   return false;
+}
+
+void execImpliedInputs(pid_t tid, pid_t tgid, const std::string& exe, const std::string& cwd, PathCache* cache,
+                       std::vector<ImpliedInput>& out) {
+  constexpr int kMaxDepth = 5;  // binfmt's recursion limit
+  auto add = [&out](const std::string& p, const char* kind) {
+    for (const ImpliedInput& i : out)
+      if (i.path == p && strcmp(i.kind, kind) == 0) return;
+    out.push_back({p, kind});
+  };
+  std::string file = exe;
+  add(file, "content");
+  for (int depth = 0; depth < kMaxDepth; depth++) {
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return;
+    char head[1024];  // the #! line, or an ELF header, program headers and interpreter name
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    std::string next;
+    if (n < 0 || !shebangInterpreter(head, static_cast<size_t>(n), next)) {
+      std::string interp;
+      bool elf = n >= 0 && elfInterpreter(fd, head, static_cast<size_t>(n), interp);
+      close(fd);
+      if (!elf) return;
+      ResolvedPath r = resolvePath(tid, tgid, cwd, interp, true, cache);
+      for (const std::string& l : r.links) add(l, "metadata");
+      add(r.path, r.type == '-' ? "absent" : "content");
+      return;
+    }
+    close(fd);
+    ResolvedPath r = resolvePath(tid, tgid, cwd, next, true, cache);
+    for (const std::string& l : r.links) add(l, "metadata");
+    if (r.type == '-') {
+      add(r.path, "absent");
+      return;
+    }
+    add(r.path, "content");
+    file = r.path;
+  }
 }
 
 }  // namespace pcache

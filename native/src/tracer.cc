@@ -699,7 +699,8 @@ void Tracer::handleStatus(pid_t tid, int status) {
   int event = (status >> 16) & 0xff;
   if (t.pending == Task::Pending::ExecRunning && event != PTRACE_EVENT_EXEC) noteExecFailed(t);
   if (sig == (SIGTRAP | 0x80)) {
-    localStats_["stops_syscall_exit"]++; busyKind_ = "busy_us_syscall_exit";
+    localStats_["stops_syscall_exit"]++;
+    busyKind_ = "busy_us_syscall_exit";
     handleSyscallExit(t);
     return;
   }
@@ -708,7 +709,8 @@ void Tracer::handleStatus(pid_t tid, int status) {
     return;
   }
   // Signal-delivery-stop: pass the signal on untouched.
-  localStats_["stops_signal"]++; busyKind_ = "busy_us_signal";
+  localStats_["stops_signal"]++;
+  busyKind_ = "busy_us_signal";
   if (t.writeInFlight) checkWriteInFlight(t);
   resume(t, sig);
 }
@@ -751,17 +753,20 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
   t.writeInFlight = false;  // any other stop comes after the write returned
   switch (event) {
     case PTRACE_EVENT_SECCOMP:
-      localStats_["stops_seccomp"]++; busyKind_ = "busy_us_seccomp";
+      localStats_["stops_seccomp"]++;
+      busyKind_ = "busy_us_seccomp";
       handleSeccompStop(t);
       return;
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
     case PTRACE_EVENT_CLONE:
-      localStats_["stops_spawn"]++; busyKind_ = "busy_us_spawn";
+      localStats_["stops_spawn"]++;
+      busyKind_ = "busy_us_spawn";
       handleNewTask(t, event);
       return;
     case PTRACE_EVENT_EXEC: {
-      localStats_["stops_exec"]++; busyKind_ = "busy_us_exec";
+      localStats_["stops_exec"]++;
+      busyKind_ = "busy_us_exec";
       unsigned long former = 0;
       ptrace(PTRACE_GETEVENTMSG, t.tid, 0, &former);
       pid_t pid = t.tid;
@@ -831,7 +836,8 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
       return;
     }
     case PTRACE_EVENT_EXIT: {
-      localStats_["stops_exit"]++; busyKind_ = "busy_us_exit";
+      localStats_["stops_exit"]++;
+      busyKind_ = "busy_us_exit";
       // Whatever it wrote into a relay is in the relay pipe now: reported before its exit.
       if (relayHub_->active()) drainRelays();
       Process& proc = processes_[t.tgid];
@@ -850,7 +856,8 @@ void Tracer::handleEventStop(Task& t, int event, int status) {
       return;
     }
     case PTRACE_EVENT_STOP: {
-      localStats_["stops_group"]++; busyKind_ = "busy_us_group";
+      localStats_["stops_group"]++;
+      busyKind_ = "busy_us_group";
       int sig = WSTOPSIG(status);
       if (t.awaitingInitialStop) {
         t.awaitingInitialStop = false;
@@ -1361,7 +1368,9 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   req->execSig = sig;
   readStringArray(t.tid, envArg, req->env);
   cwdOf(t, req->cwd);
-  execImplied(t, r.path, req->cwd, req->implied);
+  // Read now, while the tracee waits: read later (by JS, after the batch), a script
+  // rewritten or a link re-pointed meanwhile would be recorded in its new state.
+  execImpliedInputs(t.tid, t.tgid, r.path, req->cwd, &pathCache_, req->implied);
   req->umask = processes_[t.tgid].umask;
   // The CPUs it may run on survive the exec: what nproc there would print.
   cpu_set_t cpus;
@@ -1398,49 +1407,6 @@ void Tracer::handleExecEntry(Task& t, const SyscallSpec& s, const uint64_t* a) {
   t.token = req->token;
   tokens_[req->token] = t.tid;
   flush();
-}
-
-// The inputs the kernel reads when it runs `exe` (resolved already), with no call of the
-// tracee's to show them: the file, each `#!` interpreter with the symlinks on the way, and
-// the final binary's ELF program interpreter, in the order the kernel reads them. Read now,
-// at the exec's entry, while the tracee waits: read later (by JS, after the batch), a
-// script rewritten or a link re-pointed meanwhile would be recorded in its new state. A
-// file that cannot be read (execute-only, vanished) contributes only itself.
-void Tracer::execImplied(Task& t, const std::string& exe, const std::string& cwd, std::vector<ImpliedInput>& out) {
-  constexpr int kMaxDepth = 5;  // binfmt's recursion limit
-  auto add = [&out](const std::string& p, const char* kind) {
-    for (const ImpliedInput& i : out)
-      if (i.path == p && strcmp(i.kind, kind) == 0) return;
-    out.push_back({p, kind});
-  };
-  std::string file = exe;
-  add(file, "content");
-  for (int depth = 0; depth < kMaxDepth; depth++) {
-    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) return;
-    char head[1024];  // the #! line, or an ELF header, program headers and interpreter name
-    ssize_t n = pread(fd, head, sizeof head, 0);
-    std::string next;
-    if (n < 0 || !shebangInterpreter(head, static_cast<size_t>(n), next)) {
-      std::string interp;
-      bool elf = n >= 0 && elfInterpreter(fd, head, static_cast<size_t>(n), interp);
-      close(fd);
-      if (!elf) return;
-      ResolvedPath r = resolvePath(t.tid, t.tgid, cwd, interp, true, &pathCache_);
-      for (const std::string& l : r.links) add(l, "metadata");
-      add(r.path, r.type == '-' ? "absent" : "content");
-      return;
-    }
-    close(fd);
-    ResolvedPath r = resolvePath(t.tid, t.tgid, cwd, next, true, &pathCache_);
-    for (const std::string& l : r.links) add(l, "metadata");
-    if (r.type == '-') {
-      add(r.path, "absent");
-      return;
-    }
-    add(r.path, "content");
-    file = r.path;
-  }
 }
 
 void Tracer::handleSockAddr(Task& t, const SyscallSpec& s, const uint64_t* a) {

@@ -187,7 +187,6 @@ class Tracer {
   int64_t holdTask(Task& t, Task::Pending why);
   void handleTaskGone(pid_t tid, int status);
   void handlePathOp(Task& t, const struct SyscallSpec& s, const uint64_t* a);
-  void execImplied(Task& t, const std::string& exe, const std::string& cwd, std::vector<ImpliedInput>& out);
   void handleExecEntry(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void handleSockAddr(Task& t, const struct SyscallSpec& s, const uint64_t* a);
   void handleWriteEntry(Task& t, int nr, const uint64_t* a);

@@ -47,7 +47,6 @@ import {
   type StdStream,
   type TraceRecord,
 } from './record';
-import { execImpliedInputs } from './exec-inputs';
 
 // ---------------------------------------------------------------------------
 // Injectable I/O
@@ -70,7 +69,7 @@ export interface FinalState {
 /** lstat a path; throws only when the state cannot be known (EACCES, EIO ...). */
 export type StatFn = (path: string) => FinalState;
 
-/** Inputs the kernel reads itself at a successful execve (see exec-inputs.ts). */
+/** Inputs the kernel reads itself at a successful execve (ExecRequest.implied, native/src/exec_chain.h). */
 export type ExecInputsFn = (req: ExecRequest) => InputRecord[];
 
 export function fileTypeOf(st: fs.Stats | fs.BigIntStats): FileType {
@@ -109,9 +108,9 @@ export const listDir: ListFn = (dir) => {
   }
 };
 
-/** What the tracer read at the exec's entry; worked out now only for a request without it (tests). */
+/** What the tracer read at the exec's entry (native/src/exec_chain.h); a request made up without it, the file alone. */
 export const defaultExecInputs: ExecInputsFn = (req) =>
-  req.implied ? req.implied.map((i) => ({ path: i.path, kind: i.kind })) : execImpliedInputs(req.path, req.cwd);
+  req.implied ? req.implied.map((i) => ({ path: i.path, kind: i.kind })) : [{ path: req.path, kind: 'content' }];
 
 // ---------------------------------------------------------------------------
 // Which paths are recorded

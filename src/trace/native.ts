@@ -198,6 +198,12 @@ export type NativeEvent = FsEvent | SpawnEvent | ExecEvent | ExitEvent | IoEvent
  * Sent at the entry of every execve that is expected to succeed; the calling
  * tracee stays stopped until resolve(token, decision) is called.
  */
+/** A file the kernel reads to run an exec, or a symlink on the way to one (ExecRequest.implied). */
+export interface ImpliedInput {
+  path: string;
+  kind: 'content' | 'metadata' | 'absent';
+}
+
 export interface ExecRequest {
   token: number;
   pid: number; // tid calling execve
@@ -209,9 +215,9 @@ export interface ExecRequest {
   /**
    * What the kernel reads to run it, read at the exec's entry (native/src/exec_chain.h): the
    * file, each `#!` interpreter with the symlinks on the way, the ELF program interpreter.
-   * Absent from requests made up by tests, which the folder then works out itself.
+   * Absent from requests made up by tests, which then count as reading the file alone.
    */
-  implied?: Array<{ path: string; kind: 'content' | 'metadata' | 'absent' }>;
+  implied?: ImpliedInput[];
   argv: string[];
   env: string[];
   cwd: string;
@@ -308,6 +314,8 @@ interface NativeModule {
   start(opts: TraceOptions): NativeTracer;
   /** pidfd_getfd: a duplicate of fd `fd` of process `pid` (same open file description), or -errno */
   dupFd(pid: number, fd: number): number;
+  /** what the tracer records as read by the kernel to exec `path` (ExecRequest.implied), resolved from cwd */
+  execImpliedInputs(path: string, cwd: string): ImpliedInput[];
   /** puts back the status flags (O_NONBLOCK) fds 0-2 had when the addon was loaded */
   restoreStdioFlags(): void;
   /**

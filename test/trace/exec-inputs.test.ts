@@ -1,15 +1,22 @@
+// The inputs the kernel reads to run an exec without a call of the tracee's (the file, each
+// `#!` interpreter with its symlinks, the ELF program interpreter): the tracer's own
+// reading of them (native/src/exec_chain.h), through the addon's execImpliedInputs, on files
+// made here. test/trace/shell.test.ts checks the same chain in a traced exec.
+
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { elfInterpreter, execImpliedInputs, resolveWithLinks, shebangInterpreter } from '../../src/trace/exec-inputs';
+import { loadNative } from '../../src/trace/native';
+
+const execImpliedInputs = (file: string, cwd: string) => loadNative().execImpliedInputs(file, cwd);
 
 /** A minimal ELF image: header, program headers (a PT_LOAD and optionally a PT_INTERP), interpreter string. */
-function elf(opts: { is64: boolean; le: boolean; interp: string | null }): Buffer {
+function elf(opts: { is64: boolean; le: boolean; interp: string | null; pad?: number }): Buffer {
   const { is64, le } = opts;
   const ehsize = is64 ? 64 : 52;
   const phentsize = is64 ? 56 : 32;
   const phnum = opts.interp === null ? 1 : 2;
-  const strOff = ehsize + phentsize * phnum;
+  const strOff = ehsize + phentsize * phnum + (opts.pad ?? 0);
   const str = opts.interp === null ? Buffer.alloc(0) : Buffer.from(opts.interp + '\0');
   const b = Buffer.alloc(strOff + str.length);
   const w16 = (v: number, o: number): number => (le ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o));
@@ -42,60 +49,64 @@ function elf(opts: { is64: boolean; le: boolean; interp: string | null }): Buffe
   return b;
 }
 
-const reader = (b: Buffer) => (pos: number, len: number) => b.subarray(pos, pos + len);
+let dir: string;
+beforeEach(() => {
+  dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-exec-inputs-')));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe('shebangInterpreter', () => {
+/** file with `bytes`, and a plain file `target` (neither script nor ELF: the chain ends there) */
+function withTarget(bytes: Buffer | string): { file: string; target: string } {
+  const target = path.join(dir, 'target');
+  fs.writeFileSync(target, 'plain data\n');
+  const file = path.join(dir, 'file');
+  fs.writeFileSync(file, typeof bytes === 'string' ? bytes.replace(/TARGET/g, target) : bytes);
+  return { file, target };
+}
+
+describe('the #! line', () => {
+  test.each([['#!TARGET\necho'], ['#! TARGET -x\n'], ['#!\tTARGET -e\n'], ['#!TARGET']])('%j names the interpreter', (head) => {
+    const { file, target } = withTarget(head);
+    expect(execImpliedInputs(file, '/')).toEqual([
+      { path: file, kind: 'content' },
+      { path: target, kind: 'content' },
+    ]);
+  });
+  test.each([['#!\n'], ['# comment\n'], ['\x7fELF'], ['#']])('%j names none', (head) => {
+    const { file } = withTarget(head);
+    expect(execImpliedInputs(file, '/')).toEqual([{ path: file, kind: 'content' }]);
+  });
+  test('a relative interpreter is found from the cwd', () => {
+    const { file, target } = withTarget('#!./target\n');
+    expect(execImpliedInputs(file, dir)).toEqual([
+      { path: file, kind: 'content' },
+      { path: target, kind: 'content' },
+    ]);
+  });
+});
+
+describe('PT_INTERP', () => {
   test.each([
-    ['#!/bin/sh\necho', '/bin/sh'],
-    ['#! /usr/bin/env python3\n', '/usr/bin/env'],
-    ['#!\t/bin/bash -e\n', '/bin/bash'],
-    ['#!/bin/sh', '/bin/sh'],
-  ])('%j -> %s', (head, interp) => {
-    expect(shebangInterpreter(Buffer.from(head))).toBe(interp);
+    ['ELF64 little-endian', { is64: true, le: true }],
+    ['ELF32 big-endian', { is64: false, le: false }],
+    ['ELF64 with its interpreter name past the first kilobyte', { is64: true, le: true, pad: 3000 }],
+  ])('%s', (_, o) => {
+    const target = path.join(dir, 'target');
+    const { file } = withTarget(elf({ ...o, interp: target }));
+    expect(execImpliedInputs(file, '/')).toEqual([
+      { path: file, kind: 'content' },
+      { path: target, kind: 'content' },
+    ]);
   });
-  test.each([['#!\n'], ['# comment\n'], ['\x7fELF'], ['#']])('%j is not a script', (head) => {
-    expect(shebangInterpreter(Buffer.from(head))).toBeNull();
-  });
-});
-
-describe('elfInterpreter', () => {
-  test('ELF64 little-endian with PT_INTERP', () => {
-    expect(elfInterpreter(reader(elf({ is64: true, le: true, interp: '/lib64/ld-linux-x86-64.so.2' })))).toBe('/lib64/ld-linux-x86-64.so.2');
-  });
-  test('ELF32 big-endian with PT_INTERP', () => {
-    expect(elfInterpreter(reader(elf({ is64: false, le: false, interp: '/lib/ld.so.1' })))).toBe('/lib/ld.so.1');
-  });
-  test('static ELF and non-ELF files have none', () => {
-    expect(elfInterpreter(reader(elf({ is64: true, le: true, interp: null })))).toBeNull();
-    expect(elfInterpreter(reader(Buffer.from('#!/bin/sh\n')))).toBeNull();
-    expect(elfInterpreter(reader(elf({ is64: true, le: true, interp: '/x' }).subarray(0, 40)))).toBeNull();
+  test('a static ELF and a cut-off header name none', () => {
+    const { file } = withTarget(elf({ is64: true, le: true, interp: null }));
+    expect(execImpliedInputs(file, '/')).toEqual([{ path: file, kind: 'content' }]);
+    fs.writeFileSync(file, elf({ is64: true, le: true, interp: '/x' }).subarray(0, 40));
+    expect(execImpliedInputs(file, '/')).toEqual([{ path: file, kind: 'content' }]);
   });
 });
 
-describe('on a real file system', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pcache-exec-inputs-')));
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  test('resolveWithLinks follows relative and absolute links and lists each', () => {
-    fs.mkdirSync(path.join(dir, 'real'));
-    fs.writeFileSync(path.join(dir, 'real', 'f'), '');
-    fs.symlinkSync('real', path.join(dir, 'rel')); // relative to its directory
-    fs.symlinkSync(path.join(dir, 'rel', 'f'), path.join(dir, 'abs'));
-    expect(resolveWithLinks(path.join(dir, 'abs'))).toEqual({
-      resolved: path.join(dir, 'real', 'f'),
-      links: [path.join(dir, 'abs'), path.join(dir, 'rel')],
-      exists: true,
-    });
-    expect(resolveWithLinks('rel/../real/missing', dir)).toEqual({
-      resolved: path.join(dir, 'real', 'missing'),
-      links: [path.join(dir, 'rel')],
-      exists: false,
-    });
-  });
-
+describe('chains', () => {
   test('a script: the script, its interpreter chain with links, and the final ld.so', () => {
     const ld = path.join(dir, 'ld.so');
     fs.writeFileSync(ld, 'loader');

@@ -41,6 +41,7 @@ function fakeNative(play: (o: TraceOptions, t: FakeTracer) => void) {
       dupFd: () => -9,
       restoreStdioFlags: () => undefined,
       termSize: () => null,
+      execImpliedInputs: () => [],
       start(o: TraceOptions): NativeTracer {
         options = o;
         setImmediate(() => play(o, tracer));
