@@ -18,6 +18,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "events.h"
 #include "exec_chain.h"
@@ -455,6 +458,27 @@ static void noteInheritedFds() {
   unsetenv("PCACHE_INHERITED_FDS");
 }
 
+// Variables meant for the command that would change pcache's own Node (NODE_OPTIONS could
+// load code into it, NODE_EXTRA_CA_CERTS parses a certificate bundle at every start, ...):
+// bin/pcache hands them over as PCACHE_KEPT_<name> so that this Node starts without them,
+// and they are put back here, before anything reads the environment, for the command.
+static void restoreKeptEnv() {
+  static const char kPrefix[] = "PCACHE_KEPT_";
+  constexpr size_t kPrefixLen = sizeof(kPrefix) - 1;
+  std::vector<std::pair<std::string, std::string>> kept;  // (name, value)
+  for (char** e = environ; *e != nullptr; e++) {
+    if (strncmp(*e, kPrefix, kPrefixLen) != 0) continue;
+    const char* eq = strchr(*e, '=');
+    if (eq == nullptr || eq == *e + kPrefixLen) continue;
+    const char* name = *e + kPrefixLen;
+    kept.emplace_back(std::string(name, static_cast<size_t>(eq - name)), std::string(eq + 1));
+  }
+  for (const auto& [name, value] : kept) {
+    setenv(name.c_str(), value.c_str(), 1);
+    unsetenv((kPrefix + name).c_str());
+  }
+}
+
 Napi::Value RestoreStdioFlags(const Napi::CallbackInfo& info) {
   for (int fd = 0; fd <= 2; fd++) {
     if (g_stdioFlags[fd] < 0) continue;
@@ -500,6 +524,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     if (g_stdioFlags[fd] >= 0) g_stdioOrig[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 10);
   }
   noteInheritedFds();
+  restoreKeptEnv();
   exports.Set("restoreStdioFlags", Napi::Function::New(env, RestoreStdioFlags));
   TracerHandle::Init(env);
   exports.Set("eventVersion", Napi::Number::New(env, kNativeEventVersion));
