@@ -321,3 +321,61 @@ describe('descriptors above 2 given to pcache', () => {
     expect(summary()).toEqual(expect.objectContaining({ ran: 2, skipped: 0 }));
   });
 });
+
+// Some NODE_* variables would change pcache's own Node rather than the command's: bin/pcache
+// sets them aside and the addon puts them back for the command, unchanged.
+describe('NODE_* variables meant for the command', () => {
+  test('reach the command exactly; pcache itself runs without them', () => {
+    const coverage = path.join(dir, 'v8-coverage');
+    const cache = path.join(dir, 'node-env-cache');
+    const json = path.join(dir, 'node-env.json');
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      // each of these, seen by pcache's Node, makes it fail or leave files behind
+      NODE_OPTIONS: '--require /nonexistent/preload.js',
+      NODE_V8_COVERAGE: coverage,
+      NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem',
+      NODE_DEBUG: '',
+    };
+    const show = 'printf "%s|" "$NODE_OPTIONS" "$NODE_V8_COVERAGE" "$NODE_EXTRA_CA_CERTS" "${NODE_DEBUG-unset}" "${NODE_DEBUG_NATIVE-unset}"; env | grep -c ^PCACHE_';
+    const run = () => {
+      const r = spawnSync(PCACHE, ['--cache-dir', cache, '--summary-json', json, '--', '/bin/sh', '-c', show], { cwd: dir, env, encoding: 'utf8', timeout: 60000 });
+      if (r.error) throw r.error;
+      return { status: r.status, stdout: r.stdout, summary: JSON.parse(fs.readFileSync(json, 'utf8')).executions };
+    };
+    const expected = `--require /nonexistent/preload.js|${coverage}|/nonexistent/ca.pem||unset|0\n`;
+    const first = run();
+    // grep -c finding nothing exits 1
+    expect({ status: first.status, stdout: first.stdout }).toEqual({ status: 1, stdout: expected });
+    expect(first.summary).toEqual(expect.objectContaining({ ran: 3, skipped: 0 }));
+    const again = run();
+    expect({ status: again.status, stdout: again.stdout }).toEqual({ status: 1, stdout: expected });
+    expect(again.summary).toEqual(expect.objectContaining({ ran: 0, skipped: 1 }));
+    expect(fs.existsSync(coverage)).toBe(false);
+  });
+});
+
+describe('`_`, which bash sets to the path of the program it runs', () => {
+  // `_` is not part of a command's key (DEFAULT_IGNORED_ENV): each case has its own cache
+  function printUnderscore(underscore: string, cmd: string) {
+    const cache = fs.mkdtempSync(path.join(dir, 'underscore-cache-'));
+    const r = spawnSync(PCACHE, ['--cache-dir', cache, '--quiet', '--', cmd, '_'], {
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin', _: underscore },
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    if (r.error) throw r.error;
+    return { status: r.status, stdout: r.stdout };
+  }
+
+  test("is the command's when it was pcache's: what bash gives a plain run", () => {
+    expect(printUnderscore(PCACHE, 'printenv')).toEqual({ status: 0, stdout: '/usr/bin/printenv\n' });
+    // a path with a slash is used as given, as bash does
+    expect(printUnderscore(PCACHE, '/bin/printenv')).toEqual({ status: 0, stdout: '/bin/printenv\n' });
+  });
+
+  test('passes unchanged when something else set it', () => {
+    expect(printUnderscore('/usr/bin/make', 'printenv')).toEqual({ status: 0, stdout: '/usr/bin/make\n' });
+  });
+});

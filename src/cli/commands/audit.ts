@@ -15,7 +15,7 @@ import { auditRun, formatAudit } from '../../report/audit';
 import { listRunIds } from '../../report/runs';
 import { CliError, UsageError } from '../errors';
 import { checkOutputFile, writeOutputFile } from '../output-file';
-import { resolveCommand, type CommandContext } from './trace';
+import { commandEnv, resolveCommand, type CommandContext } from './trace';
 
 interface AuditArgs {
   cmd?: string[];
@@ -47,7 +47,7 @@ export async function runAudit(inv: AuditInvocation): Promise<number> {
   try {
     const scratch = Store.open(scratchDir, { durable: false });
     try {
-      const summary = await new CachedRun({ argv: inv.cmd, file, env: inv.env, cwd: inv.cwd, store: scratch, noSkip: true }).run();
+      const summary = await new CachedRun({ argv: inv.cmd, file, env: commandEnv(inv.env, file), cwd: inv.cwd, store: scratch, noSkip: true }).run();
       const ids = listRunIds(scratchDir);
       const report = ids.length > 0 ? readRunReport(scratchDir, ids[ids.length - 1]) : null;
       if (!report) throw new CliError('the audit run left no run report');

@@ -12,7 +12,7 @@ import { CAPTURE_MAX_LIMIT, CachedRun, type CachedRunSummary } from '../../core/
 import { ProgressLine, wantsProgress, type StatusTerminal } from '../../report/progress';
 import { CliError, UsageError } from '../errors';
 import { checkOutputFile, writeOutputFile } from '../output-file';
-import { resolveCommand, type CommandContext } from './trace';
+import { commandEnv, resolveCommand, type CommandContext } from './trace';
 
 interface RunArgs {
   cmd?: string[];
@@ -85,7 +85,7 @@ export async function runCached(inv: RunInvocation): Promise<number> {
     summary = await new CachedRun({
       argv: inv.cmd,
       file,
-      env: inv.env,
+      env: commandEnv(inv.env, file),
       cwd: inv.cwd,
       store,
       noSkip: inv.noSkip,

@@ -85,6 +85,17 @@ export function resolveCommand(cmd: string, pathEnv: string | undefined, cwd: st
   throw new CliError(`${cmd}: command not found`, 127);
 }
 
+/**
+ * The environment the command is given. bash sets `_` to the path of each program it runs:
+ * for `pcache -- cmd` that is pcache's own path (process.argv[1], which its #! line was run
+ * by), where a plain run would have cmd's, as found along PATH (`file`). Anything else
+ * passes as it is.
+ */
+export function commandEnv(env: NodeJS.ProcessEnv, file: string, self: string | undefined = process.argv[1]): NodeJS.ProcessEnv {
+  if (self === undefined || env._ !== self) return env;
+  return { ...env, _: file };
+}
+
 function captured(bytes: Buffer, truncated: boolean): CapturedBytes {
   const text = bytes.toString('utf8');
   // Round-trip check: invalid UTF-8 would be silently replaced by U+FFFD (a multi-byte
@@ -123,7 +134,7 @@ export async function trace(run: TraceRun): Promise<number> {
   if (run.cmd.length === 0) throw new UsageError('trace: no command given (usage: pcache trace [--json FILE] -- CMD ARGS...)');
   const file = resolveCommand(run.cmd[0], run.env.PATH, run.cwd);
   const jsonPath = run.json === undefined ? undefined : checkOutputFile('--json', run.json, run.cwd);
-  const env = Object.entries(run.env)
+  const env = Object.entries(commandEnv(run.env, file))
     .filter((kv): kv is [string, string] => kv[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
   const result = await runTraced({
