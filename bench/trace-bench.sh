@@ -87,7 +87,8 @@ workloads = [w for w in workloads if not only or w[0] in only]
 strace = ['strace', '-f', '-e', 'trace=%file,%process', '-o', '/dev/null']
 modes = [
     ('plain', 'plain', lambda cmd: cmd),
-    ('pcache', 'pcache trace', lambda cmd: ['node', f'{root}/bin/pcache', 'trace', '--', *cmd]),
+    # as users run it: bin/pcache as a program (its sh step, then Node)
+    ('pcache', 'pcache trace', lambda cmd: [f'{root}/bin/pcache', 'trace', '--', *cmd]),
     ('strace', 'strace', lambda cmd: [*strace, *cmd]),
     ('seccomp', 'strace --seccomp-bpf', lambda cmd: [*strace, '--seccomp-bpf', *cmd]),
 ]
