@@ -33,6 +33,9 @@ namespace {
 struct Context {
   Napi::FunctionReference onEvents, onExec, onExit, onPreimage, onDone;
   std::shared_ptr<Tracer> tracer;
+  // The environment of the last exec request, and the (frozen) JS array made of it.
+  std::vector<std::string> lastEnv;
+  Napi::Reference<Napi::Array> lastEnvArray;
 };
 
 void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b);
@@ -179,7 +182,18 @@ Napi::Array impliedToJs(Napi::Env env, const std::vector<ImpliedInput>& implied)
   return a;
 }
 
-Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
+// Nearly every exec passes on the environment it was given: a run of execs with equal
+// environments shares one JS array, frozen since every one of their requests holds it.
+Napi::Array envToJs(Napi::Env env, Context* ctx, const std::vector<std::string>& v) {
+  if (!ctx->lastEnvArray.IsEmpty() && v == ctx->lastEnv) return ctx->lastEnvArray.Value();
+  Napi::Array a = strings(env, v);
+  a.Freeze();
+  ctx->lastEnv = v;
+  ctx->lastEnvArray = Napi::Persistent(a);
+  return a;
+}
+
+Napi::Object execToJs(Napi::Env env, Context* ctx, const ExecRequest& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("token", Napi::Number::New(env, static_cast<double>(r.token)));
   o.Set("pid", r.pid);
@@ -188,7 +202,7 @@ Napi::Object execToJs(Napi::Env env, const ExecRequest& r) {
   o.Set("links", strings(env, r.links));
   o.Set("implied", impliedToJs(env, r.implied));
   o.Set("argv", strings(env, r.argv));
-  o.Set("env", strings(env, r.env));
+  o.Set("env", envToJs(env, ctx, r.env));
   o.Set("cwd", r.cwd);
   o.Set("umask", r.umask);
   if (r.cpus >= 0) o.Set("cpus", r.cpus);
@@ -218,12 +232,12 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
   };
   for (const ExecRequest& r : b->execNotices) {
     if (!deliverEvents(std::min(r.eventIndex, b->events.size()))) return;
-    ctx->onExec.Call({execToJs(env, r)});
+    ctx->onExec.Call({execToJs(env, ctx, r)});
     if (env.IsExceptionPending()) return;
   }
   if (!deliverEvents(b->events.size())) return;
   if (b->hasExec) {
-    ctx->onExec.Call({execToJs(env, b->exec)});
+    ctx->onExec.Call({execToJs(env, ctx, b->exec)});
     if (env.IsExceptionPending()) return;
   }
   if (b->hasExit) {

@@ -107,8 +107,22 @@ function openFdField(f: FdSnapshot): string {
   return `fd ${f.fd}: ${f.kind} ${f.target}, ${access} ${at}`;
 }
 
+// Execs with equal environments get one array from the tracer (envToJs in native/src/addon.cc):
+// what the key takes of it is worked out once per array.
+const keptEnvs = new WeakMap<readonly string[], { ignored: ReadonlySet<string>; env: string[] }>();
+const envTexts = new WeakMap<readonly string[], string>();
+
+/** The variables of `env` that are part of a key, sorted (frozen: shared between requests). */
+function keptEnv(env: readonly string[], ignored: ReadonlySet<string>): string[] {
+  const memo = keptEnvs.get(env);
+  if (memo !== undefined && memo.ignored === ignored) return memo.env;
+  const kept = Object.freeze(env.filter((kv) => !ignored.has(kv.slice(0, Math.max(0, kv.indexOf('=')))) ).sort()) as string[];
+  keptEnvs.set(env, { ignored, env: kept });
+  return kept;
+}
+
 export function keyParts(req: ExecRequest, ignored: ReadonlySet<string>): KeyParts {
-  const env = req.env.filter((kv) => !ignored.has(kv.slice(0, Math.max(0, kv.indexOf('=')))) ).sort();
+  const env = keptEnv(req.env, ignored);
   const fd = (n: number): FdSnapshot | undefined => req.fds.find((f) => f.fd === n);
   return {
     version: KEY_VERSION,
@@ -138,14 +152,15 @@ export function execSigOfKey(key: string): string | null {
  * length-prefixed, so no value can be confused with a delimiter.
  */
 export function commandKey(parts: KeyParts, execSig: string): string {
-  const fields: string[] = [
+  const before: string[] = [
     `pcache-key-v${parts.version}`,
     `exe=${parts.exe}`,
     `argc=${parts.argv.length}`,
     ...parts.argv.map((a, i) => `argv[${i}]=${a}`),
     `cwd=${parts.cwd}`,
     `envc=${parts.env.length}`,
-    ...parts.env.map((e) => `env=${e}`),
+  ];
+  const after: string[] = [
     `umask=${parts.umask}`,
     `stdin=${parts.stdin}`,
     `stdout=${parts.stdout}`,
@@ -154,6 +169,23 @@ export function commandKey(parts: KeyParts, execSig: string): string {
   ];
   // Only when there are some: every key made without them stays what it was.
   const open = parts.openFds ?? [];
-  if (open.length > 0) fields.push(`fdc=${open.length}`, ...open.map((f) => `fd=${f}`));
-  return `${execSig}-${digestBytes(fields.map((f) => `${Buffer.byteLength(f)}:${f}`).join('\n'))}`;
+  if (open.length > 0) after.push(`fdc=${open.length}`, ...open.map((f) => `fd=${f}`));
+  const env = envText(parts.env);
+  const lines = [...before.map(keyField), ...(env === '' ? [] : [env]), ...after.map(keyField)];
+  return `${execSig}-${digestBytes(lines.join('\n'))}`;
+}
+
+/** One field of the key's text, its length in bytes first. */
+function keyField(f: string): string {
+  return `${Buffer.byteLength(f)}:${f}`;
+}
+
+/** The `env=` fields of the key's text, one per line ('' for none). */
+function envText(env: readonly string[]): string {
+  let text = envTexts.get(env);
+  if (text === undefined) {
+    text = env.map((e) => keyField(`env=${e}`)).join('\n');
+    envTexts.set(env, text);
+  }
+  return text;
 }

@@ -6,6 +6,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
+import { loadNative, type ExecRequest } from '../../src/trace/native';
 import {
   childrenOf,
   cleanTempDirs,
@@ -97,6 +98,39 @@ describe('the exec itself', () => {
     for (let i = 0; i < 400; i++) env.push(`V${i}=${'v'.repeat((i * 37) % 5000)}`);
     env.push(`LONG=${'x'.repeat(70000)}`, 'EMPTY=');
     expect([...child!.env].sort()).toEqual(env.sort());
+  });
+
+  test('execs with equal environments share one frozen array; each request has its own exactly', async () => {
+    // The addon hands a run of equal environments over as one JS array (envToJs); the key
+    // works out its share of each once per array (src/core/key.ts).
+    const reqs: ExecRequest[] = [];
+    const env = ['PATH=/usr/bin:/bin', 'PCACHE_E2E=1'];
+    const code = await new Promise<number | null>((resolve) => {
+      loadNative().start({
+        askExec: false,
+        argv: ['/bin/sh', '-c', '/bin/true; /bin/true; X=1 /bin/true'],
+        env,
+        cwd: '/',
+        onEvents: () => undefined,
+        onExec: (r) => reqs.push(r),
+        onExit: () => undefined,
+        onPreimage: () => undefined,
+        onDone: (r) => resolve(r.code),
+      });
+    });
+    expect(code).toBe(0);
+    // dash adds PWD for what it runs
+    const child = [...env, 'PWD=/'];
+    expect(reqs.map((r) => [r.path, [...r.env].sort()])).toEqual([
+      ['/usr/bin/dash', env],
+      ['/usr/bin/true', child],
+      ['/usr/bin/true', child],
+      ['/usr/bin/true', [...child, 'X=1']],
+    ]);
+    expect(reqs[1].env).not.toBe(reqs[0].env);
+    expect(reqs[2].env).toBe(reqs[1].env);
+    expect(reqs[3].env).not.toBe(reqs[2].env);
+    expect(reqs.every((r) => Object.isFrozen(r.env))).toBe(true);
   });
 });
 
