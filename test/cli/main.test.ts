@@ -357,10 +357,10 @@ describe('NODE_* variables meant for the command', () => {
 
 describe('`_`, which bash sets to the path of the program it runs', () => {
   // `_` is not part of a command's key (DEFAULT_IGNORED_ENV): each case has its own cache
-  function printUnderscore(underscore: string, cmd: string) {
+  function printUnderscore(underscore: string, cmd: string, launcher = PCACHE, cwd = dir) {
     const cache = fs.mkdtempSync(path.join(dir, 'underscore-cache-'));
-    const r = spawnSync(PCACHE, ['--cache-dir', cache, '--quiet', '--', cmd, '_'], {
-      cwd: dir,
+    const r = spawnSync(launcher, ['--cache-dir', cache, '--quiet', '--', cmd, '_'], {
+      cwd,
       env: { PATH: '/usr/bin:/bin', _: underscore },
       encoding: 'utf8',
       timeout: 60000,
@@ -373,6 +373,8 @@ describe('`_`, which bash sets to the path of the program it runs', () => {
     expect(printUnderscore(PCACHE, 'printenv')).toEqual({ status: 0, stdout: '/usr/bin/printenv\n' });
     // a path with a slash is used as given, as bash does
     expect(printUnderscore(PCACHE, '/bin/printenv')).toEqual({ status: 0, stdout: '/bin/printenv\n' });
+    // pcache run by a relative path: bash gives that path as typed
+    expect(printUnderscore('./pcache', 'printenv', './pcache', path.dirname(PCACHE))).toEqual({ status: 0, stdout: '/usr/bin/printenv\n' });
   });
 
   test('passes unchanged when something else set it', () => {

@@ -86,13 +86,13 @@ export function resolveCommand(cmd: string, pathEnv: string | undefined, cwd: st
 }
 
 /**
- * The environment the command is given. bash sets `_` to the path of each program it runs:
- * for `pcache -- cmd` that is pcache's own path (process.argv[1], which its #! line was run
- * by), where a plain run would have cmd's, as found along PATH (`file`). Anything else
- * passes as it is.
+ * The environment the command is given. bash sets `_` to the path of each program it runs,
+ * as it ran it (`./bin/pcache`, `/usr/local/bin/pcache`): for `pcache -- cmd` that is pcache's
+ * own path (process.argv[1], made absolute by Node), where a plain run would have cmd's, as
+ * found along PATH (`file`). Anything else passes as it is.
  */
 export function commandEnv(env: NodeJS.ProcessEnv, file: string, self: string | undefined = process.argv[1]): NodeJS.ProcessEnv {
-  if (self === undefined || env._ !== self) return env;
+  if (self === undefined || env._ === undefined || path.resolve(env._) !== path.resolve(self)) return env;
   return { ...env, _: file };
 }
 
