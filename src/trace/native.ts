@@ -194,16 +194,16 @@ export interface UnknownEvent {
 
 export type NativeEvent = FsEvent | SpawnEvent | ExecEvent | ExitEvent | IoEvent | NetEvent | UnknownEvent;
 
-/**
- * Sent at the entry of every execve that is expected to succeed; the calling
- * tracee stays stopped until resolve(token, decision) is called.
- */
 /** A file the kernel reads to run an exec, or a symlink on the way to one (ExecRequest.implied). */
 export interface ImpliedInput {
   path: string;
   kind: 'content' | 'metadata' | 'absent';
 }
 
+/**
+ * Sent at the entry of every execve that is expected to succeed; the calling
+ * tracee stays stopped until resolve(token, decision) is called.
+ */
 export interface ExecRequest {
   token: number;
   pid: number; // tid calling execve
