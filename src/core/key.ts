@@ -107,16 +107,19 @@ function openFdField(f: FdSnapshot): string {
   return `fd ${f.fd}: ${f.kind} ${f.target}, ${access} ${at}`;
 }
 
-// Execs with equal environments get one array from the tracer (envToJs in native/src/addon.cc):
-// what the key takes of it is worked out once per array.
+// Execs with equal environments get one frozen array from the tracer (envToJs in
+// native/src/addon.cc): what the key takes of it is worked out once per array. Only frozen
+// arrays are remembered, so an array changed after its key was made cannot hit a stale one.
 const keptEnvs = new WeakMap<readonly string[], { ignored: ReadonlySet<string>; env: string[] }>();
 const envTexts = new WeakMap<readonly string[], string>();
 
-/** The variables of `env` that are part of a key, sorted (frozen: shared between requests). */
+/** The variables of `env` that are part of a key, sorted (frozen when `env` is). */
 function keptEnv(env: readonly string[], ignored: ReadonlySet<string>): string[] {
   const memo = keptEnvs.get(env);
   if (memo !== undefined && memo.ignored === ignored) return memo.env;
-  const kept = Object.freeze(env.filter((kv) => !ignored.has(kv.slice(0, Math.max(0, kv.indexOf('=')))) ).sort()) as string[];
+  const kept = env.filter((kv) => !ignored.has(kv.slice(0, Math.max(0, kv.indexOf('=')))) ).sort();
+  if (!Object.isFrozen(env)) return kept;
+  Object.freeze(kept);
   keptEnvs.set(env, { ignored, env: kept });
   return kept;
 }
@@ -185,7 +188,7 @@ function envText(env: readonly string[]): string {
   let text = envTexts.get(env);
   if (text === undefined) {
     text = env.map((e) => keyField(`env=${e}`)).join('\n');
-    envTexts.set(env, text);
+    if (Object.isFrozen(env)) envTexts.set(env, text);
   }
   return text;
 }

@@ -44,6 +44,30 @@ describe('command key', () => {
     expect(keyOf(other)).toBe(keyOf(request()));
   });
 
+  test("follows its environment's content: one frozen array gives one key, a changed array a new one", () => {
+    // A frozen array (the tracer's, shared by execs with equal environments) is worked out once;
+    // an array that can still change must never hit what was worked out for its old content.
+    // one ignore set for the whole run, as CachedRun keeps it (work is remembered per set)
+    const ignored = ignoredEnv({});
+    const keyIn = (req: ExecRequest): string => commandKey(keyParts(req, ignored), req.execSig);
+    const shared = Object.freeze(['LANG=C', 'SHLVL=2']) as string[];
+    const a = request();
+    a.env = shared;
+    const b = request();
+    b.env = shared;
+    expect(keyIn(a)).toBe(keyIn(request()));
+    expect(keyIn(b)).toBe(keyIn(a));
+    const mutable = request();
+    const before = keyIn(mutable);
+    mutable.env.push('LC_ALL=C');
+    const after = keyIn(mutable);
+    expect(after).not.toBe(before);
+    const fresh = request();
+    fresh.env = ['LANG=C', 'SHLVL=2', 'LC_ALL=C'];
+    expect(after).toBe(keyIn(fresh));
+    expect(keyParts(mutable, ignored).env).toEqual(['LANG=C', 'LC_ALL=C']);
+  });
+
   test('is led by the exec signature, which execSigOfKey reads back; other versions have none', () => {
     const key = keyOf(request());
     expect(execSigOfKey(key)).toBe('0123456789abcdef');
