@@ -41,10 +41,16 @@ struct Context {
 void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b);
 using Tsfn = Napi::TypedThreadSafeFunction<Context, Batch, CallJs>;
 
-Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
+// A JS array of toJs(item) for each item of v.
+template <typename T, typename F>
+Napi::Array arrayOf(Napi::Env env, const std::vector<T>& v, F toJs) {
   Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, v[i]));
+  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), toJs(v[i]));
   return a;
+}
+
+Napi::Array strings(Napi::Env env, const std::vector<std::string>& v) {
+  return arrayOf(env, v, [env](const std::string& s) { return Napi::String::New(env, s); });
 }
 
 Napi::Value nullable(Napi::Env env, bool has, int v) {
@@ -52,17 +58,15 @@ Napi::Value nullable(Napi::Env env, bool has, int v) {
 }
 
 Napi::Array fdsToJs(Napi::Env env, const std::vector<FdSnapshot>& v) {
-  Napi::Array fds = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); i++) {
+  return arrayOf(env, v, [env](const FdSnapshot& s) {
     Napi::Object f = Napi::Object::New(env);
-    f.Set("fd", v[i].fd);
-    f.Set("target", v[i].target);
-    f.Set("kind", v[i].kind);
-    f.Set("pos", Napi::Number::New(env, static_cast<double>(v[i].pos)));
-    f.Set("flags", Napi::Number::New(env, static_cast<double>(v[i].flags)));
-    fds.Set(static_cast<uint32_t>(i), f);
-  }
-  return fds;
+    f.Set("fd", s.fd);
+    f.Set("target", s.target);
+    f.Set("kind", s.kind);
+    f.Set("pos", Napi::Number::New(env, static_cast<double>(s.pos)));
+    f.Set("flags", Napi::Number::New(env, static_cast<double>(s.flags)));
+    return f;
+  });
 }
 
 Napi::Object eventToJs(Napi::Env env, const Event& e) {
@@ -172,14 +176,12 @@ std::vector<uint64_t> sigArray(Napi::Value v) {
 }
 
 Napi::Array impliedToJs(Napi::Env env, const std::vector<ImpliedInput>& implied) {
-  Napi::Array a = Napi::Array::New(env, implied.size());
-  for (size_t i = 0; i < implied.size(); i++) {
+  return arrayOf(env, implied, [env](const ImpliedInput& i) {
     Napi::Object x = Napi::Object::New(env);
-    x.Set("path", implied[i].path);
-    x.Set("kind", implied[i].kind);
-    a.Set(static_cast<uint32_t>(i), x);
-  }
-  return a;
+    x.Set("path", i.path);
+    x.Set("kind", i.kind);
+    return x;
+  });
 }
 
 // Nearly every exec passes on the environment it was given: a run of execs with equal
