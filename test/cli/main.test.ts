@@ -331,7 +331,7 @@ describe('NODE_* variables meant for the command', () => {
     const json = path.join(dir, 'node-env.json');
     const env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
-      // each of these, seen by pcache's Node, makes it fail or leave files behind
+      // seen by pcache's Node: it fails to start, writes coverage files, warns on stderr
       NODE_OPTIONS: '--require /nonexistent/preload.js',
       NODE_V8_COVERAGE: coverage,
       NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem',
@@ -341,13 +341,15 @@ describe('NODE_* variables meant for the command', () => {
     const run = () => {
       const r = spawnSync(PCACHE, ['--cache-dir', cache, '--summary-json', json, '--', '/bin/sh', '-c', show], { cwd: dir, env, encoding: 'utf8', timeout: 60000 });
       if (r.error) throw r.error;
-      return { status: r.status, stdout: r.stdout, summary: JSON.parse(fs.readFileSync(json, 'utf8')).executions };
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr, summary: JSON.parse(fs.readFileSync(json, 'utf8')).executions };
     };
     const expected = `--require /nonexistent/preload.js|${coverage}|/nonexistent/ca.pem||unset|0\n`;
     const first = run();
     // grep -c finding nothing exits 1
     expect({ status: first.status, stdout: first.stdout }).toEqual({ status: 1, stdout: expected });
     expect(first.summary).toEqual(expect.objectContaining({ ran: 3, skipped: 0 }));
+    // Node's "Ignoring extra certs from ..." warning: pcache's Node never loaded the bundle
+    expect(first.stderr).not.toContain('extra certs');
     const again = run();
     expect({ status: again.status, stdout: again.stdout }).toEqual({ status: 1, stdout: expected });
     expect(again.summary).toEqual(expect.objectContaining({ ran: 0, skipped: 1 }));
