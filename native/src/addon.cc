@@ -36,6 +36,8 @@ struct Context {
   // The environment of the last exec request, and the (frozen) JS array made of it.
   std::vector<std::string> lastEnv;
   Napi::Reference<Napi::Array> lastEnvArray;
+  // Numbers the batches: onEvents gets it, so that JS knows which calls one batch made.
+  double batches = 0;
 };
 
 void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b);
@@ -224,12 +226,13 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
   // Events and the requests nobody waits for, in the order they happened: a failed PATH
   // probe between two execs must reach the folder after the first and before the second.
   size_t next = 0;
+  Napi::Number batch = Napi::Number::New(env, ++ctx->batches);
   auto deliverEvents = [&](size_t upTo) {
     if (upTo <= next) return true;
     Napi::Array arr = Napi::Array::New(env, upTo - next);
     for (size_t i = next; i < upTo; i++) arr.Set(static_cast<uint32_t>(i - next), eventToJs(env, b->events[i]));
     next = upTo;
-    ctx->onEvents.Call({arr});
+    ctx->onEvents.Call({arr, batch});
     return !env.IsExceptionPending();
   };
   for (const ExecRequest& r : b->execNotices) {

@@ -661,6 +661,10 @@ export class TraceFolder {
   private readonly captureLimit: number | undefined;
   private readonly captureMax: number | undefined;
   private spilled = 0;
+  /** identity() looks while events() folds, by path */
+  private identities: Map<string, FinalState | null> | null = null;
+  /** the looks of the tracer's last batch, while nothing else happened since (events()) */
+  private batchLooks: { batch: number; looks: Map<string, FinalState | null> } | null = null;
 
   constructor(opts: FolderOptions = {}) {
     this.spill = opts.spill;
@@ -688,11 +692,33 @@ export class TraceFolder {
     this.pendingByTid.set(req.pid, req.token);
   }
 
-  events(batch: readonly NativeEvent[]): void {
-    for (const ev of batch) this.event(ev);
+  /**
+   * Events, folded in order. Everything in a batch happened before it is folded, so any look
+   * at a file's identity while folding it is a look after all of them: one per path serves the
+   * whole batch (libc, ld.so.cache and the executable come up in nearly every execution).
+   * `batch` numbers the tracer's batches (NativeTracerOptions.onEvents): calls with the same
+   * number, one after the other, share their looks; so do the exec requests between them
+   * (execRequest), which change no file. Anything else in between (a hit's outputs restored,
+   * its events folded by cached-run.ts without a number) ends the sharing.
+   */
+  events(events: readonly NativeEvent[], batch?: number): void {
+    const shared = batch !== undefined && batch === this.batchLooks?.batch ? this.batchLooks.looks : new Map<string, FinalState | null>();
+    this.batchLooks = batch === undefined ? null : { batch, looks: shared };
+    this.identities = shared;
+    try {
+      for (const ev of events) this.foldEvent(ev);
+    } finally {
+      this.identities = null;
+    }
   }
 
+  /** One event, folded on its own: its looks at files are its own. */
   event(ev: NativeEvent): void {
+    this.batchLooks = null;
+    this.foldEvent(ev);
+  }
+
+  private foldEvent(ev: NativeEvent): void {
     switch (ev.k) {
       case 'fs':
         return this.onFs(ev);
@@ -1054,11 +1080,19 @@ export class TraceFolder {
    * (FsEvent.identity) comes first: this one, taken when the event is folded, is a moment late.
    */
   private identity(p: string): FinalState | null {
-    try {
-      return this.stat(p);
-    } catch {
-      return null;
+    const memo = this.identities;
+    if (memo !== null) {
+      const known = memo.get(p);
+      if (known !== undefined) return known;
     }
+    let state: FinalState | null;
+    try {
+      state = this.stat(p);
+    } catch {
+      state = null;
+    }
+    memo?.set(p, state);
+    return state;
   }
 
   /** Content inputs the subtree did not change itself but that changed while it ran. */

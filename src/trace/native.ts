@@ -282,8 +282,11 @@ export interface TraceOptions {
   /** "NAME=value" strings */
   env: string[];
   cwd: string;
-  /** called on the JS thread with events in order */
-  onEvents: (events: NativeEvent[]) => void;
+  /**
+   * called on the JS thread with events in order; `batch` numbers the tracer's batches (one
+   * batch can make several calls, with onExec calls for the execs nobody waits for between)
+   */
+  onEvents: (events: NativeEvent[], batch: number) => void;
   /** called on the JS thread; must eventually call tracer.resolveExec(token, decision) */
   onExec: (req: ExecRequest) => void;
   /** called on the JS thread; must eventually call tracer.resolveExit(token) */

@@ -120,7 +120,7 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
         argv: opts.argv,
         env: opts.env,
         cwd: opts.cwd,
-        onEvents: (events) => guard(() => folder.events(events)),
+        onEvents: (events, batch) => guard(() => folder.events(events, batch)),
         onExec: (req) => {
           guard(() => folder.execRequest(req));
           if (req.decided || opts.askExec === false) {

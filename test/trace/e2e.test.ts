@@ -132,6 +132,34 @@ describe('the exec itself', () => {
     expect(reqs[3].env).not.toBe(reqs[2].env);
     expect(reqs.every((r) => Object.isFrozen(r.env))).toBe(true);
   });
+
+  test('onEvents calls carry the number of the batch they came in, counting from 1', async () => {
+    // The folder shares its looks at files among the calls of one batch (TraceFolder.events).
+    const calls: Array<{ batch: number; kinds: string[] }> = [];
+    const code = await new Promise<number | null>((resolve) => {
+      loadNative().start({
+        askExec: false,
+        argv: ['/bin/sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do /bin/true; done'],
+        env: ['PATH=/usr/bin:/bin'],
+        cwd: '/',
+        onEvents: (events, batch) => calls.push({ batch, kinds: events.map((e) => e.k) }),
+        onExec: () => undefined,
+        onExit: () => undefined,
+        onPreimage: () => undefined,
+        onDone: (r) => resolve(r.code),
+      });
+    });
+    expect(code).toBe(0);
+    const batches = calls.map((c) => c.batch);
+    expect(batches[0]).toBe(1);
+    // Whole numbers, never going down: a batch whose events came in several calls (split at
+    // the execs nobody waits for) has one number.
+    for (let i = 1; i < batches.length; i++) {
+      expect(Number.isInteger(batches[i])).toBe(true);
+      expect(batches[i]).toBeGreaterThanOrEqual(batches[i - 1]);
+    }
+    expect(calls.flatMap((c) => c.kinds).filter((k) => k === 'exec')).toHaveLength(9);
+  });
 });
 
 describe('open flags', () => {

@@ -590,6 +590,53 @@ describe('inputs and outputs of one execution', () => {
     expect(s.rec(1).uncacheable).toEqual(['input /w/in was modified while the execution ran']);
   });
 
+  describe('looks at an input shared by the calls of one tracer batch', () => {
+    const IN = '/w/in';
+    const before: FinalState = { type: 'f', mode: 0o644, size: 6, ino: 7, mtimeMs: 100, ctimeMs: 100 };
+    const after: FinalState = { type: 'f', mode: 0o644, size: 17, ino: 7, mtimeMs: 200, ctimeMs: 200 };
+    /** reader (id 2, pid 11) opens IN in batch `readIn` and exits in batch `exitIn` (undefined: no number) */
+    function run(readIn: number | undefined, exitIn: number | undefined, between: (s: Sim) => void): { s: Sim; looks: number } {
+      const s = new Sim();
+      let looks = 0;
+      const get = s.files.get.bind(s.files);
+      s.files.get = (p: string) => {
+        if (p === IN) looks++;
+        return get(p);
+      };
+      s.files.set(IN, before);
+      s.exec(10, ['sh']);
+      s.fork(10, 11);
+      s.exec(11, ['reader']);
+      s.folder.events([{ k: 'fs', pid: 11, op: 'open', path: IN, flags: O_RDONLY, mode: 0, follow: true, type: 'f', links: [], result: null }], readIn);
+      between(s);
+      s.folder.events([{ k: 'exit', pid: 11, tgid: 11, processExit: true, code: 0, signal: null, time: 5000 }], exitIn);
+      return { s, looks };
+    }
+    const changed = ['input /w/in was modified while the execution ran'];
+
+    test('one batch: the read and the end check share one look', () => {
+      const { s, looks } = run(4, 4, () => undefined);
+      expect(looks).toBe(1);
+      expect(s.rec(2).uncacheable).toEqual([]);
+    });
+
+    test('a later batch looks again, and sees a change made in between', () => {
+      const { s, looks } = run(4, 5, (sim) => sim.files.set(IN, after));
+      expect(looks).toBe(2);
+      expect(s.rec(2).uncacheable).toEqual(changed);
+    });
+
+    test('calls without a batch number, or an event folded alone in between, look again', () => {
+      expect(run(undefined, undefined, (sim) => sim.files.set(IN, after)).s.rec(2).uncacheable).toEqual(changed);
+      const alone = run(4, 4, (sim) => {
+        sim.files.set(IN, after);
+        sim.folder.event({ k: 'spawn', pid: 12, parent: 10, thread: false, tgid: 12 });
+      });
+      expect(alone.looks).toBe(2);
+      expect(alone.s.rec(2).uncacheable).toEqual(changed);
+    });
+  });
+
   test('a final state that cannot be read makes the execution uncacheable', () => {
     const s = new Sim();
     s.exec(10, ['tool']);

@@ -75,7 +75,7 @@ test('passes argv/file/env/cwd, answers each exec with the decision, folds the e
       o.onEvents([
         { k: 'exec', pid: 7, formerTid: 7, token: 1 },
         { k: 'exit', pid: 7, tgid: 7, processExit: true, code: 5, signal: null, time: 20 },
-      ]);
+      ], 1);
       o.onPreimage({ token: 8, pid: 7, items: [{ path: '/w/f', kind: 'content' }] });
       o.onExit({ token: 9, pid: 7, tid: 7, code: 5, signal: null });
       o.onDone({ code: 5, signal: null });
@@ -132,7 +132,7 @@ test('a tracer error rejects and stops forwarding', async () => {
 
 test('a failure while folding does not stop the answers; it is reported when the command is done', async () => {
   const f = fakeNative((o, t) => {
-    o.onEvents([{ k: 'bogus' } as unknown as NativeEvent]);
+    o.onEvents([{ k: 'bogus' } as unknown as NativeEvent], 2);
     o.onExec(req(4));
     t.onDecision = () => o.onDone({ code: 0, signal: null });
   });
