@@ -392,6 +392,8 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
       file, argv, envv, cwd, [tsfn](Batch* b) { tsfn->NonBlockingCall(b); }, [tsfn] { tsfn->Release(); });
   Napi::Value ask = o.Get("askExec");
   if (ask.IsBoolean()) tracer->setAskExec(ask.As<Napi::Boolean>().Value());
+  Napi::Value limit = o.Get("readbackLimit");
+  if (limit.IsNumber()) tracer->setReadbackLimit(limit.As<Napi::Number>().Int64Value());
   Napi::Value filter = o.Get("execFilter");
   if (filter.IsArray()) tracer->setExecFilter(sigArray(filter));
   ctx->tracer = tracer;

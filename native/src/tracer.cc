@@ -2324,15 +2324,18 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
     bool empty = ok && pos == r.start && st.st_size == r.start && r.sizeAtStart == r.start;
     if (!quiet && !empty) ok = false;
     int64_t end = ok ? pos : 0;
+    int64_t wanted = end - r.start;
+    if (readbackLimit_ >= 0 && wanted > readbackLimit_) wanted = readbackLimit_;
     // Bytes past where it stopped (written, then seeked back), a region that shrank, or bytes
-    // before it changed: what it wrote is not one run from its start.
-    if (!ok || end < r.start || st.st_size > std::max<int64_t>(end, r.sizeAtStart) ||
-        !readRange(r.readFd, r.start, static_cast<size_t>(end - r.start), e.data)) {
+    // before it changed: what it wrote is not one run from its start. `count` is the whole
+    // region; `data` its first readbackLimit_ bytes when there is a limit.
+    if (!ok || end < r.start || st.st_size > std::max<int64_t>(end, r.sizeAtStart) || st.st_size < end ||
+        !readRange(r.readFd, r.start, static_cast<size_t>(wanted), e.data)) {
       e.data.clear();
       e.uncapturable = true;
     } else {
       e.hasData = true;
-      e.count = static_cast<int64_t>(e.data.size());
+      e.count = end - r.start;
     }
     close(r.dupFd);
     close(r.readFd);

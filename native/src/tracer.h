@@ -42,6 +42,9 @@ class Tracer {
          Sink sink, std::function<void()> onThreadExit);
   // false: execs run without waiting for a decision (their requests still reach JS).
   void setAskExec(bool ask) { askExec_ = ask; }
+  // Bytes of each read-back region read into its event (the rest only counted): what JS
+  // keeps of a stream when it keeps only so much (pcache trace). Negative: all of it.
+  void setReadbackLimit(int64_t bytes) { readbackLimit_ = bytes; }
   // Before start: only an exec whose execSignature is among `sigs` (or allowed later)
   // waits for a decision; any other runs at once with its exit held, and its request
   // reaches JS marked decided. Without a call every exec waits.
@@ -229,6 +232,7 @@ class Tracer {
   uint64_t batchStart_ = 0;
   uint64_t batchSeq_ = 0;  // counts flushes: which batch an event index belongs to
   bool askExec_ = true;
+  int64_t readbackLimit_ = -1;
   const char* busyKind_ = "";  // PCACHE_TRACER_STATS: which kind of stop the busy time goes to
   bool execFilterOn_ = false;
   std::mutex execSigMu_;

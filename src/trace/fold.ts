@@ -824,15 +824,20 @@ export class TraceFolder {
     return this.execution(id).captured[stream].truncated === true;
   }
 
-  private capture(e: Execution, s: StreamName, data: Buffer): void {
+  /** `total`: the bytes `data` stands for; more than its length for a read-back cut at the limit. */
+  private capture(e: Execution, s: StreamName, data: Buffer, total = data.length): void {
     const c = e.captured[s];
     if (this.captureLimit !== undefined) {
       // Nothing was dropped before the limit was reached: what is kept is min(bytes, limit).
       const room = this.captureLimit - Math.min(c.bytes, this.captureLimit);
-      c.bytes += data.length;
-      if (data.length > room) c.truncated = true;
+      c.bytes += total;
+      if (total > room) c.truncated = true;
       if (room > 0) c.chunks.push(data.length > room ? Buffer.from(data.subarray(0, room)) : data);
       return;
+    }
+    if (total !== data.length) {
+      // Without a limit the tracer reads every byte back: bytes missing here are a broken promise.
+      this.addReason(e, { text: `its ${s} came with ${data.length} of its ${total} bytes`, propagate: false });
     }
     c.bytes += data.length;
     if (c.dropped) return;
@@ -1454,8 +1459,10 @@ export class TraceFolder {
           } else if (ev.uncapturable) {
             this.addReason(a, { text: `wrote to ${s} in a way pcache cannot capture (${ev.syscall})`, propagate: false });
           }
-          a.capturedBytes[s] += ev.data?.length ?? ev.count;
-          if (ev.data && ev.kind !== 'null') this.capture(a, s, ev.data);
+          // A read-back's data may be only the first bytes of its count (readbackLimit).
+          const total = ev.readback === true && ev.data ? ev.count : (ev.data?.length ?? ev.count);
+          a.capturedBytes[s] += total;
+          if (ev.data && ev.kind !== 'null') this.capture(a, s, ev.data, total);
         } else if (a.inherited.has(ev.target) && ev.kind !== 'null') {
           // Bytes into something inherited from outside that is not this execution's stdout/stderr
           // (e.g. `exec 1>&3`): they leave the execution without being recorded.

@@ -149,7 +149,10 @@ export interface IoEvent {
   /** what the fd refers to at the moment of the call */
   target: string;
   kind: FdKind;
-  /** bytes written (only for writes; reads carry count only) */
+  /**
+   * bytes written (only for writes; reads carry count only): all of them, but for a read-back
+   * under NativeTracerOptions.readbackLimit, where they are the first so many of `count`
+   */
   data?: Buffer;
   count: number;
   /** true when the call moved data in a way pcache cannot capture (sendfile/splice to a pipe ...) */
@@ -278,6 +281,11 @@ export interface TraceOptions {
    * and reaches onExec marked `decided`. Absent: every exec waits for its decision.
    */
   execFilter?: string[];
+  /**
+   * Bytes of each read-back stdout region (IoEvent.readback, syscall "read-back") that come
+   * as its data; its count is the whole region's. Absent: every byte.
+   */
+  readbackLimit?: number;
   argv: string[];
   /** "NAME=value" strings */
   env: string[];

@@ -117,6 +117,8 @@ export function runTraced(opts: SessionOptions): Promise<SessionResult> {
         file: opts.file,
         askExec: opts.askExec ?? true,
         execFilter: opts.execFilter?.initial,
+        // Only so much of each stream is kept: a read-back need not read more.
+        readbackLimit: opts.captureLimit,
         argv: opts.argv,
         env: opts.env,
         cwd: opts.cwd,

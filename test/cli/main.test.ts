@@ -194,6 +194,26 @@ describe('running a command traced', () => {
     expect(rec.executions[0].captured.stdout).toEqual({ text: '1500000\n1048576 bytes\n' });
   });
 
+  test('a stdout file read back at the end: the first MiB of it, its whole size, and the file intact', () => {
+    // tr's stdout is a regular file, read back when tr ends, only as far as the record keeps;
+    // the shell around it has the same file as stdout and gets the same bytes.
+    const json = path.join(dir, 'readback.json');
+    const out = path.join(dir, 'readback.out');
+    const zeros = path.join(dir, 'zeros');
+    fs.writeFileSync(zeros, Buffer.alloc(1500000));
+    const script = `{ tr "\\0" b < ${zeros}; printf 'tail'; } > ${out}`;
+    for (const withJson of [true, false]) {
+      const r = pcache(['trace', ...(withJson ? ['--json', json] : []), '--', '/bin/sh', '-c', script]);
+      expect(r.status).toBe(0);
+      expect(fs.readFileSync(out, 'latin1')).toBe('b'.repeat(1500000) + 'tail');
+    }
+    const rec = JSON.parse(fs.readFileSync(json, 'utf8'));
+    const tr = rec.executions.find((e: { argv: string[] }) => e.argv[0] === 'tr');
+    expect(tr.stdout).toMatchObject({ kind: 'file', target: out, bytes: 1500000 });
+    expect(tr.captured.stdout).toEqual({ text: 'b'.repeat(1 << 20), truncated: true });
+    expect(tr.uncacheable).toEqual([]);
+  });
+
   test("pcache's cache directory is never recorded; the same writes elsewhere are", () => {
     const cache = path.join(dir, 'cache');
     const json = path.join(dir, 'cachedir.json');

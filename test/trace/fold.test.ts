@@ -1003,6 +1003,33 @@ describe('standard streams', () => {
     expect(s.rec(2).uncacheable).toEqual([]);
   });
 
+  test('a read-back cut at the capture limit (readbackLimit) counts its whole region for every execution above it', () => {
+    // The tracer reads only the first captureLimit bytes of a region of 10: `count` says 10.
+    const s = new Sim(undefined, { captureLimit: 4 });
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/w/out', 'file'), fd(2, '/dev/null', 'null')];
+    s.exec(10, ['sh'], { fds: out });
+    s.fork(10, 11);
+    const token = s.exec(11, ['seq'], { fds: out, readback: true });
+    s.send({ ...readBack(11, '/w/out', token, '1\n2\n'), count: 10 });
+    s.exit(11);
+    s.exit(10);
+    for (const id of [1, 2]) {
+      expect(s.folder.captured(id, 'stdout').toString()).toBe('1\n2\n');
+      expect(s.folder.capturedTruncated(id, 'stdout')).toBe(true);
+      expect(s.rec(id).stdout.bytes).toBe(10);
+      expect(s.rec(id).uncacheable).toEqual([]);
+    }
+  });
+
+  test('a read-back with fewer bytes than its count, where every byte is kept, makes the execution uncacheable', () => {
+    const s = new Sim();
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/w/out', 'file'), fd(2, '/dev/null', 'null')];
+    const token = s.exec(10, ['seq'], { fds: out, readback: true });
+    s.send({ ...readBack(10, '/w/out', token, '1\n2\n'), count: 10 });
+    s.exit(10);
+    expect(s.rec(1).uncacheable).toEqual(['its stdout came with 4 of its 10 bytes']);
+  });
+
   test('a read-back for an exec the fold never saw as reading back makes the writer uncacheable', () => {
     const s = new Sim();
     const out = [fd(0, '/dev/null', 'null'), fd(1, '/dev/shm/out', 'dev'), fd(2, '/dev/null', 'null')];
