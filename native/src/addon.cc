@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,45 @@
 namespace pcache {
 
 namespace {
+
+// JS strings made once per batch for the property names of events and requests and for the
+// tracer's constant values ("fs", "open", "pipe", "read-back"): napi_set_named_property makes
+// its key from UTF-8 and looks it up among V8's internalized strings at every call, which was
+// about 30% of the JS thread's time converting the events of 1,000 short processes. The values
+// live in the handle scope of the batch's callback (Node-API before version 10 keeps no
+// reference to a string). Keyed by address: every name and value given here is a string
+// literal or lives in a static table.
+class Names {
+ public:
+  napi_value get(Napi::Env env, const char* s) {
+    auto it = strings_.find(s);
+    if (it == strings_.end()) it = strings_.emplace(s, Napi::String::New(env, s)).first;
+    return it->second;
+  }
+
+ private:
+  std::unordered_map<const char*, napi_value> strings_;
+};
+
+// A JS object built with names from Names.
+class Builder {
+ public:
+  Builder(Napi::Env env, Names& names) : env_(env), names_(names), o_(Napi::Object::New(env)) {}
+  void set(const char* k, napi_value v) {
+    if (napi_set_property(env_, o_, names_.get(env_, k), v) != napi_ok) Napi::Error::New(env_).ThrowAsJavaScriptException();
+  }
+  void num(const char* k, double v) { set(k, Napi::Number::New(env_, v)); }
+  void str(const char* k, const std::string& v) { set(k, Napi::String::New(env_, v)); }
+  // `v` is a literal or in a static table (see Names).
+  void name(const char* k, const char* v) { set(k, names_.get(env_, v)); }
+  void flag(const char* k, bool v) { set(k, Napi::Boolean::New(env_, v)); }
+  Napi::Object object() const { return o_; }
+
+ private:
+  Napi::Env env_;
+  Names& names_;
+  Napi::Object o_;
+};
 
 struct Context {
   Napi::FunctionReference onEvents, onExec, onExit, onPreimage, onDone;
@@ -59,42 +99,42 @@ Napi::Value nullable(Napi::Env env, bool has, int v) {
   return has ? Napi::Number::New(env, v) : env.Null();
 }
 
-Napi::Array fdsToJs(Napi::Env env, const std::vector<FdSnapshot>& v) {
-  return arrayOf(env, v, [env](const FdSnapshot& s) {
-    Napi::Object f = Napi::Object::New(env);
-    f.Set("fd", s.fd);
-    f.Set("target", s.target);
-    f.Set("kind", s.kind);
-    f.Set("pos", Napi::Number::New(env, static_cast<double>(s.pos)));
-    f.Set("flags", Napi::Number::New(env, static_cast<double>(s.flags)));
-    return f;
+Napi::Array fdsToJs(Napi::Env env, Names& names, const std::vector<FdSnapshot>& v) {
+  return arrayOf(env, v, [env, &names](const FdSnapshot& s) {
+    Builder f(env, names);
+    f.num("fd", s.fd);
+    f.str("target", s.target);
+    f.name("kind", s.kind);
+    f.num("pos", static_cast<double>(s.pos));
+    f.num("flags", static_cast<double>(s.flags));
+    return f.object();
   });
 }
 
-Napi::Object eventToJs(Napi::Env env, const Event& e) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", e.pid);
+Napi::Object eventToJs(Napi::Env env, Names& names, const Event& e) {
+  Builder o(env, names);
+  o.num("pid", e.pid);
   switch (e.kind) {
     case EventKind::Fs:
-      o.Set("k", "fs");
-      o.Set("op", e.op);
-      o.Set("path", e.path);
-      if (!e.path2.empty() || e.type2) o.Set("path2", e.path2);
-      if (!e.linkTarget.empty() || std::string(e.op) == "symlink") o.Set("linkTarget", e.linkTarget);
-      o.Set("flags", Napi::Number::New(env, static_cast<double>(e.flags)));
-      o.Set("mode", Napi::Number::New(env, static_cast<double>(e.mode)));
-      o.Set("follow", e.follow);
-      o.Set("type", std::string(1, e.type ? e.type : '-'));
-      if (e.type2) o.Set("type2", std::string(1, e.type2));
-      o.Set("links", strings(env, e.links));
-      o.Set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
-      if (e.token) o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
-      if (e.fdLink != -1) o.Set("fdLink", e.fdLink);
-      if (strcmp(e.op, "cpus") == 0) o.Set("size", e.detail);  // how many CPUs it may use
+      o.name("k", "fs");
+      o.name("op", e.op);
+      o.str("path", e.path);
+      if (!e.path2.empty() || e.type2) o.str("path2", e.path2);
+      if (!e.linkTarget.empty() || std::string(e.op) == "symlink") o.str("linkTarget", e.linkTarget);
+      o.num("flags", static_cast<double>(e.flags));
+      o.num("mode", static_cast<double>(e.mode));
+      o.flag("follow", e.follow);
+      o.str("type", std::string(1, e.type ? e.type : '-'));
+      if (e.type2) o.str("type2", std::string(1, e.type2));
+      o.set("links", strings(env, e.links));
+      o.set("result", e.hasResult ? Napi::Number::New(env, static_cast<double>(e.result)) : env.Null());
+      if (e.token) o.num("token", static_cast<double>(e.token));
+      if (e.fdLink != -1) o.num("fdLink", e.fdLink);
+      if (strcmp(e.op, "cpus") == 0) o.str("size", e.detail);  // how many CPUs it may use
       if (strcmp(e.op, "termsize") == 0 || strcmp(e.op, "termset") == 0) {
-        o.Set("fd", e.fd);
+        o.num("fd", e.fd);
         // termsize: what it was told ("ROWSxCOLUMNS"); termset: the request
-        o.Set(strcmp(e.op, "termsize") == 0 ? "size" : "request", e.detail);
+        o.str(strcmp(e.op, "termsize") == 0 ? "size" : "request", e.detail);
       }
       if (e.hasIdentity && strcmp(e.op, "open") == 0) {
         Napi::Array id = Napi::Array::New(env, 6);
@@ -103,59 +143,59 @@ Napi::Object eventToJs(Napi::Env env, const Event& e) {
                                  static_cast<double>(e.mtimeSec), static_cast<double>(e.mtimeNsec),
                                  static_cast<double>(e.ctimeSec), static_cast<double>(e.ctimeNsec)};
         for (uint32_t i = 0; i < 6; i++) id.Set(i, Napi::Number::New(env, parts[i]));
-        o.Set("identity", id);
+        o.set("identity", id);
       }
       break;
     case EventKind::Spawn:
-      o.Set("k", "spawn");
-      o.Set("parent", e.parent);
-      o.Set("thread", e.thread);
-      o.Set("tgid", e.tgid);
+      o.name("k", "spawn");
+      o.num("parent", e.parent);
+      o.flag("thread", e.thread);
+      o.num("tgid", e.tgid);
       break;
     case EventKind::Exec:
-      o.Set("k", "exec");
-      o.Set("formerTid", e.formerTid);
-      o.Set("fds", fdsToJs(env, e.fds));
-      o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+      o.name("k", "exec");
+      o.num("formerTid", e.formerTid);
+      o.set("fds", fdsToJs(env, names, e.fds));
+      o.num("token", static_cast<double>(e.token));
       break;
     case EventKind::Exit:
-      o.Set("k", "exit");
-      o.Set("tgid", e.tgid);
-      o.Set("processExit", e.processExit);
-      o.Set("code", nullable(env, e.hasCode, e.code));
-      o.Set("signal", nullable(env, e.hasSignal, e.signal));
-      o.Set("time", e.time);
+      o.name("k", "exit");
+      o.num("tgid", e.tgid);
+      o.flag("processExit", e.processExit);
+      o.set("code", nullable(env, e.hasCode, e.code));
+      o.set("signal", nullable(env, e.hasSignal, e.signal));
+      o.num("time", e.time);
       break;
     case EventKind::Io:
-      o.Set("k", "io");
-      o.Set("fd", e.fd);
-      o.Set("dir", std::string(1, e.dir));
-      o.Set("target", e.target);
-      o.Set("kind", e.fdKind);
-      if (e.hasData) o.Set("data", Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
-      o.Set("count", Napi::Number::New(env, static_cast<double>(e.count)));
-      if (e.uncapturable) o.Set("uncapturable", true);
+      o.name("k", "io");
+      o.num("fd", e.fd);
+      o.str("dir", std::string(1, e.dir));
+      o.str("target", e.target);
+      o.name("kind", e.fdKind);
+      if (e.hasData) o.set("data", Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
+      o.num("count", static_cast<double>(e.count));
+      if (e.uncapturable) o.flag("uncapturable", true);
       if (e.readback) {
-        o.Set("readback", true);
-        o.Set("token", Napi::Number::New(env, static_cast<double>(e.token)));
+        o.flag("readback", true);
+        o.num("token", static_cast<double>(e.token));
       }
-      o.Set("syscall", e.syscall);
+      o.name("syscall", e.syscall);
       break;
     case EventKind::Net:
-      o.Set("k", "net");
-      o.Set("op", e.netOp);
-      o.Set("family", e.family);
-      o.Set("address", e.address);
-      o.Set("socktype", e.socktype);
+      o.name("k", "net");
+      o.name("op", e.netOp);
+      o.num("family", e.family);
+      o.str("address", e.address);
+      o.num("socktype", e.socktype);
       break;
     case EventKind::Unknown:
-      o.Set("k", "unknown");
-      o.Set("syscall", e.syscall);
-      o.Set("nr", e.nr);
-      o.Set("detail", e.detail);
+      o.name("k", "unknown");
+      o.name("syscall", e.syscall);
+      o.num("nr", e.nr);
+      o.str("detail", e.detail);
       break;
   }
-  return o;
+  return o.object();
 }
 
 // A 64-bit exec signature as JS sees it: 16 lowercase hex digits.
@@ -177,12 +217,12 @@ std::vector<uint64_t> sigArray(Napi::Value v) {
   return out;
 }
 
-Napi::Array impliedToJs(Napi::Env env, const std::vector<ImpliedInput>& implied) {
-  return arrayOf(env, implied, [env](const ImpliedInput& i) {
-    Napi::Object x = Napi::Object::New(env);
-    x.Set("path", i.path);
-    x.Set("kind", i.kind);
-    return x;
+Napi::Array impliedToJs(Napi::Env env, Names& names, const std::vector<ImpliedInput>& implied) {
+  return arrayOf(env, implied, [env, &names](const ImpliedInput& i) {
+    Builder x(env, names);
+    x.str("path", i.path);
+    x.name("kind", i.kind);
+    return x.object();
   });
 }
 
@@ -197,25 +237,25 @@ Napi::Array envToJs(Napi::Env env, Context* ctx, const std::vector<std::string>&
   return a;
 }
 
-Napi::Object execToJs(Napi::Env env, Context* ctx, const ExecRequest& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("token", Napi::Number::New(env, static_cast<double>(r.token)));
-  o.Set("pid", r.pid);
-  o.Set("tgid", r.tgid);
-  o.Set("path", r.path);
-  o.Set("links", strings(env, r.links));
-  o.Set("implied", impliedToJs(env, r.implied));
-  o.Set("argv", strings(env, r.argv));
-  o.Set("env", envToJs(env, ctx, r.env));
-  o.Set("cwd", r.cwd);
-  o.Set("umask", r.umask);
-  if (r.cpus >= 0) o.Set("cpus", r.cpus);
-  o.Set("fds", fdsToJs(env, r.fds));
-  o.Set("time", r.time);
-  if (r.readback) o.Set("readback", true);
-  o.Set("execSig", hex64(r.execSig));
-  if (r.decided) o.Set("decided", true);
-  return o;
+Napi::Object execToJs(Napi::Env env, Context* ctx, Names& names, const ExecRequest& r) {
+  Builder o(env, names);
+  o.num("token", static_cast<double>(r.token));
+  o.num("pid", r.pid);
+  o.num("tgid", r.tgid);
+  o.str("path", r.path);
+  o.set("links", strings(env, r.links));
+  o.set("implied", impliedToJs(env, names, r.implied));
+  o.set("argv", strings(env, r.argv));
+  o.set("env", envToJs(env, ctx, r.env));
+  o.str("cwd", r.cwd);
+  o.num("umask", r.umask);
+  if (r.cpus >= 0) o.num("cpus", r.cpus);
+  o.set("fds", fdsToJs(env, names, r.fds));
+  o.num("time", r.time);
+  if (r.readback) o.flag("readback", true);
+  o.str("execSig", hex64(r.execSig));
+  if (r.decided) o.flag("decided", true);
+  return o.object();
 }
 
 // JS thread.
@@ -223,6 +263,7 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
   std::unique_ptr<Batch> owned(b);
   if (env == nullptr || ctx == nullptr) return;
   Napi::HandleScope scope(env);
+  Names names;
   // Events and the requests nobody waits for, in the order they happened: a failed PATH
   // probe between two execs must reach the folder after the first and before the second.
   size_t next = 0;
@@ -230,19 +271,19 @@ void CallJs(Napi::Env env, Napi::Function, Context* ctx, Batch* b) {
   auto deliverEvents = [&](size_t upTo) {
     if (upTo <= next) return true;
     Napi::Array arr = Napi::Array::New(env, upTo - next);
-    for (size_t i = next; i < upTo; i++) arr.Set(static_cast<uint32_t>(i - next), eventToJs(env, b->events[i]));
+    for (size_t i = next; i < upTo; i++) arr.Set(static_cast<uint32_t>(i - next), eventToJs(env, names, b->events[i]));
     next = upTo;
     ctx->onEvents.Call({arr, batch});
     return !env.IsExceptionPending();
   };
   for (const ExecRequest& r : b->execNotices) {
     if (!deliverEvents(std::min(r.eventIndex, b->events.size()))) return;
-    ctx->onExec.Call({execToJs(env, ctx, r)});
+    ctx->onExec.Call({execToJs(env, ctx, names, r)});
     if (env.IsExceptionPending()) return;
   }
   if (!deliverEvents(b->events.size())) return;
   if (b->hasExec) {
-    ctx->onExec.Call({execToJs(env, ctx, b->exec)});
+    ctx->onExec.Call({execToJs(env, ctx, names, b->exec)});
     if (env.IsExceptionPending()) return;
   }
   if (b->hasExit) {
@@ -436,7 +477,8 @@ Napi::Value ExecImpliedInputs(const Napi::CallbackInfo& info) {
   std::vector<ImpliedInput> out;
   pid_t self = getpid();
   execImpliedInputs(self, self, info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), nullptr, out);
-  return impliedToJs(env, out);
+  Names names;
+  return impliedToJs(env, names, out);
 }
 
 }  // namespace
