@@ -56,12 +56,17 @@ export function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-/** Random once per process (a pid can be reused), then counted: no randomness per file. */
-const TEMP_PREFIX = `${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
+/**
+ * Random once per process (a pid can be reused), then counted: no randomness per file.
+ * Made at the first temp name, not at load: the startup snapshot loads this module once,
+ * at build time, for every pcache process to come.
+ */
+let tempPrefix: string | undefined;
 let tempCounter = 0;
 
 export function tempName(dir: string, base = ''): string {
-  return path.join(dir, `${base}${TEMP_PREFIX}-${(tempCounter++).toString(36)}.tmp`);
+  tempPrefix ??= `${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
+  return path.join(dir, `${base}${tempPrefix}-${(tempCounter++).toString(36)}.tmp`);
 }
 
 export class BlobDir {
