@@ -12,6 +12,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const Module = require('module');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const OUT = path.join(ROOT, 'dist', 'snapshot');
@@ -21,8 +22,9 @@ const SCRIPT = path.join(OUT, 'pcache-snapshot.js');
 const PCACHE = path.join(ROOT, 'bin', 'pcache');
 const CLI = 'dist/src/cli/main.js';
 const ENTRY = '<snapshot entry>'; // the generated module the bundle starts from
-// Required at run time as without the snapshot: native code cannot be in a snapshot.
-const EXTERNAL = ['better-sqlite3', '@napi-rs/blake-hash'];
+// Required at run time as without the snapshot: its JavaScript only looks for its native
+// code (which cannot be in a snapshot), reading environment variables to do so.
+const EXTERNAL = ['@napi-rs/blake-hash'];
 
 /** [file relative to ROOT, size, mtimeMs]: main.js compares them at each start. */
 function fileState(file) {
@@ -63,6 +65,33 @@ const ownPaths = {
   },
 };
 
+/**
+ * better-sqlite3 finds its addon with the `bindings` package, which reads its caller's file
+ * from a stack trace and then tries a dozen paths (~5 ms at each start). The file it would
+ * find is found here, once; the bundle requires it by that path, and it is one of the
+ * files the snapshot stands for (gone or rebuilt: the snapshot is not used).
+ */
+function sqliteAddon() {
+  const pkg = path.dirname(require.resolve('better-sqlite3/package.json', { paths: [ROOT] }));
+  const bindings = Module.createRequire(path.join(pkg, 'lib', 'database.js'))('bindings');
+  return bindings({ bindings: 'better_sqlite3.node', module_root: pkg, path: true });
+}
+
+function sqliteBindings(addon) {
+  return {
+    name: 'sqlite-bindings',
+    setup(build) {
+      build.onResolve({ filter: /^bindings$/ }, (args) =>
+        args.importer.includes(`${path.sep}better-sqlite3${path.sep}`) ? { path: addon, namespace: 'sqlite-addon' } : undefined,
+      );
+      build.onLoad({ filter: /.*/, namespace: 'sqlite-addon' }, () => ({
+        contents: `const file = ${JSON.stringify(addon)};\nmodule.exports = () => require(file);\n`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 /** The module main.js's `require('yargs')` loads last: its cjsPlatformShim notes the terminal's width. */
 function yargsBuild() {
   const index = require.resolve('yargs', { paths: [path.join(ROOT, path.dirname(CLI))] });
@@ -70,6 +99,7 @@ function yargsBuild() {
 }
 
 async function bundle() {
+  const addon = sqliteAddon();
   const entry = [
     `exports.cli = () => require(${JSON.stringify(`./${CLI}`)});`,
     `exports.yargsShim = () => require(${JSON.stringify(yargsBuild())}).cjsPlatformShim;`,
@@ -82,14 +112,14 @@ async function bundle() {
     format: 'cjs',
     target: 'node20',
     external: EXTERNAL,
-    plugins: [ownPaths],
+    plugins: [ownPaths, sqliteBindings(addon)],
     metafile: true,
     write: false,
     logLevel: 'silent',
     minifyWhitespace: true,
   });
-  const inputs = Object.keys(result.metafile.inputs).filter((f) => f !== ENTRY);
-  return { text: result.outputFiles[0].text, inputs };
+  const inputs = Object.keys(result.metafile.inputs).filter((f) => f !== ENTRY && !f.startsWith('sqlite-addon:'));
+  return { text: result.outputFiles[0].text, inputs: [path.relative(ROOT, addon), ...inputs] };
 }
 
 /**
