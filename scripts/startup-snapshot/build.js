@@ -22,9 +22,9 @@ const SCRIPT = path.join(OUT, 'pcache-snapshot.js');
 const PCACHE = path.join(ROOT, 'bin', 'pcache');
 const CLI = 'dist/src/cli/main.js';
 const ENTRY = '<snapshot entry>'; // the generated module the bundle starts from
-// Required at run time as without the snapshot: its JavaScript only looks for its native
-// code (which cannot be in a snapshot), reading environment variables to do so.
-const EXTERNAL = ['@napi-rs/blake-hash'];
+const BLAKE = '@napi-rs/blake-hash';
+// What makes BLAKE's own loader look elsewhere than it did at build time.
+const BLAKE_ENV = ['NAPI_RS_NATIVE_LIBRARY_PATH', 'NAPI_RS_FORCE_WASI', 'NAPI_RS_ENFORCE_VERSION_CHECK'];
 
 /** [file relative to ROOT, size, mtimeMs]: main.js compares them at each start. */
 function fileState(file) {
@@ -77,15 +77,36 @@ function sqliteAddon() {
   return bindings({ bindings: 'better_sqlite3.node', module_root: pkg, path: true });
 }
 
-function sqliteBindings(addon) {
+/**
+ * @napi-rs/blake-hash's index.js only chooses which binary to load (platform, libc read
+ * from /usr/bin/ldd, a version check) and takes ~2 ms to load and run. The binary it
+ * loads, asked here in a Node with nothing of the build's environment, is one of the files
+ * the snapshot stands for; at run time the bundle requires it by its path, unless one of
+ * the variables that steer that loader is set: then the loader runs, as without the snapshot.
+ */
+function blakeBinary() {
+  const r = node(['-e', `require(${JSON.stringify(BLAKE)}); console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node')).join('\\n'))`], buildEnv());
+  const found = r.stdout.split('\n').filter((f) => f !== '');
+  if (r.status !== 0 || found.length !== 1) throw new Error(`which binary ${BLAKE} loads: ${found.length} found (${r.stderr.trim()})`);
+  return found[0];
+}
+
+/** The modules whose JavaScript only finds their native code: the bundle requires the file it finds here. */
+function nativeFiles(sqlite, blake) {
   return {
-    name: 'sqlite-bindings',
+    name: 'native-files',
     setup(build) {
       build.onResolve({ filter: /^bindings$/ }, (args) =>
-        args.importer.includes(`${path.sep}better-sqlite3${path.sep}`) ? { path: addon, namespace: 'sqlite-addon' } : undefined,
+        args.importer.includes(`${path.sep}better-sqlite3${path.sep}`) ? { path: sqlite, namespace: 'native-file' } : undefined,
       );
-      build.onLoad({ filter: /.*/, namespace: 'sqlite-addon' }, () => ({
-        contents: `const file = ${JSON.stringify(addon)};\nmodule.exports = () => require(file);\n`,
+      build.onResolve({ filter: /^@napi-rs\/blake-hash$/ }, (args) =>
+        args.namespace === 'native-file' ? { path: BLAKE, external: true } : { path: blake, namespace: 'native-file' },
+      );
+      build.onLoad({ filter: /.*/, namespace: 'native-file' }, (args) => ({
+        contents:
+          args.path === sqlite
+            ? `const file = ${JSON.stringify(sqlite)};\nmodule.exports = () => require(file);\n`
+            : `const file = ${JSON.stringify(blake)};\nmodule.exports = ${BLAKE_ENV.map((v) => `process.env.${v}`).join(' || ')} ? require(${JSON.stringify(BLAKE)}) : require(file);\n`,
         loader: 'js',
       }));
     },
@@ -99,7 +120,8 @@ function yargsBuild() {
 }
 
 async function bundle() {
-  const addon = sqliteAddon();
+  const sqlite = sqliteAddon();
+  const blake = blakeBinary();
   const entry = [
     `exports.cli = () => require(${JSON.stringify(`./${CLI}`)});`,
     `exports.yargsShim = () => require(${JSON.stringify(yargsBuild())}).cjsPlatformShim;`,
@@ -111,15 +133,14 @@ async function bundle() {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
-    external: EXTERNAL,
-    plugins: [ownPaths, sqliteBindings(addon)],
+    plugins: [ownPaths, nativeFiles(sqlite, blake)],
     metafile: true,
     write: false,
     logLevel: 'silent',
     minifyWhitespace: true,
   });
-  const inputs = Object.keys(result.metafile.inputs).filter((f) => f !== ENTRY && !f.startsWith('sqlite-addon:'));
-  return { text: result.outputFiles[0].text, inputs: [path.relative(ROOT, addon), ...inputs] };
+  const inputs = Object.keys(result.metafile.inputs).filter((f) => f !== ENTRY && !f.startsWith('native-file:'));
+  return { text: result.outputFiles[0].text, inputs: [sqlite, blake].map((f) => path.relative(ROOT, f)).concat(inputs) };
 }
 
 /**

@@ -19,8 +19,8 @@ const WARM_UP = [
 ];
 
 // While the snapshot is built, `require` knows only Node's own modules; from the start on,
-// what is not in the bundle (the addons, @napi-rs/blake-hash) is required as bin/pcache
-// would, from where it is.
+// what is not in the bundle (native code: pcache's addons, better-sqlite3's, BLAKE3's) is
+// required as bin/pcache would, from where it is.
 let runtimeRequire;
 const bundleRequire = (id) => (runtimeRequire ?? require)(id);
 bundleRequire.resolve = (id, options) => runtimeRequire.resolve(id, options);

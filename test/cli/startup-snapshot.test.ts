@@ -81,6 +81,15 @@ describe('the snapshot `make build` made', () => {
     expect(start(viaSh, path.join(tmp, 'cache-sh'))).toEqual(start(viaNode, path.join(tmp, 'cache-node')));
   });
 
+  test("@napi-rs/blake-hash's own loader when one of its variables is set", () => {
+    const args = ['--cache-dir', path.join(tmp, 'blake-cache'), '--', '/bin/true'];
+    const env = cleanEnv({ NAPI_RS_NATIVE_LIBRARY_PATH: path.join(tmp, 'no-such-binary.node') });
+    // no BLAKE3 then: the execution cannot be keyed, so it runs uncached
+    const r = untimed(viaSh(REPO, args, env));
+    expect(r).toEqual({ status: 0, stdout: '', stderr: 'pcache: 0 executions: 0 ran, 0 skipped, 1 uncacheable; saved T s (wall T s)\n' });
+    expect(r).toEqual(untimed(viaNode(REPO, args, env)));
+  });
+
   test('messages in the language of the locale, as yargs has them', () => {
     const env = cleanEnv({ LC_ALL: 'de_DE.UTF-8' });
     const r = viaSh(REPO, ['trace', '--json'], env);
