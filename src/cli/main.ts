@@ -22,11 +22,29 @@ function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+/** What skipHelpCache reaches of yargs (17.x) that its typings do not show. */
+interface YargsUsageInternals {
+  getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+}
+
+/**
+ * Once a named command's handler has started (`pcache run`, `pcache trace` ...), yargs
+ * renders that command's whole help and keeps it, in case the handler calls showHelp():
+ * ~6 ms of every such start (string widths through a large emoji regex). No handler here
+ * shows help, so the rendering is skipped; `--help` and usage errors are not affected.
+ */
+export function skipHelpCache(parser: unknown): void {
+  const usage = (parser as YargsUsageInternals).getInternalMethods?.().getUsageInstance?.();
+  if (typeof usage?.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
 /** Runs the CLI and resolves with the exit status (does not exit; main() does). */
 export async function run(argv: string[], stderr: (text: string) => void = (t) => process.stderr.write(t)): Promise<number> {
   const ctx: CommandContext = { exitCode: 0 };
   try {
-    await yargs(argv)
+    const parser = yargs(argv);
+    skipHelpCache(parser);
+    await parser
       .scriptName('pcache')
       .parserConfiguration({
         // arguments after `--` belong to the traced command and must stay exact strings
