@@ -181,7 +181,7 @@ async function build() {
     if (made.status !== 0) throw new Error(`node --build-snapshot failed (${made.error ?? `status ${made.status}`}):\n${made.stderr}`);
     // It must start pcache as bin/pcache does, or it is not used.
     const expected = node([PCACHE, '--version'], buildEnv());
-    const got = node(['--snapshot-blob', tmp('blob'), PCACHE, '--version'], buildEnv({ PCACHE_DEBUG: '1' }));
+    const got = node(['--snapshot-blob', tmp('blob'), PCACHE, '--version'], buildEnv({ PCACHE_DEBUG: 'startup' }));
     if (got.status !== expected.status || got.stdout !== expected.stdout || got.stderr !== `pcache: debug: startup snapshot used\n${expected.stderr}`) {
       throw new Error(`it does not start pcache: status ${got.status}, stdout ${JSON.stringify(got.stdout)}, stderr ${JSON.stringify(got.stderr)}`);
     }

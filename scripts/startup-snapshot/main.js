@@ -65,7 +65,8 @@ function start() {
     // reported with a clear message when a command needs the tracer
   }
   const stale = staleness(path.dirname(path.dirname(self)));
-  if (process.env.PCACHE_DEBUG) {
+  // Only on request: with PCACHE_DEBUG=1, stderr has nothing but why entries were rejected.
+  if (process.env.PCACHE_DEBUG === 'startup') {
     // fd 2 itself: process.stderr on a terminal would reopen it (see commands/run.ts)
     fs.writeSync(2, `pcache: debug: startup snapshot ${stale ? `not used: ${stale}` : 'used'}\n`);
   }

@@ -1,8 +1,8 @@
 // pcache's startup snapshot (scripts/startup-snapshot/): `make build` makes one, bin/pcache
 // starts from it, to the same effect as `node bin/pcache`, and starts the usual way when it
 // does not fit (another node, a blob written since, dist/ changed, the tree moved). Which
-// start ran shows with PCACHE_DEBUG: `pcache: debug: startup snapshot used` (or `not used:
-// <why>`) comes only from a start from the snapshot.
+// start ran shows with PCACHE_DEBUG=startup: `pcache: debug: startup snapshot used` (or
+// `not used: <why>`) comes only from a start from the snapshot.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -45,16 +45,18 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('the snapshot `make build` made', () => {
   test('bin/pcache starts from it', () => {
-    const r = viaSh(REPO, ['--version'], cleanEnv({ PCACHE_DEBUG: '1' }));
+    const r = viaSh(REPO, ['--version'], cleanEnv({ PCACHE_DEBUG: 'startup' }));
     expect(r).toEqual({ status: 0, stdout: '0.1.0\n', stderr: USED });
-    expect(viaNode(REPO, ['--version'], cleanEnv({ PCACHE_DEBUG: '1' }))).toEqual({ status: 0, stdout: '0.1.0\n', stderr: '' });
+    expect(viaNode(REPO, ['--version'], cleanEnv({ PCACHE_DEBUG: 'startup' }))).toEqual({ status: 0, stdout: '0.1.0\n', stderr: '' });
+    // PCACHE_DEBUG=1 is for rejected cache entries only (it must not change a clean run's stderr)
+    expect(viaSh(REPO, ['--version'], cleanEnv({ PCACHE_DEBUG: '1' }))).toEqual({ status: 0, stdout: '0.1.0\n', stderr: '' });
   });
 
   test('also when run through a symlink (a bin/ directory on PATH)', () => {
     const link = path.join(tmp, 'bin', 'pcache');
     fs.mkdirSync(path.dirname(link), { recursive: true });
     fs.symlinkSync(path.relative(path.dirname(link), path.join(REPO, 'bin', 'pcache')), link);
-    const env = cleanEnv({ PCACHE_DEBUG: '1', PATH: `${path.dirname(link)}:${process.env.PATH}` });
+    const env = cleanEnv({ PCACHE_DEBUG: 'startup', PATH: `${path.dirname(link)}:${process.env.PATH}` });
     expect(spawn('pcache', ['--version'], env, tmp)).toEqual({ status: 0, stdout: '0.1.0\n', stderr: USED });
   });
 
@@ -120,7 +122,7 @@ describe('a snapshot that does not fit is not used, and pcache works the same', 
     const r = spawn(process.execPath, [path.join(root, 'scripts', 'startup-snapshot', 'build.js')], cleanEnv(), root);
     expect(r).toEqual({ status: 0, stdout: '', stderr: '' });
   };
-  const debugEnv = (extra: NodeJS.ProcessEnv = {}) => cleanEnv({ PCACHE_DEBUG: '1', ...extra });
+  const debugEnv = (extra: NodeJS.ProcessEnv = {}) => cleanEnv({ PCACHE_DEBUG: 'startup', ...extra });
   /** pcache works (a usage error and a traced command) and says which start ran. */
   const expectStart = (debugLine: string, env = debugEnv()) => {
     expect(viaSh(root, ['--version'], env)).toEqual({ status: 0, stdout: '0.1.0\n', stderr: debugLine });
