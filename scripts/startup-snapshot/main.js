@@ -44,8 +44,13 @@ const warmUp = Promise.all(WARM_UP.map((argv) => cli.run(argv, () => {}))).then(
 function staleness(root) {
   if (root !== BUILD.root) return `built in ${BUILD.root}`;
   for (const [file, size, mtimeMs] of BUILD.inputs) {
-    const st = fs.statSync(path.join(root, file), { throwIfNoEntry: false });
-    if (!st || st.size !== size || st.mtimeMs !== mtimeMs) return `${file} changed`;
+    let st;
+    try {
+      st = fs.statSync(path.join(root, file));
+    } catch (e) {
+      return `${file}: ${e.code ?? e.message}`;
+    }
+    if (st.size !== size || st.mtimeMs !== mtimeMs) return `${file} changed`;
   }
   return null;
 }

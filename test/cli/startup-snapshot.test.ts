@@ -176,6 +176,15 @@ describe('a snapshot that does not fit is not used, and pcache works the same', 
     expectStart('pcache: debug: startup snapshot not used: dist/src/cli/errors.js changed\n');
   });
 
+  test('a file it was made from is gone', () => {
+    fs.rmSync(path.join(root, 'scripts', 'startup-snapshot', 'build.js'));
+    try {
+      expectStart('pcache: debug: startup snapshot not used: scripts/startup-snapshot/build.js: ENOENT\n');
+    } finally {
+      fs.cpSync(path.join(REPO, 'scripts', 'startup-snapshot', 'build.js'), path.join(root, 'scripts', 'startup-snapshot', 'build.js'), { preserveTimestamps: true });
+    }
+  });
+
   test('the tree moved', () => {
     const moved = path.join(tmp, 'moved');
     fs.renameSync(root, moved);
