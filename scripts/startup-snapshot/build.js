@@ -51,11 +51,22 @@ function upToDate() {
   }
 }
 
+/**
+ * The state of each file the blob is made from, taken before it is read: a file changed
+ * while the blob is built then no longer matches, and the blob is not used.
+ */
+const states = new Map();
+function noteState(file) {
+  const rel = path.relative(ROOT, file);
+  if (!states.has(rel)) states.set(rel, fileState(rel));
+}
+
 /** Gives each bundled module its own __dirname and __filename: where it lies. */
 const ownPaths = {
   name: 'own-paths',
   setup(build) {
     build.onLoad({ filter: /\.c?js$/ }, (args) => {
+      noteState(args.path);
       let contents = fs.readFileSync(args.path, 'utf8');
       if (/\b__(dirname|filename)\b/.test(contents)) {
         contents = `var __dirname = ${JSON.stringify(path.dirname(args.path))}, __filename = ${JSON.stringify(args.path)};\n${contents}`;
@@ -122,6 +133,7 @@ function yargsBuild() {
 async function bundle() {
   const sqlite = sqliteAddon();
   const blake = blakeBinary();
+  for (const file of [__filename, path.join(__dirname, 'main.js'), sqlite, blake]) noteState(file);
   const entry = [
     `exports.cli = () => require(${JSON.stringify(`./${CLI}`)});`,
     `exports.yargsShim = () => require(${JSON.stringify(yargsBuild())}).cjsPlatformShim;`,
@@ -139,8 +151,10 @@ async function bundle() {
     logLevel: 'silent',
     minifyWhitespace: true,
   });
-  const inputs = Object.keys(result.metafile.inputs).filter((f) => f !== ENTRY && !f.startsWith('native-file:'));
-  return { text: result.outputFiles[0].text, inputs: [sqlite, blake].map((f) => path.relative(ROOT, f)).concat(inputs) };
+  for (const file of Object.keys(result.metafile.inputs)) {
+    if (file !== ENTRY && !file.startsWith('native-file:')) noteState(path.join(ROOT, file));
+  }
+  return result.outputFiles[0].text;
 }
 
 /**
@@ -156,11 +170,8 @@ function node(args, env) {
 }
 
 async function build() {
-  const { text, inputs } = await bundle();
-  const BUILD = {
-    root: ROOT,
-    inputs: ['scripts/startup-snapshot/build.js', 'scripts/startup-snapshot/main.js', ...inputs].map(fileState),
-  };
+  const text = await bundle();
+  const BUILD = { root: ROOT, inputs: [...states.values()] };
   const script = [
     `// Made by scripts/startup-snapshot/build.js: main.js there after the bundle of ${CLI}.`,
     `const BUILD = ${JSON.stringify(BUILD)};`,

@@ -1,8 +1,8 @@
 // pcache's startup snapshot (scripts/startup-snapshot/): `make build` makes one, bin/pcache
 // starts from it, to the same effect as `node bin/pcache`, and starts the usual way when it
-// does not fit (another node, a blob written since, dist/ changed, the tree moved). Which
-// start ran shows with PCACHE_DEBUG=startup: `pcache: debug: startup snapshot used` (or
-// `not used: <why>`) comes only from a start from the snapshot.
+// does not fit (another node, a blob written since, a file of dist/ changed or gone, the
+// tree moved). Which start ran shows with PCACHE_DEBUG=startup: `pcache: debug: startup
+// snapshot used` (or `not used: <why>`) comes only from a start from the snapshot.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -17,7 +17,7 @@ interface Result {
   stderr: string;
 }
 
-/** An environment without what bin/pcache sets aside, as the build script uses. */
+/** This environment in the C locale, without NODE_* (NODE_OPTIONS would reach `node bin/pcache`) and PCACHE_*. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
   for (const name of Object.keys(env)) if (name.startsWith('NODE_') || name.startsWith('PCACHE_')) delete env[name];
