@@ -36,18 +36,26 @@ namespace {
 // its key from UTF-8 and looks it up among V8's internalized strings at every call, which was
 // about 30% of the JS thread's time converting the events of 1,000 short processes. The values
 // live in the handle scope of the batch's callback (Node-API before version 10 keeps no
-// reference to a string). Keyed by address: every name and value given here is a string
-// literal or lives in a static table.
+// reference to a string). Found by address (the names and values given here are literals or
+// live in static tables) and checked by content, so a string from anywhere else is never
+// mistaken for what an earlier one at the same address said.
 class Names {
  public:
   napi_value get(Napi::Env env, const char* s) {
     auto it = strings_.find(s);
-    if (it == strings_.end()) it = strings_.emplace(s, Napi::String::New(env, s)).first;
-    return it->second;
+    if (it != strings_.end() && it->second.text == s) return it->second.value;
+    Known& k = strings_[s];
+    k.text = s;
+    k.value = Napi::String::New(env, s);
+    return k.value;
   }
 
  private:
-  std::unordered_map<const char*, napi_value> strings_;
+  struct Known {
+    std::string text;
+    napi_value value = nullptr;
+  };
+  std::unordered_map<const char*, Known> strings_;
 };
 
 // A JS object built with names from Names.
