@@ -160,6 +160,38 @@ describe('the exec itself', () => {
     }
     expect(calls.flatMap((c) => c.kinds).filter((k) => k === 'exec')).toHaveLength(9);
   });
+
+  test('readbackLimit: a read-back brings that many bytes of its region, and counts all of it', async () => {
+    // echo's stdout is a file only it writes: read back at its end (pcache trace keeps only
+    // so much of each stream, and tells the tracer so).
+    const dir = tempDir();
+    const out = path.join(dir, 'out');
+    const readBacks = async (limit?: number): Promise<Array<{ data: string; count: number }>> => {
+      const got: Array<{ data: string; count: number }> = [];
+      const code = await new Promise<number | null>((resolve) => {
+        loadNative().start({
+          askExec: false,
+          ...(limit === undefined ? {} : { readbackLimit: limit }),
+          argv: ['/bin/sh', '-c', `/bin/echo hello-world > ${out}`],
+          env: ['PATH=/usr/bin:/bin'],
+          cwd: dir,
+          onEvents: (events) => {
+            for (const e of events) if (e.k === 'io' && e.readback) got.push({ data: e.data?.toString() ?? '', count: e.count });
+          },
+          onExec: () => undefined,
+          onExit: () => undefined,
+          onPreimage: () => undefined,
+          onDone: (r) => resolve(r.code),
+        });
+      });
+      expect(code).toBe(0);
+      expect(fs.readFileSync(out, 'utf8')).toBe('hello-world\n');
+      return got;
+    };
+    expect(await readBacks(5)).toEqual([{ data: 'hello', count: 12 }]);
+    expect(await readBacks(0)).toEqual([{ data: '', count: 12 }]);
+    expect(await readBacks()).toEqual([{ data: 'hello-world\n', count: 12 }]);
+  });
 });
 
 describe('open flags', () => {
