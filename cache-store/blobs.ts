@@ -14,7 +14,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CHUNK_SIZE, digestBytes, digestFdSync, digestFileAsync, isDigest, newHasher } from './digest';
+import { CHUNK_SIZE, digestBytes, digestFdSync, digestFileAsync, digestPieces, isDigest, newHasher } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
 import { mkdirs } from './mkdirs';
 
@@ -143,9 +143,11 @@ export class BlobDir {
    * GROUP bytes, never into one buffer of the whole, hashed run by run and written through
    * the thread pool, file creation and rename included: pcache stores these after the
    * execution's exit is let go, and on the JS thread a file creation (0.1-1.4 ms on the
-   * project machine) would delay the next held exit.
+   * project machine) would delay the next held exit. `digest`: the caller's digest of exactly
+   * these bytes (they are then not hashed again).
    */
-  async storeChunks(chunks: readonly Uint8Array[]): Promise<StoredBlob> {
+  async storeChunks(chunks: readonly Uint8Array[], digest?: string): Promise<StoredBlob> {
+    if (digest !== undefined && !isDigest(digest)) throw new StoreError('INVALID_ARGUMENT', `not a blob digest: '${digest}'`);
     const size = chunks.reduce((n, c) => n + c.length, 0);
     // Pieces are joined into runs of about GROUP bytes: one hash update and one write per
     // run (a 4 KiB piece per call costs more in call overhead than the bytes do).
@@ -157,9 +159,11 @@ export class BlobDir {
       groups.push(j === i + 1 ? chunks[i] : Buffer.concat(chunks.slice(i, j), n));
       i = j;
     }
-    const hasher = newHasher();
-    for (const g of groups) hasher.update(g);
-    const hash = hasher.digest('hex');
+    return this.writeBlob(groups, digest ?? digestPieces(groups), size);
+  }
+
+  /** Writes blob `hash` (`size` bytes, in `groups`) unless it is already there. */
+  private async writeBlob(groups: readonly Uint8Array[], hash: string, size: number): Promise<StoredBlob> {
     if (this.sizeOf(hash) === size) {
       this.touch(hash);
       return { hash, size };

@@ -25,6 +25,14 @@ export function digestBytes(bytes: Uint8Array | string): string {
   return blake().blake3(bytes).toString('hex');
 }
 
+/** The digest of the bytes of `pieces` one after another (not joined into one buffer). */
+export function digestPieces(pieces: readonly Uint8Array[]): string {
+  if (pieces.length === 1) return digestBytes(pieces[0]);
+  const hasher = newHasher();
+  for (const p of pieces) hasher.update(p);
+  return hasher.digest('hex');
+}
+
 export function newHasher(): Blake3Hasher {
   return new (blake().Blake3Hasher)();
 }

@@ -57,8 +57,11 @@ export interface OutputRecord {
 }
 
 /** Where the bytes of a blob come from when publishing. */
-/** chunks: bytes held in memory in pieces (a captured stream), stored without joining them */
-export type BlobSource = { hash: string } | { file: string } | { bytes: Uint8Array } | { chunks: readonly Uint8Array[] };
+/**
+ * chunks: bytes held in memory in pieces (a captured stream), stored without joining them;
+ * with `digest` when the caller has already hashed exactly these bytes.
+ */
+export type BlobSource = { hash: string } | { file: string } | { bytes: Uint8Array } | { chunks: readonly Uint8Array[]; digest?: string };
 
 /** A content output without a hash is stored from `source`, by default the file at `path`. */
 export interface NewOutput extends OutputRecord {

@@ -892,7 +892,7 @@ export class Store {
       return source.hash;
     }
     if ('file' in source) return (await this.storeFile(source.file)).hash;
-    if ('chunks' in source) return (await this.blobs.storeChunks(source.chunks)).hash;
+    if ('chunks' in source) return (await this.blobs.storeChunks(source.chunks, source.digest)).hash;
     return this.blobs.storeBytes(source.bytes).hash;
   }
 

@@ -187,6 +187,17 @@ Napi::Object eventToJs(Napi::Env env, Names& names, const Event& e) {
         o.flag("readback", true);
         o.num("token", static_cast<double>(e.token));
       }
+      if (e.hasStamp) {
+        // [dev, ino, size, mtimeNs, ctimeNs, atNs] as BigInts, exact like fs's bigint stats
+        Napi::Array stamp = Napi::Array::New(env, 6);
+        stamp.Set(0u, Napi::BigInt::New(env, static_cast<uint64_t>(e.stampDev)));
+        stamp.Set(1u, Napi::BigInt::New(env, static_cast<uint64_t>(e.stampIno)));
+        stamp.Set(2u, Napi::BigInt::New(env, e.stampSize));
+        stamp.Set(3u, Napi::BigInt::New(env, e.stampMtimeNs));
+        stamp.Set(4u, Napi::BigInt::New(env, e.stampCtimeNs));
+        stamp.Set(5u, Napi::BigInt::New(env, e.stampAtNs));
+        o.set("stamp", stamp);
+      }
       o.name("syscall", e.syscall);
       break;
     case EventKind::Net:

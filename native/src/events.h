@@ -65,6 +65,12 @@ struct Event {
   // A read-back (tracer.cc, "stdio write stops"): the bytes an execution's regular-file
   // stdout gained while it ran, read at its end; `token` names that execution's exec.
   bool readback = false;
+  // A read-back that is its file whole (region from offset 0 to the end, every byte read):
+  // the file's stamp, taken before the bytes were read and unchanged after, and the wall
+  // clock (ns) before that stat, so JS can know the file's digest without reading it again.
+  bool hasStamp = false;
+  uint64_t stampDev = 0, stampIno = 0;
+  int64_t stampSize = 0, stampMtimeNs = 0, stampCtimeNs = 0, stampAtNs = 0;
   const char* syscall = "";
   // net
   const char* netOp = "";

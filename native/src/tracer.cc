@@ -104,6 +104,15 @@ double nowMs() {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+int64_t nowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mtimeNsOf(const struct stat& st) { return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
+int64_t ctimeNsOf(const struct stat& st) { return static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec; }
+
 std::string formatSockaddr(const std::string& raw, int& family) {
   family = 0;
   if (raw.size() < sizeof(sa_family_t)) return "";
@@ -2305,6 +2314,7 @@ void Tracer::handleStdioFd(Task& t, int nr, const uint64_t* a) {
 void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
   for (Readback& r : proc.readbacks) {
     Event& e = emitReadbackIo(tgid, r.fd, r.target, "file", "read-back", r.token);
+    int64_t atNs = nowNs();
     struct stat st;
     off_t pos = lseek(r.dupFd, 0, SEEK_CUR);
     bool ok = pos >= 0 && fstat(r.dupFd, &st) == 0;
@@ -2336,6 +2346,19 @@ void Tracer::emitReadbacks(pid_t tgid, Process& proc) {
     } else {
       e.hasData = true;
       e.count = end - r.start;
+      // The file whole, and still as stat'ed before the read: its stamp goes with the bytes.
+      struct stat after;
+      if (r.start == 0 && st.st_size == end && static_cast<int64_t>(e.data.size()) == e.count && fstat(r.dupFd, &after) == 0 &&
+          S_ISREG(st.st_mode) && after.st_dev == st.st_dev && after.st_ino == st.st_ino && after.st_size == st.st_size &&
+          mtimeNsOf(after) == mtimeNsOf(st) && ctimeNsOf(after) == ctimeNsOf(st)) {
+        e.hasStamp = true;
+        e.stampDev = st.st_dev;
+        e.stampIno = st.st_ino;
+        e.stampSize = st.st_size;
+        e.stampMtimeNs = mtimeNsOf(st);
+        e.stampCtimeNs = ctimeNsOf(st);
+        e.stampAtNs = atNs;
+      }
     }
     close(r.dupFd);
     close(r.readFd);

@@ -9,13 +9,14 @@ import type { ExecDecision, ExecRequest, ExitRequest, FileType, PreimageRequest 
 import { loadNative } from '../trace/native';
 import type { ExecutionRecord } from '../trace/record';
 import { runTraced, type ExecFilter, type SessionResult } from '../trace/session';
-import type { TraceFolder } from '../trace/fold';
+import type { TraceFolder, WholeFile } from '../trace/fold';
 import { commandKey, EXEC_SIG_PREFIX_LENGTH, execSigOfKey, ignoredEnv, keyParts, type KeyParts } from './key';
 import { RUN_REPORT_VERSION, writeRunReport, type ReportExecution, type RunReport } from './run-report';
 import { applyOutputs, eventsForHit, KEEPS_MODE, REPLACED, writeStdio, type StdioBytes } from './replay';
 import { RunHashes } from './run-hashes';
 import { contentRecord, type InputChecker } from '../../cache-store/input-check';
 import { stampOf, statOrUndefined } from '../../cache-store/hash-cache';
+import { digestPieces } from '../../cache-store/digest';
 
 export type Outcome = 'hit' | 'miss' | 'uncacheable';
 
@@ -197,6 +198,8 @@ export class CachedRun {
   private publishing: Promise<void> = Promise.resolve();
   /** Bytes of small output files read under a held exit and not stored yet. */
   private heldBlobBytes = 0;
+  /** Digests of blobs a queued publication stores (held outputs, captured streams): how many. */
+  private readonly queuedBlobs = new Map<string, number>();
   /** digests learnt in this run, so a file is read once, not once per enclosing execution */
   private readonly runHashes = new RunHashes((p) => this.folder?.changeMark(p) ?? 0);
   private running = 0;
@@ -714,8 +717,8 @@ export class CachedRun {
     // hashed and written without first being joined into one buffer), or a spilled file
     // that is removed once it is stored or not needed.
     const none = { chunks: [] };
-    const stdout = this.folder?.takeCaptured(rec.id, 'stdout') ?? none;
-    const stderr = this.folder?.takeCaptured(rec.id, 'stderr') ?? none;
+    const stdout = this.wholeFileKnown(this.folder?.takeCaptured(rec.id, 'stdout') ?? none);
+    const stderr = this.wholeFileKnown(this.folder?.takeCaptured(rec.id, 'stderr') ?? none);
     const spilled = [stdout, stderr].flatMap((c) => ('file' in c ? [c.file] : []));
     let handedOver = false;
     try {
@@ -723,6 +726,21 @@ export class CachedRun {
     } finally {
       if (!handedOver) for (const f of spilled) fs.rmSync(f, { force: true });
     }
+  }
+
+  /**
+   * A stream read back from its stdout file whole (`tool > f`) is that file's content: hashed
+   * now, while the exit is held, its digest stands for the file in this run. The next step
+   * that reads f, and the enclosing execution that stores f as its output, then neither read
+   * nor hash it again (1,000 such files were ~0.2 s of a cold run's JS thread). The digest
+   * goes with the bytes, so storing them does not hash them again either.
+   */
+  private wholeFileKnown(c: { chunks: readonly Buffer[]; whole?: WholeFile } | { file: string }): CapturedStream {
+    if (!('chunks' in c) || !c.whole) return c;
+    const digest = digestPieces(c.chunks);
+    const { path, stamp, atNs, mark } = c.whole;
+    this.runHashes.remember(path, stamp, digest, atNs, mark);
+    return { chunks: c.chunks, digest };
   }
 
   /** True once the entry's publishing is queued (which then owns the `spilled` files). */
@@ -802,8 +820,9 @@ export class CachedRun {
       const st = outputStats.get(o.path);
       const known = this.runHashes.lookup(o.path, st);
       // Known in this run (stored by a child, a hit's output, read as an input) and in the
-      // store: not read again. (A file only read so far has no blob yet.)
-      if (known && st && this.store.blobs.has(known.hash)) {
+      // store, or queued to be stored before this entry is published (publishing is one queue
+      // in order): not read again. (A file only read so far has no blob yet.)
+      if (known && st && (this.queuedBlobs.has(known.hash) || this.store.blobs.has(known.hash))) {
         out.hash = known.hash;
         out.source = { file: o.path };
         if (out.mode == null) out.mode = Number(st.mode & 0o7777n);
@@ -825,13 +844,13 @@ export class CachedRun {
     // may change or remove them. A small one is only read and hashed here, its blob written
     // from memory after the exit is let go (a file creation is the slow part); a large one
     // is stored here.
-    const heldBlobs: Buffer[] = [];
+    const heldBlobs: Array<{ bytes: Buffer; hash: string }> = [];
     try {
       for (const out of outputs) {
         if (out.kind !== 'content' || out.hash) continue;
         const small = this.heldBlobBytes < HELD_BLOB_BYTES_MAX ? this.store.readSmallFile(out.path) : null;
         if (small) {
-          heldBlobs.push(small.bytes);
+          heldBlobs.push({ bytes: small.bytes, hash: small.hash });
           this.heldBlobBytes += small.size;
         }
         const stored = small ?? (await this.store.storeFile(out.path));
@@ -848,13 +867,15 @@ export class CachedRun {
     // publishing fail (a miss next time) instead of storing what the file holds by then.
     for (const out of outputs) delete out.source;
     // The captured stdout/stderr and the index rows wait until the exit is let go.
+    const queued = [...heldBlobs.map((b) => b.hash), ...[entry.stdout, entry.stderr].flatMap((c) => (c && 'digest' in c && c.digest ? [c.digest] : []))];
+    for (const h of queued) this.queuedBlobs.set(h, (this.queuedBlobs.get(h) ?? 0) + 1);
     this.later(async () => {
       let published: Awaited<ReturnType<Store['publishEntry']>>;
       try {
         try {
-          for (const bytes of heldBlobs) await this.store.blobs.storeChunks([bytes]);
+          for (const { bytes, hash } of heldBlobs) await this.store.blobs.storeChunks([bytes], hash);
         } finally {
-          for (const bytes of heldBlobs) this.heldBlobBytes -= bytes.length;
+          for (const { bytes } of heldBlobs) this.heldBlobBytes -= bytes.length;
         }
         published = await this.store.publishEntry(entry);
         this.allowSig(key);
@@ -862,6 +883,11 @@ export class CachedRun {
         return this.recordUncacheable(rec, `could not store its outputs: ${(e as Error).message}`);
       } finally {
         for (const f of spilled) fs.rmSync(f, { force: true });
+        for (const h of queued) {
+          const n = this.queuedBlobs.get(h)! - 1;
+          if (n > 0) this.queuedBlobs.set(h, n);
+          else this.queuedBlobs.delete(h);
+        }
       }
       this.outcomes.push({ outcome: 'miss', argv: rec.argv, pid: rec.pid, durationMs, savedMs: 0 });
       const r = this.reportOf(rec, 'miss', [], published.id);
@@ -874,10 +900,10 @@ export class CachedRun {
   }
 }
 
-type CapturedStream = { chunks: readonly Buffer[] } | { file: string };
+type CapturedStream = { chunks: readonly Buffer[]; digest?: string } | { file: string };
 
 /** A captured stream as a blob source, or null when nothing was written. */
-function blobSourceOf(c: CapturedStream): { chunks: readonly Buffer[] } | { file: string } | null {
+function blobSourceOf(c: CapturedStream): CapturedStream | null {
   if ('file' in c) return c;
   return c.chunks.some((b) => b.length > 0) ? c : null;
 }

@@ -617,6 +617,21 @@ interface Capture {
   truncated?: boolean;
   /** past captureMax: nothing kept any more (the execution is not cached) */
   dropped?: boolean;
+  /** the stream is all of one file, as a read-back found it (see WholeFile) */
+  whole?: WholeFile;
+}
+
+/**
+ * A captured stream that is the whole content of the regular file at `path` (a read-back from
+ * offset 0 to its end, and nothing else written to the stream): `stamp` is the file's, taken
+ * before those bytes were read and unchanged after them, at wall clock `atNs`; `mark` is the
+ * path's changeMark then. Whoever hashes the bytes knows the file's digest with it.
+ */
+export interface WholeFile {
+  path: string;
+  stamp: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
+  atNs: bigint;
+  mark: number;
 }
 
 function noCapture(): Record<StreamName, Capture> {
@@ -786,12 +801,12 @@ export class TraceFolder {
    * taking them a run would hold every byte that went through a captured pipe (`bwa mem |
    * samtools sort`) until it ends. Later calls see nothing captured.
    */
-  takeCaptured(id: number, stream: StreamName): { chunks: readonly Buffer[] } | { file: string } {
+  takeCaptured(id: number, stream: StreamName): { chunks: readonly Buffer[]; whole?: WholeFile } | { file: string } {
     const e = this.execution(id);
     const c = e.captured[stream];
     // A process it left behind may write on: counted, never kept (nor spilled) again.
     e.captured[stream] = { chunks: [], bytes: c.bytes, dropped: true };
-    if (!c.file) return { chunks: c.chunks };
+    if (!c.file) return c.whole && !c.dropped && !c.truncated ? { chunks: c.chunks, whole: c.whole } : { chunks: c.chunks };
     fs.closeSync(c.file.fd);
     return { file: c.file.path };
   }
@@ -824,9 +839,20 @@ export class TraceFolder {
     return this.execution(id).captured[stream].truncated === true;
   }
 
-  /** `total`: the bytes `data` stands for; more than its length for a read-back cut at the limit. */
-  private capture(e: Execution, s: StreamName, data: Buffer, total = data.length): void {
+  private wholeFile(ev: IoEvent): WholeFile | undefined {
+    if (!ev.stamp || !ev.data || ev.data.length !== ev.count) return undefined;
+    const [dev, ino, size, mtimeNs, ctimeNs, atNs] = ev.stamp;
+    return { path: ev.target, stamp: { dev, ino, size, mtimeNs, ctimeNs }, atNs, mark: this.changeMark(ev.target) };
+  }
+
+  /**
+   * `total`: the bytes `data` stands for; more than its length for a read-back cut at the limit.
+   * `whole`: `data` is all of that file (only said of the first bytes of a stream).
+   */
+  private capture(e: Execution, s: StreamName, data: Buffer, total = data.length, whole?: WholeFile): void {
     const c = e.captured[s];
+    if (whole && c.bytes === 0 && total === data.length) c.whole = whole;
+    else delete c.whole;
     if (this.captureLimit !== undefined) {
       // Nothing was dropped before the limit was reached: what is kept is min(bytes, limit).
       const room = this.captureLimit - Math.min(c.bytes, this.captureLimit);
@@ -1462,7 +1488,7 @@ export class TraceFolder {
           // A read-back's data may be only the first bytes of its count (readbackLimit).
           const total = ev.readback === true && ev.data ? ev.count : (ev.data?.length ?? ev.count);
           a.capturedBytes[s] += total;
-          if (ev.data && ev.kind !== 'null') this.capture(a, s, ev.data, total);
+          if (ev.data && ev.kind !== 'null') this.capture(a, s, ev.data, total, a === owner ? this.wholeFile(ev) : undefined);
         } else if (a.inherited.has(ev.target) && ev.kind !== 'null') {
           // Bytes into something inherited from outside that is not this execution's stdout/stderr
           // (e.g. `exec 1>&3`): they leave the execution without being recorded.

@@ -164,6 +164,12 @@ export interface IoEvent {
    */
   readback?: boolean;
   token?: number;
+  /**
+   * OPTIONAL (a read-back of its file whole: from offset 0 to the end, every byte in `data`):
+   * the file's [dev, ino, size, mtimeNs, ctimeNs] from a stat taken before the bytes were read
+   * and unchanged after them, then the wall clock (ns) before that stat.
+   */
+  stamp?: [bigint, bigint, bigint, bigint, bigint, bigint];
   syscall: string;
 }
 

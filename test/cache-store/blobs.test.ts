@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BlobDir } from '../../cache-store/blobs';
-import { digestBytes } from '../../cache-store/digest';
+import { digestBytes, digestPieces } from '../../cache-store/digest';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
 afterAll(cleanupTempDirs);
@@ -74,6 +74,18 @@ describe('BlobDir', () => {
     expect(small.hash).toBe(digestBytes('abc\n'));
     expect(fs.readFileSync(blobs.pathOf(small.hash), 'utf8')).toBe('abc\n');
     expect([...blobs.list()].map((f) => f.hash).sort()).toEqual([stored.hash, m.hash, small.hash].sort());
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
+  });
+
+  test('storeChunks with the caller\'s digest stores the same blob under it, and refuses a malformed one', async () => {
+    const blobs = newBlobDir();
+    const pieces = [Buffer.from('read '), Buffer.from('back\n')];
+    const digest = digestPieces(pieces);
+    expect(digest).toBe(digestBytes('read back\n'));
+    expect(await blobs.storeChunks(pieces, digest)).toEqual({ hash: digest, size: 10 });
+    expect(fs.readFileSync(blobs.pathOf(digest), 'utf8')).toBe('read back\n');
+    await expect(blobs.storeChunks(pieces, 'not-a-digest')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect([...blobs.list()].map((f) => f.hash)).toEqual([digest]);
     expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
   });
 

@@ -9,6 +9,9 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import Database from 'better-sqlite3';
+import { digestBytes } from '../../cache-store/digest';
+import { FineGrainedCtime } from '../../cache-store/fs-type';
 import { BASE_ENV, PCACHE, StdioKind, createWorkspace, expectIndistinguishable, expectSummary, runScenario, textOf, tracerStats } from './harness';
 
 const sh = (...lines: string[]): string => ['#!/bin/sh', 'set -e', ...lines, ''].join('\n');
@@ -303,6 +306,42 @@ describe("pcache's own stdout read back", () => {
       const again = read(ws.base, 'log.2');
       expect(again.startsWith(SEQ_OUT)).toBe(true);
       expect(tracerStats(again.slice(SEQ_OUT.length)).exec_skipped).toBe(1);
+    } finally {
+      ws.cleanup();
+    }
+  });
+});
+
+describe('a file a step wrote whole as its stdout', () => {
+  // `seq > a.txt` is read back at seq's end, from the file's start to its end with the file's
+  // stat unchanged around the read: those bytes are a.txt, and their digest stands for it for
+  // the rest of the run. sort's input a.txt and the script's outputs a.txt and b.txt then have
+  // their digests without pcache reading them again: no hash-cache row for them either.
+  test('its digest is the read-back\'s: not read again as the next step\'s input, nor as the script\'s output', () => {
+    const ws = createWorkspace();
+    try {
+      fs.writeFileSync(path.join(ws.work, 'p.sh'), sh('seq 1 20000 > a.txt', 'sort -r a.txt > b.txt'), { mode: 0o755 });
+      const r = spawnSync(PCACHE, ['--cache-dir', ws.cache, '--quiet', '--', './p.sh'], { cwd: ws.work, env: BASE_ENV, stdio: 'ignore', timeout: 30000 });
+      expect(r.status).toBe(0);
+      const digest = (name: string): string => digestBytes(fs.readFileSync(path.join(ws.work, name)));
+      const [runFile] = fs.readdirSync(path.join(ws.cache, 'runs'));
+      const report = JSON.parse(fs.readFileSync(path.join(ws.cache, 'runs', runFile), 'utf8')) as {
+        executions: Array<{ argv: string[]; inputs: Array<{ path: string; hash: string | null }>; outputs: Array<{ path: string; hash: string | null }> }>;
+      };
+      const ofStep = (word: string) => report.executions.find((e) => e.argv.some((a) => a.endsWith(word)))!;
+      const at = (name: string): string => path.join(ws.work, name);
+      expect(ofStep('sort').inputs.filter((i) => i.path === at('a.txt')).map((i) => i.hash)).toEqual([digest('a.txt')]);
+      expect(ofStep('p.sh').outputs.filter((o) => o.path.startsWith(ws.work)).map((o) => [o.path, o.hash])).toEqual([
+        [at('a.txt'), digest('a.txt')],
+        [at('b.txt'), digest('b.txt')],
+      ]);
+      // Where a change right after a stat may keep the stamp (no multigrain ctime), a fresh
+      // file's digest is not trusted: pcache reads both files, as it did before.
+      const db = new Database(path.join(ws.cache, 'index.db'), { readonly: true });
+      const rows = (db.prepare('SELECT path FROM hash_cache WHERE path IN (?, ?)').all(at('a.txt'), at('b.txt')) as Array<{ path: string }>).map((x) => x.path);
+      db.close();
+      const trusted = new FineGrainedCtime().has(ws.work, fs.statSync(ws.work, { bigint: true }).dev);
+      expect(rows.sort()).toEqual(trusted ? [] : [at('a.txt'), at('b.txt')]);
     } finally {
       ws.cleanup();
     }

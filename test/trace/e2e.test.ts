@@ -192,6 +192,52 @@ describe('the exec itself', () => {
     expect(await readBacks(0)).toEqual([{ data: '', count: 12 }]);
     expect(await readBacks()).toEqual([{ data: 'hello-world\n', count: 12 }]);
   });
+
+  test('a read-back of its file whole carries the stamp of the file it read; a part of one does not', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out');
+    const readBacks = async (script: string, limit?: number): Promise<Array<{ data: string; stamp?: bigint[] }>> => {
+      const got: Array<{ data: string; stamp?: bigint[] }> = [];
+      const code = await new Promise<number | null>((resolve) => {
+        loadNative().start({
+          askExec: false,
+          ...(limit === undefined ? {} : { readbackLimit: limit }),
+          argv: ['/bin/sh', '-c', script],
+          env: ['PATH=/usr/bin:/bin'],
+          cwd: dir,
+          onEvents: (events) => {
+            for (const e of events) if (e.k === 'io' && e.readback) got.push({ data: e.data?.toString() ?? '', stamp: e.stamp });
+          },
+          onExec: () => undefined,
+          onExit: () => undefined,
+          onPreimage: () => undefined,
+          onDone: (r) => resolve(r.code),
+        });
+      });
+      expect(code).toBe(0);
+      return got;
+    };
+    const before = BigInt(Date.now() - 1000) * 1_000_000n;
+    const [whole, ...more] = await readBacks(`/bin/echo hello-world > ${out}`);
+    expect(more).toEqual([]);
+    const st = fs.statSync(out, { bigint: true });
+    expect(whole.data).toBe('hello-world\n');
+    expect(whole.stamp?.slice(0, 5)).toEqual([st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs]);
+    // the wall clock before that stat: after the file was written, before now
+    expect(whole.stamp![5]).toBeGreaterThanOrEqual(st.ctimeNs);
+    expect(whole.stamp![5]).toBeGreaterThan(before);
+    expect(whole.stamp![5]).toBeLessThanOrEqual(BigInt(Date.now() + 1) * 1_000_000n);
+    // Two steps into one file: the first's region is the file as it then was; the second's
+    // starts where the first's ended, so it is not the file.
+    const [first, second, ...rest] = await readBacks(`{ /bin/echo first; /bin/echo second; } > ${out}`);
+    expect(rest).toEqual([]);
+    expect(first.data).toBe('first\n');
+    expect(first.stamp?.[2]).toBe(6n);
+    expect(first.stamp?.[1]).toBe(fs.statSync(out, { bigint: true }).ino);
+    expect(second).toEqual({ data: 'second\n', stamp: undefined });
+    // a region read only in part (readbackLimit) is not the file either
+    expect(await readBacks(`/bin/echo hello-world > ${out}`, 5)).toEqual([{ data: 'hello', stamp: undefined }]);
+  });
 });
 
 describe('open flags', () => {

@@ -1030,6 +1030,37 @@ describe('standard streams', () => {
     expect(s.rec(1).uncacheable).toEqual(['its stdout came with 4 of its 10 bytes']);
   });
 
+  test('a read-back of its file whole hands its stamp to the taker, with the path\'s change mark then; only its own execution gets it', () => {
+    const stamp: [bigint, bigint, bigint, bigint, bigint, bigint] = [1n, 2n, 4n, 30n, 40n, 50n];
+    const s = new Sim();
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/w/out', 'file'), fd(2, '/dev/null', 'null')];
+    s.exec(10, ['sh'], { fds: out });
+    s.open(10, '/w/out', 'f', O_WRONLY | O_CREAT | O_TRUNC);
+    const mark = s.folder.changeMark('/w/out');
+    expect(mark).toBeGreaterThan(0);
+    s.fork(10, 11);
+    const token = s.exec(11, ['seq'], { fds: out, readback: true });
+    s.send({ ...readBack(11, '/w/out', token, '1\n2\n'), stamp });
+    s.exit(11);
+    s.exit(10);
+    expect(s.folder.takeCaptured(2, 'stdout')).toEqual({
+      chunks: [Buffer.from('1\n2\n')],
+      whole: { path: '/w/out', stamp: { dev: 1n, ino: 2n, size: 4n, mtimeNs: 30n, ctimeNs: 40n }, atNs: 50n, mark },
+    });
+    // sh's stdout is the same file, but what reached it is not the file: no stamp there
+    expect(s.folder.takeCaptured(1, 'stdout')).toEqual({ chunks: [Buffer.from('1\n2\n')] });
+  });
+
+  test('a whole-file read-back kept only in part (captureLimit) carries no stamp', () => {
+    const stamp: [bigint, bigint, bigint, bigint, bigint, bigint] = [1n, 2n, 4n, 30n, 40n, 50n];
+    const out = [fd(0, '/dev/null', 'null'), fd(1, '/w/out', 'file'), fd(2, '/dev/null', 'null')];
+    const cut = new Sim(undefined, { captureLimit: 2 });
+    const t3 = cut.exec(10, ['seq'], { fds: out, readback: true });
+    cut.send({ ...readBack(10, '/w/out', t3, '1\n2\n'), stamp });
+    cut.exit(10);
+    expect(cut.folder.takeCaptured(1, 'stdout')).toEqual({ chunks: [Buffer.from('1\n')] });
+  });
+
   test('a read-back for an exec the fold never saw as reading back makes the writer uncacheable', () => {
     const s = new Sim();
     const out = [fd(0, '/dev/null', 'null'), fd(1, '/dev/shm/out', 'dev'), fd(2, '/dev/null', 'null')];
