@@ -195,6 +195,9 @@ const BLOB_REFERENCES = `
   UNION ALL SELECT stdout_hash FROM entries WHERE stdout_hash IS NOT NULL
   UNION ALL SELECT stderr_hash FROM entries WHERE stderr_hash IS NOT NULL`;
 
+/** Rows kept back for the next write transaction before they get one of their own. */
+const MAX_PENDING_ROWS = 512;
+
 export class Store {
   readonly dir: string;
   readonly indexPath: string;
@@ -204,6 +207,8 @@ export class Store {
   private readonly maxCandidates: number;
   private readonly onProblem: (problem: StoreProblem) => void;
   private readonly sql: Record<string, Statement>;
+  /** run_executions rows for the next write transaction (recordRunExecution) */
+  private readonly pendingRunRows: unknown[][] = [];
 
   /** Opens (creating if needed) the cache at `cacheDir`. Throws StoreError on bad input. */
   static open(cacheDir: string, options: StoreOptions = {}): Store {
@@ -226,7 +231,13 @@ export class Store {
       this.checkMeta();
       this.blobs.init();
       if (!initialised) writeFileAtomic(tagPath, CACHEDIR_TAG);
-      this.hashCache = new HashCache(db, { fineGrained: options.timestamps !== 'coarse' });
+      this.hashCache = new HashCache(db, {
+        fineGrained: options.timestamps !== 'coarse',
+        deferWrites: true,
+        maxPending: MAX_PENDING_ROWS,
+        // Not from inside a transaction (a digest recorded while one runs waits for its end).
+        onPendingFull: () => db.inTransaction || this.flushPending(),
+      });
       this.sql = this.prepareStatements(db);
     } catch (e) {
       db.close();
@@ -236,6 +247,13 @@ export class Store {
   }
 
   close(): void {
+    if (this.db?.open && !this.db.inTransaction) {
+      try {
+        this.flushPending();
+      } catch {
+        // Only rows of a cache (digests, a run's history): the next run does without them.
+      }
+    }
     this.db?.close();
     this.db = undefined;
   }
@@ -581,22 +599,32 @@ export class Store {
     return this.write(() => Number(this.sql.insertRun.run(run.command, run.cwd, run.startedMs ?? Date.now()).lastInsertRowid));
   }
 
-  /** Records what happened to one execution in a run. */
+  /**
+   * Records what happened to one execution in a run. The row is written with the next write
+   * transaction (an entry's publication, the run's end), not in one of its own.
+   */
   recordRunExecution(runId: number, execution: RunExecution): void {
     this.live();
-    this.write(() => {
-      this.sql.insertRunExecution.run(
-        runId,
-        runId,
-        execution.commandKey ?? null,
-        execution.entryId ?? null,
-        execution.label ?? null,
-        execution.outcome,
-        execution.reason ?? null,
-        execution.durationMs ?? null,
-        execution.savedMs ?? 0,
-      );
-    });
+    this.pendingRunRows.push([
+      runId,
+      runId,
+      execution.commandKey ?? null,
+      execution.entryId ?? null,
+      execution.label ?? null,
+      execution.outcome,
+      execution.reason ?? null,
+      execution.durationMs ?? null,
+      execution.savedMs ?? 0,
+    ]);
+    if (this.pendingRunRows.length + this.hashCache.pendingRows >= MAX_PENDING_ROWS) this.flushPending();
+  }
+
+  /**
+   * Writes the rows kept for the next write transaction (run executions, hash-cache digests)
+   * in a transaction of their own. Readers of those tables in this process call it first.
+   */
+  flushPending(): void {
+    if (this.pendingRunRows.length > 0 || this.hashCache.pendingRows > 0) this.write(() => undefined);
   }
 
   /** Closes a run: stores end, exit status and the counts of its executions. */
@@ -630,6 +658,7 @@ export class Store {
   // ---------------------------------------------------------------- maintenance
 
   stats(): StoreStats {
+    this.flushPending();
     const db = this.live();
     const one = (sql: string) => db.prepare(sql).get() as Record<string, number | null>;
     const entries = one(`SELECT count(*) AS n, count(DISTINCT command_key) AS keys FROM entries`);
@@ -668,6 +697,7 @@ export class Store {
    */
   gc(options: GcOptions): GcReport {
     const db = this.live();
+    this.flushPending();
     if (!(options.maxBytes >= 0)) throw new StoreError('INVALID_ARGUMENT', `invalid size limit ${options.maxBytes}`);
     const dryRun = options.dryRun ?? false;
     const grace = options.orphanGraceMs ?? ORPHAN_GRACE_MS;
@@ -878,8 +908,21 @@ export class Store {
    *  on the busy timeout instead of failing on a read-to-write upgrade). */
   private write<T>(fn: () => T): T {
     const db = this.live();
+    // Rows kept back (recordRunExecution, the hash cache) go in first; they count as written
+    // once the transaction commits, and stay kept back if it rolls back.
+    let runRows = 0;
+    let hashRowsWritten = (): void => undefined;
+    const withPending = (): T => {
+      runRows = this.pendingRunRows.length;
+      for (let i = 0; i < runRows; i++) this.sql.insertRunExecution.run(...this.pendingRunRows[i]);
+      hashRowsWritten = this.hashCache.writePending();
+      return fn();
+    };
     try {
-      return db.transaction(fn).immediate();
+      const result = db.transaction(withPending).immediate();
+      this.pendingRunRows.splice(0, runRows);
+      hashRowsWritten();
+      return result;
     } catch (e) {
       if (e === ROLLBACK) throw e;
       throw indexError(e, this.indexPath, 'cannot write');

@@ -31,8 +31,9 @@ afterAll(() => {
   cleanupTempDirs();
 });
 
-function rowCount(file: string): number {
-  const db = (store as unknown as { db: import('better-sqlite3').Database }).db;
+/** Rows written to the index (a Store writes recorded digests with its next transaction). */
+function rowCount(file: string, of: Store = store): number {
+  const db = (of as unknown as { db: import('better-sqlite3').Database }).db;
   return (db.prepare(`SELECT count(*) AS n FROM hash_cache WHERE path = ?`).get(file) as { n: number }).n;
 }
 
@@ -40,6 +41,7 @@ describe('hash cache', () => {
   test('a settled file is read once, then answered from the cache until it changes', () => {
     const first = store.hashCache.hashFile(settled)!;
     expect(first).toMatchObject({ hash: digestBytes('settled content\n'), cached: false });
+    store.flushPending();
     expect(rowCount(settled)).toBe(1);
     const second = store.hashCache.hashFile(settled)!;
     expect(second).toMatchObject({ hash: first.hash, cached: true });
@@ -100,6 +102,7 @@ describe('hash cache', () => {
 
   test('storing a settled file records its digest, so the next lookup needs no read', async () => {
     const stored = await store.storeFile(settledOutput);
+    store.flushPending();
     expect(rowCount(settledOutput)).toBe(1);
     expect(store.hashCache.hashFile(settledOutput)).toMatchObject({ hash: stored.hash, cached: true });
   });
@@ -111,6 +114,63 @@ describe('hash cache', () => {
     fs.utimesSync(file, past, past); // sets ctime to now
     await store.storeFile(file);
     expect(rowCount(file)).toBe(0);
+  });
+});
+
+describe('digests recorded through a Store are written with its next write transaction', () => {
+  const st = { dev: 7n, ino: 8n, size: 3n, mtimeNs: 1n, ctimeNs: 2n };
+  const late = 10n ** 18n; // hashed long after its stamp: settled
+
+  test('answered at once from memory; written by an entry\'s transaction, not by one of their own', async () => {
+    const dir = makeTempDir();
+    const s = Store.open(path.join(dir, 'cache'));
+    try {
+      const file = path.join(dir, 'a');
+      expect(s.hashCache.record(file, st, FAKE, late)).toBe(true);
+      expect(s.hashCache.lookup(file, st)).toEqual({ hash: FAKE, hashedAtNs: late });
+      expect(rowCount(file, s)).toBe(0);
+      // A transaction that rolls back (a blob the entry names is missing) leaves it kept back.
+      const entry = { commandKey: 'k', exitStatus: 0, stdout: { hash: FAKE }, stderr: null, durationMs: 1, inputs: [], outputs: [] };
+      await expect(s.publishEntry(entry)).rejects.toMatchObject({ code: 'BLOB_MISSING' });
+      expect(rowCount(file, s)).toBe(0);
+      expect(s.hashCache.pendingRows).toBe(1);
+      const blob = s.storeBytes(Buffer.from('out'));
+      await s.publishEntry({ ...entry, stdout: { hash: blob.hash } });
+      expect(rowCount(file, s)).toBe(1);
+      expect(s.hashCache.pendingRows).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('what is still kept back when the store closes is written then', () => {
+    const dir = makeTempDir();
+    const file = path.join(dir, 'b');
+    const s = Store.open(path.join(dir, 'cache'));
+    s.hashCache.record(file, st, FAKE, late);
+    s.close();
+    const again = Store.open(path.join(dir, 'cache'));
+    try {
+      expect(rowCount(file, again)).toBe(1);
+      expect(again.hashCache.lookup(file, st)?.hash).toBe(FAKE);
+    } finally {
+      again.close();
+    }
+  });
+
+  test('past 512 kept-back rows they are written in a transaction of their own', () => {
+    const dir = makeTempDir();
+    const s = Store.open(path.join(dir, 'cache'));
+    try {
+      for (let i = 0; i < 511; i++) s.hashCache.record(path.join(dir, `f${i}`), st, FAKE, late);
+      expect(s.hashCache.pendingRows).toBe(511);
+      expect(rowCount(path.join(dir, 'f0'), s)).toBe(0);
+      s.hashCache.record(path.join(dir, 'f511'), st, FAKE, late);
+      expect(s.hashCache.pendingRows).toBe(0);
+      expect(rowCount(path.join(dir, 'f0'), s) + rowCount(path.join(dir, 'f511'), s)).toBe(2);
+    } finally {
+      s.close();
+    }
   });
 });
 

@@ -241,6 +241,26 @@ describe('runs and stats', () => {
     store.close();
   });
 
+  test('a run\'s execution rows wait for the next write transaction, or for close', async () => {
+    const store = open();
+    const reader = Store.open(store.dir);
+    const rows = (): number =>
+      ((reader as unknown as { db: import('better-sqlite3').Database }).db.prepare('SELECT count(*) AS n FROM run_executions').get() as { n: number }).n;
+    try {
+      const run = store.recordRun({ command: 'pcache -- make', cwd: '/src', startedMs: 1000 });
+      store.recordRunExecution(run, { commandKey: 'k', label: 'cc a.c', outcome: 'miss', durationMs: 3 });
+      expect(rows()).toBe(0);
+      await store.publishEntry(entry('k', hashOf('i')));
+      expect(rows()).toBe(1);
+      store.recordRunExecution(run, { commandKey: 'k2', label: 'cc b.c', outcome: 'uncacheable', reason: 'network socket' });
+      expect(rows()).toBe(1);
+      store.close();
+      expect(rows()).toBe(2);
+    } finally {
+      reader.close();
+    }
+  });
+
   test('an empty cache has no hit rate', () => {
     const store = open();
     expect(store.stats()).toMatchObject({ entries: 0, blobs: 0, blobBytes: 0, runs: 0, hitRate: null });
