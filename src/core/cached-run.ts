@@ -181,6 +181,8 @@ export class CachedRun {
   private readonly outEnd = new Map<number, Map<number, { target: string; pos: number }>>();
   /** pids whose exec had such a stdout/stderr: only their exits are looked at */
   private readonly outPids = new Set<number>();
+  /** processes that exec'd with a regular file as fd 0: where its offset ends is read at their exit */
+  private readonly stdinPids = new Set<number>();
   private readonly report: ReportExecution[] = [];
   private readonly hitReports: ReportExecution[] = [];
   /** execution id -> why a descendant made it uncacheable (found when storing, not folding) */
@@ -352,7 +354,13 @@ export class CachedRun {
     const key = commandKey(parts, req.execSig);
     const rejected: ReportExecution['rejected'] = [];
     this.keys.set(`${req.tgid}:${req.time}`, { key, parts, rejected });
-    const files = req.fds.filter((f) => (f.fd === 1 || f.fd === 2) && f.kind === 'file' && (f.flags & fs.constants.O_APPEND) === 0);
+    // A stdout read back (req.readback) is checked by the read-back itself: its bytes are the
+    // file's region from where fd 1 stood to where it ended, so only other files are looked at.
+    const files = req.fds.filter(
+      (f) => (f.fd === 2 || (f.fd === 1 && !req.readback)) && f.kind === 'file' && (f.flags & fs.constants.O_APPEND) === 0,
+    );
+    // Where a stdin file's offset ends is read at the exit only where it can matter.
+    if (req.fds.some((f) => f.fd === 0 && f.kind === 'file')) this.stdinPids.add(req.tgid);
     if (files.length > 0) {
       this.outStart.set(`${req.tgid}:${req.time}`, files.map((f) => ({ fd: f.fd, target: f.target, pos: f.pos })));
       this.outPids.add(req.tgid);
@@ -582,12 +590,14 @@ export class CachedRun {
 
   private async onExitRequest(req: ExitRequest): Promise<void> {
     // Still open at the exit stop: where the process left a stdin file's offset.
-    try {
-      const info = fs.readFileSync(`/proc/${req.pid}/task/${req.tid}/fdinfo/0`, 'utf8');
-      const m = /^pos:\s*(\d+)/m.exec(info);
-      if (m) this.stdinEnd.set(req.pid, Number(m[1]));
-    } catch {
-      // no fd 0: nothing shared to leave behind
+    if (this.stdinPids.delete(req.pid)) {
+      try {
+        const info = fs.readFileSync(`/proc/${req.pid}/task/${req.tid}/fdinfo/0`, 'utf8');
+        const m = /^pos:\s*(\d+)/m.exec(info);
+        if (m) this.stdinEnd.set(req.pid, Number(m[1]));
+      } catch {
+        // no fd 0: nothing shared to leave behind
+      }
     }
     if (this.outPids.delete(req.pid)) this.outEnd.set(req.pid, this.stdioEnds(`/proc/${req.pid}/task/${req.tid}`));
     await this.storeEnded();
