@@ -16,6 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CHUNK_SIZE, digestBytes, digestFdSync, digestFileAsync, digestPieces, isDigest, newHasher } from './digest';
 import { StoreError, errnoCode, shortMessage } from './errors';
+import { writeNewFile } from './file-copy';
 import { mkdirs } from './mkdirs';
 
 export const BLOB_LAYOUT_VERSION = 1;
@@ -169,17 +170,16 @@ export class BlobDir {
       return { hash, size };
     }
     const tmp = tempName(this.tmpDir);
-    const output = await this.openTempAsync(tmp);
     try {
-      for (const g of groups) await writeFully(output, g, g.length);
-      if (this.durable) await output.datasync();
-      await output.close();
+      await writeNewFile(tmp, this.pathOf(hash), groups, BLOB_MODE, this.durable);
     } catch (e) {
-      await output.close().catch(() => undefined);
-      fs.rmSync(tmp, { force: true });
+      if (e instanceof StoreError) throw e;
+      // the temp file could not be made: the cache directory is the problem, as in openTemp
+      if ((e as { syscall?: string }).syscall === 'open') {
+        throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${tmp}: ${shortMessage(e)}`, { cause: e });
+      }
       throw new StoreError('IO_ERROR', `cannot write blob: ${shortMessage(e)}`, { cause: e });
     }
-    await this.commitTempAsync(tmp, hash);
     return { hash, size };
   }
 
@@ -425,15 +425,6 @@ export class BlobDir {
       return await fs.promises.open(tmp, 'wx', BLOB_MODE);
     } catch (e) {
       throw new StoreError('CACHE_DIR_UNWRITABLE', `cannot create ${tmp}: ${shortMessage(e)}`, { cause: e });
-    }
-  }
-
-  /** commitTemp through the thread pool. */
-  private async commitTempAsync(tmp: string, hash: string): Promise<void> {
-    try {
-      await fs.promises.rename(tmp, this.pathOf(hash));
-    } catch {
-      this.commitTemp(tmp, hash); // a missing shard directory, or the error to report
     }
   }
 

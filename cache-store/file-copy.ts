@@ -14,6 +14,8 @@ interface FileOps {
   copyAnonymous(source: string, directory: string, mode: number): Promise<number>;
   /** Gives that file a name (which must not exist); throws like copyFile rejects. */
   linkAnonymous(fd: number, path: string): void;
+  /** temp (O_EXCL, mode) gets the pieces, then is renamed to destination; rejects like copyFile. */
+  writeFile(temp: string, destination: string, pieces: Buffer[], mode: number, durable: boolean): Promise<void>;
 }
 
 let loaded: FileOps | undefined;
@@ -58,4 +60,14 @@ export async function copyAnonymous(source: string, directory: string, mode: num
 /** Names the file behind copyAnonymous's fd `path`, which must not exist. */
 export function linkAnonymous(fd: number, path: string): void {
   fileOps().linkAnonymous(fd, path);
+}
+
+/**
+ * Writes the pieces one after another into a new file `temp` with this mode (fdatasynced when
+ * durable) and renames it to `destination`, making destination's directory if it is missing:
+ * one trip through the thread pool. temp is removed on failure.
+ */
+export function writeNewFile(temp: string, destination: string, pieces: readonly Uint8Array[], mode: number, durable: boolean): Promise<void> {
+  const buffers = pieces.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  return fileOps().writeFile(temp, destination, buffers, mode & 0o7777, durable);
 }

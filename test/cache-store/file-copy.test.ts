@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { copyNewFile } from '../../cache-store/file-copy';
+import { copyNewFile, writeNewFile } from '../../cache-store/file-copy';
 import { cleanupTempDirs, makeTempDir } from './helpers/tmp';
 
 afterAll(cleanupTempDirs);
@@ -72,5 +72,44 @@ describe('copyNewFile (native copy used by restore)', () => {
     } finally {
       fs.rmSync(shm, { recursive: true, force: true });
     }
+  });
+});
+
+describe('writeNewFile (native write of a blob from memory)', () => {
+  test('writes the pieces in order into a new temp file, renames it into place, and makes a missing directory', async () => {
+    const dir = makeTempDir();
+    const big = pattern(2 * 1024 * 1024 + 5);
+    const view = new Uint8Array(big.buffer, big.byteOffset + 7, 100); // a Uint8Array, not a Buffer
+    const pieces = [Buffer.from('head\n'), big, Buffer.alloc(0), view];
+    const dest = path.join(dir, 'shard', 'blob');
+    await writeNewFile(path.join(dir, 'tmp1'), dest, pieces, 0o444, true);
+    expect(fs.readFileSync(dest).equals(Buffer.concat([Buffer.from('head\n'), big, Buffer.from(view)]))).toBe(true);
+    expect(fs.statSync(dest).mode & 0o222).toBe(0);
+    expect(fs.readdirSync(dir).sort()).toEqual(['shard']);
+    // Over an existing destination (the same blob stored twice): replaced.
+    await writeNewFile(path.join(dir, 'tmp2'), dest, [Buffer.from('again\n')], 0o444, false);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('again\n');
+  });
+
+  test('a temp name that exists is an EEXIST error from open, and that file is left alone', async () => {
+    const dir = makeTempDir();
+    fs.writeFileSync(path.join(dir, 'tmp'), 'someone else\n');
+    await expect(writeNewFile(path.join(dir, 'tmp'), path.join(dir, 'dest'), [Buffer.from('x')], 0o444, false)).rejects.toMatchObject({
+      code: 'EEXIST',
+      syscall: 'open',
+    });
+    expect(fs.readFileSync(path.join(dir, 'tmp'), 'utf8')).toBe('someone else\n');
+    expect(fs.existsSync(path.join(dir, 'dest'))).toBe(false);
+  });
+
+  test('a destination that cannot be made is an error from rename, and the temp file is removed', async () => {
+    const dir = makeTempDir();
+    const dest = path.join(dir, 'missing', 'deeper', 'blob'); // only one directory level is made
+    await expect(writeNewFile(path.join(dir, 'tmp'), dest, [Buffer.from('x')], 0o444, false)).rejects.toMatchObject({
+      code: 'ENOENT',
+      syscall: 'rename',
+      path: dest,
+    });
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
