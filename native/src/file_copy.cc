@@ -99,14 +99,38 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const
   return e;
 }
 
-class CopyWorker : public Napi::AsyncWorker {
+// A pool job whose promise rejects with the errno of the call that failed (ErrnoError).
+class ErrnoWorker : public Napi::AsyncWorker {
+ public:
+  explicit ErrnoWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), errno_, syscall_, path_).Value()); }
+
+ protected:
+  // Records errno as this worker's failure; returns false so callers can chain.
+  bool Fail(const char* syscall, const std::string& path) {
+    errno_ = errno;
+    syscall_ = syscall;
+    path_ = path;
+    SetError(syscall);
+    return false;
+  }
+
+  Napi::Promise::Deferred deferred_;
+
+ private:
+  int errno_ = 0;
+  std::string syscall_;
+  std::string path_;
+};
+
+class CopyWorker : public ErrnoWorker {
  public:
   // anonymous: destination is a directory to make an unnamed file in (copyAnonymous).
   CopyWorker(Napi::Env env, std::string source, std::string destination, mode_t mode, bool anonymous = false)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        source_(std::move(source)), destination_(std::move(destination)), mode_(mode), anonymous_(anonymous) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : ErrnoWorker(env), source_(std::move(source)), destination_(std::move(destination)), mode_(mode), anonymous_(anonymous) {}
 
   void Execute() override {
     // O_NONBLOCK: a FIFO put in the source's place must not hang a thread-pool thread in
@@ -166,17 +190,7 @@ class CopyWorker : public Napi::AsyncWorker {
     else deferred_.Resolve(Env().Undefined());
   }
 
-  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), errno_, syscall_, path_).Value()); }
-
  private:
-  // Records errno as this worker's failure; returns false so callers can chain.
-  bool Fail(const char* syscall, const std::string& path) {
-    errno_ = errno;
-    syscall_ = syscall;
-    path_ = path;
-    SetError("copy failed");
-    return false;
-  }
 
   bool Copy(int in, int out) {
     if (ioctl(out, FICLONE, in) == 0) return true;
@@ -209,22 +223,17 @@ class CopyWorker : public Napi::AsyncWorker {
     }
   }
 
-  Napi::Promise::Deferred deferred_;
   std::string source_;
   std::string destination_;
   mode_t mode_;
   bool anonymous_;
   int anonymousFd_ = -1;
-  int errno_ = 0;
-  std::string syscall_;
-  std::string path_;
 };
 
-class WriteWorker : public Napi::AsyncWorker {
+class WriteWorker : public ErrnoWorker {
  public:
   WriteWorker(Napi::Env env, std::string temp, std::string destination, Napi::Array pieces, mode_t mode, bool durable)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), temp_(std::move(temp)),
-        destination_(std::move(destination)), mode_(mode), durable_(durable) {
+      : ErrnoWorker(env), temp_(std::move(temp)), destination_(std::move(destination)), mode_(mode), durable_(durable) {
     // The Buffers stay referenced until the worker is done: their bytes do not move.
     piecesRef_ = Napi::Persistent(pieces.As<Napi::Object>());
     for (uint32_t i = 0; i < pieces.Length(); i++) {
@@ -232,8 +241,6 @@ class WriteWorker : public Napi::AsyncWorker {
       pieces_.push_back({b.Data(), b.Length()});
     }
   }
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     int out = open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_ & 07777);
@@ -263,27 +270,13 @@ class WriteWorker : public Napi::AsyncWorker {
 
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
 
-  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), errno_, syscall_, path_).Value()); }
-
  private:
-  bool Fail(const char* syscall, const std::string& path) {
-    errno_ = errno;
-    syscall_ = syscall;
-    path_ = path;
-    SetError("write failed");
-    return false;
-  }
-
-  Napi::Promise::Deferred deferred_;
   std::string temp_;
   std::string destination_;
   mode_t mode_;
   bool durable_;
   Napi::ObjectReference piecesRef_;
   std::vector<std::pair<const char*, size_t>> pieces_;
-  int errno_ = 0;
-  std::string syscall_;
-  std::string path_;
 };
 
 Napi::Value WriteFile(const Napi::CallbackInfo& info) {

@@ -6,7 +6,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNative, type ExecRequest } from '../../src/trace/native';
+import { loadNative, type ExecRequest, type IoEvent } from '../../src/trace/native';
 import {
   childrenOf,
   cleanTempDirs,
@@ -161,32 +161,38 @@ describe('the exec itself', () => {
     expect(calls.flatMap((c) => c.kinds).filter((k) => k === 'exec')).toHaveLength(9);
   });
 
+  /** The read-back io events of `sh -c script` run in `dir` by the bare tracer. */
+  async function readBackEvents(dir: string, script: string, limit?: number): Promise<IoEvent[]> {
+    const got: IoEvent[] = [];
+    const code = await new Promise<number | null>((resolve) => {
+      loadNative().start({
+        askExec: false,
+        ...(limit === undefined ? {} : { readbackLimit: limit }),
+        argv: ['/bin/sh', '-c', script],
+        env: ['PATH=/usr/bin:/bin'],
+        cwd: dir,
+        onEvents: (events) => {
+          for (const e of events) if (e.k === 'io' && e.readback) got.push(e);
+        },
+        onExec: () => undefined,
+        onExit: () => undefined,
+        onPreimage: () => undefined,
+        onDone: (r) => resolve(r.code),
+      });
+    });
+    expect(code).toBe(0);
+    return got;
+  }
+
   test('readbackLimit: a read-back brings that many bytes of its region, and counts all of it', async () => {
     // echo's stdout is a file only it writes: read back at its end (pcache trace keeps only
     // so much of each stream, and tells the tracer so).
     const dir = tempDir();
     const out = path.join(dir, 'out');
     const readBacks = async (limit?: number): Promise<Array<{ data: string; count: number }>> => {
-      const got: Array<{ data: string; count: number }> = [];
-      const code = await new Promise<number | null>((resolve) => {
-        loadNative().start({
-          askExec: false,
-          ...(limit === undefined ? {} : { readbackLimit: limit }),
-          argv: ['/bin/sh', '-c', `/bin/echo hello-world > ${out}`],
-          env: ['PATH=/usr/bin:/bin'],
-          cwd: dir,
-          onEvents: (events) => {
-            for (const e of events) if (e.k === 'io' && e.readback) got.push({ data: e.data?.toString() ?? '', count: e.count });
-          },
-          onExec: () => undefined,
-          onExit: () => undefined,
-          onPreimage: () => undefined,
-          onDone: (r) => resolve(r.code),
-        });
-      });
-      expect(code).toBe(0);
+      const got = await readBackEvents(dir, `/bin/echo hello-world > ${out}`, limit);
       expect(fs.readFileSync(out, 'utf8')).toBe('hello-world\n');
-      return got;
+      return got.map((e) => ({ data: e.data?.toString() ?? '', count: e.count }));
     };
     expect(await readBacks(5)).toEqual([{ data: 'hello', count: 12 }]);
     expect(await readBacks(0)).toEqual([{ data: '', count: 12 }]);
@@ -196,27 +202,8 @@ describe('the exec itself', () => {
   test('a read-back of its file whole carries the stamp of the file it read; a part of one does not', async () => {
     const dir = tempDir();
     const out = path.join(dir, 'out');
-    const readBacks = async (script: string, limit?: number): Promise<Array<{ data: string; stamp?: bigint[] }>> => {
-      const got: Array<{ data: string; stamp?: bigint[] }> = [];
-      const code = await new Promise<number | null>((resolve) => {
-        loadNative().start({
-          askExec: false,
-          ...(limit === undefined ? {} : { readbackLimit: limit }),
-          argv: ['/bin/sh', '-c', script],
-          env: ['PATH=/usr/bin:/bin'],
-          cwd: dir,
-          onEvents: (events) => {
-            for (const e of events) if (e.k === 'io' && e.readback) got.push({ data: e.data?.toString() ?? '', stamp: e.stamp });
-          },
-          onExec: () => undefined,
-          onExit: () => undefined,
-          onPreimage: () => undefined,
-          onDone: (r) => resolve(r.code),
-        });
-      });
-      expect(code).toBe(0);
-      return got;
-    };
+    const readBacks = async (script: string, limit?: number): Promise<Array<{ data: string; stamp?: bigint[] }>> =>
+      (await readBackEvents(dir, script, limit)).map((e) => ({ data: e.data?.toString() ?? '', stamp: e.stamp }));
     const before = BigInt(Date.now() - 1000) * 1_000_000n;
     const [whole, ...more] = await readBacks(`/bin/echo hello-world > ${out}`);
     expect(more).toEqual([]);
