@@ -315,12 +315,12 @@ describe("pcache's own stdout read back", () => {
 describe('a file a step wrote whole as its stdout', () => {
   // `seq > a.txt` is read back at seq's end, from the file's start to its end with the file's
   // stat unchanged around the read: those bytes are a.txt, and their digest stands for it for
-  // the rest of the run. sort's input a.txt and the script's outputs a.txt and b.txt then have
-  // their digests without pcache reading them again: no hash-cache row for them either.
+  // the rest of the run (and goes to the hash cache for later runs). sort's input a.txt and
+  // the script's outputs a.txt and b.txt then have their digests without pcache reading them.
   test('its digest is the read-back\'s: not read again as the next step\'s input, nor as the script\'s output', () => {
     const ws = createWorkspace();
     try {
-      fs.writeFileSync(path.join(ws.work, 'p.sh'), sh('seq 1 20000 > a.txt', 'sort -r a.txt > b.txt'), { mode: 0o755 });
+      fs.writeFileSync(path.join(ws.work, 'p.sh'), sh('seq 1 20000 > a.txt', 'sort -r a.txt > b.txt', 'touch c.txt'), { mode: 0o755 });
       const r = spawnSync(PCACHE, ['--cache-dir', ws.cache, '--quiet', '--', './p.sh'], { cwd: ws.work, env: BASE_ENV, stdio: 'ignore', timeout: 30000 });
       expect(r.status).toBe(0);
       const digest = (name: string): string => digestBytes(fs.readFileSync(path.join(ws.work, name)));
@@ -334,14 +334,22 @@ describe('a file a step wrote whole as its stdout', () => {
       expect(ofStep('p.sh').outputs.filter((o) => o.path.startsWith(ws.work)).map((o) => [o.path, o.hash])).toEqual([
         [at('a.txt'), digest('a.txt')],
         [at('b.txt'), digest('b.txt')],
+        [at('c.txt'), digest('c.txt')],
       ]);
-      // Where a change right after a stat may keep the stamp (no multigrain ctime), a fresh
-      // file's digest is not trusted: pcache reads both files, as it did before.
+      // The hash cache has a.txt's digest from seq's read-back, taken before sort wrote b.txt,
+      // and b.txt's from sort's, before c.txt was touched; read again as sort's input or as
+      // the script's outputs, their rows would be from after the script's last step.
+      // (Where a change right after a stat may keep the stamp, no multigrain ctime, a fresh
+      // file's digest is never kept: no rows at all.)
       const db = new Database(path.join(ws.cache, 'index.db'), { readonly: true });
-      const rows = (db.prepare('SELECT path FROM hash_cache WHERE path IN (?, ?)').all(at('a.txt'), at('b.txt')) as Array<{ path: string }>).map((x) => x.path);
+      const rows = db.prepare('SELECT path, hashed_at_ns AS at FROM hash_cache WHERE path IN (?, ?) ORDER BY path').safeIntegers(true).all(at('a.txt'), at('b.txt')) as Array<{ path: string; at: bigint }>;
       db.close();
       const trusted = new FineGrainedCtime().has(ws.work, fs.statSync(ws.work, { bigint: true }).dev);
-      expect(rows.sort()).toEqual(trusted ? [] : [at('a.txt'), at('b.txt')]);
+      expect(rows.map((x) => x.path)).toEqual(trusted ? [at('a.txt'), at('b.txt')] : []);
+      if (trusted) {
+        expect(rows[0].at).toBeLessThan(fs.statSync(at('b.txt'), { bigint: true }).mtimeNs);
+        expect(rows[1].at).toBeLessThan(fs.statSync(at('c.txt'), { bigint: true }).mtimeNs);
+      }
     } finally {
       ws.cleanup();
     }
