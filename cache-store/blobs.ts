@@ -169,9 +169,17 @@ export class BlobDir {
       this.touch(hash);
       return { hash, size };
     }
-    const tmp = tempName(this.tmpDir);
+    let tmp = tempName(this.tmpDir);
     try {
-      await writeNewFile(tmp, this.pathOf(hash), groups, BLOB_MODE, this.durable);
+      try {
+        await writeNewFile(tmp, this.pathOf(hash), groups, BLOB_MODE, this.durable);
+      } catch (e) {
+        // blobs/ itself gone (the native call makes only the shard): made whole, once more.
+        if (errnoCode(e) !== 'ENOENT' || (e as { syscall?: string }).syscall !== 'rename') throw e;
+        mkdirs(path.dirname(this.pathOf(hash)));
+        tmp = tempName(this.tmpDir);
+        await writeNewFile(tmp, this.pathOf(hash), groups, BLOB_MODE, this.durable);
+      }
     } catch (e) {
       if (e instanceof StoreError) throw e;
       // the temp file could not be made: the cache directory is the problem, as in openTemp

@@ -89,6 +89,14 @@ describe('BlobDir', () => {
     expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
   });
 
+  test('storeChunks into a blob directory removed meanwhile makes it again', async () => {
+    const blobs = newBlobDir();
+    fs.rmSync(blobs.blobsDir, { recursive: true });
+    const stored = await blobs.storeChunks([Buffer.from('after a clear\n')]);
+    expect(fs.readFileSync(blobs.pathOf(stored.hash), 'utf8')).toBe('after a clear\n');
+    expect(fs.readdirSync(blobs.tmpDir)).toEqual([]);
+  });
+
   test('empty file and empty bytes are a valid blob', async () => {
     const blobs = newBlobDir();
     const src = path.join(makeTempDir(), 'empty');
