@@ -17,6 +17,12 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadAtOnce = 1 << 20;        // per readAvailable
 constexpr size_t kWakeAt = 1 << 20;            // captured bytes that make the thread wake the tracer
 constexpr size_t kCapturedMax = 8 * (1 << 20);  // past this the thread stops reading (the writer waits)
+// A busy writer's bytes are taken on a clock (RelayHub::run): the relay pipe holds what it
+// writes meanwhile, so it is made this large where the system allows.
+constexpr int kRelayPipeBytes = 1 << 20;
+constexpr long kTickNanos = 1000 * 1000;
+constexpr size_t kBusyRead = kRelayPipeBytes / 2;  // a tick that found this much reads on at once
+constexpr size_t kRoomyMax = 16;
 }  // namespace
 
 RelayHub::Relay::~Relay() {
@@ -41,6 +47,19 @@ std::shared_ptr<RelayHub::Relay> RelayHub::create(pid_t tid, int64_t token, pid_
     why = std::string("pipe2: ") + strerror(errno);
     return nullptr;
   }
+  // Larger than the writer's own pipe: it writes on while the thread waits for the next tick.
+  // At most kRoomyMax at once: an unprivileged user's pipes share 64 MiB
+  // (/proc/sys/fs/pipe-user-pages-soft) before the kernel gives the user's new pipes one
+  // page each, and the pipeline's own pipes must not shrink because of pcache's. Where the
+  // kernel refuses, or past that many, every write is taken as it comes.
+  bool roomy = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    size_t n = 0;
+    for (auto& other : relays_) n += other->roomy && !other->eof;
+    roomy = n < kRoomyMax;
+  }
+  roomy = roomy && fcntl(p[0], F_SETPIPE_SZ, kRelayPipeBytes) >= kRelayPipeBytes;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, 0));
   int onward = pidfd >= 0 ? static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, 1, 0)) : -1;
   if (pidfd >= 0) close(pidfd);
@@ -62,6 +81,7 @@ std::shared_ptr<RelayHub::Relay> RelayHub::create(pid_t tid, int64_t token, pid_
   r->readFd = p[0];
   r->writeFd = p[1];
   r->onwardFd = onward;
+  r->roomy = roomy;
   return r;
 }
 
@@ -88,8 +108,8 @@ void RelayHub::cancel(const std::shared_ptr<Relay>& r) {
   }
 }
 
-bool RelayHub::readAvailable(Relay& r, size_t limit) {
-  if (r.readFd < 0 || r.eof) return false;
+size_t RelayHub::readAvailable(Relay& r, size_t limit) {
+  if (r.readFd < 0 || r.eof) return 0;
   char buf[kReadChunk];
   size_t got = 0;
   while (got < limit) {
@@ -105,13 +125,30 @@ bool RelayHub::readAvailable(Relay& r, size_t limit) {
       break;  // EAGAIN: nothing more for now
     }
   }
-  return got > 0;
+  return got;
+}
+
+bool RelayHub::sleepTick(const Relay& r) {
+  // Events 0: not woken by bytes, but at once when the last writer is gone (POLLHUP), so a
+  // reader waiting for EOF (`seq 3 | wc -l`) does not wait for the tick.
+  timespec tick{0, kTickNanos};
+  pollfd p[2] = {{r.readFd, 0, 0}, {stopFd_, POLLIN, 0}};
+  return ppoll(p, 2, &tick, nullptr) <= 0 || !p[1].revents;
 }
 
 // One thread per relay: a reader that stalls on one pipe must not stall another relay it
 // is also waiting on (`paste <(a) <(b)`).
+//
+// Every write into an empty pipe wakes its reader. A step writing through stdio writes 4 KiB
+// at a time into a pipe (`bwa mem`, `bcftools mpileup -Ou`: some 100,000 writes in the
+// variant pipeline), and this thread, a reader that keeps up, was woken for nearly each
+// one: a wake-up that takes a CPU from a tracee (a reschedule IPI on a VM). Once a wait
+// finds bytes, the thread reads on a clock instead (every kTickNanos, the writer filling the
+// roomy relay pipe meanwhile), and goes back to waiting for the next write when a tick finds
+// nothing. A writer that fills half the relay pipe within a tick is read without waiting.
 void RelayHub::run(Relay* r) {
   std::string chunk;
+  bool ticking = false;
   for (;;) {
     bool wait = false, full = false;
     {
@@ -127,19 +164,31 @@ void RelayHub::run(Relay* r) {
       }
     }
     if (wait) {
-      pollfd p[2] = {{full ? -1 : r->readFd, POLLIN, 0}, {stopFd_, POLLIN, 0}};
-      if (full) wake_();  // and wait for the tracer to take what it holds (the writer waits)
-      int n = poll(p, 2, full ? 10 : -1);
-      if (n < 0 && errno != EINTR) break;
-      if (p[1].revents) break;
-      if (full) continue;
+      if (full) {
+        wake_();  // and wait for the tracer to take what it holds (the writer waits)
+        pollfd p{stopFd_, POLLIN, 0};
+        if (poll(&p, 1, 10) < 0 && errno != EINTR) break;
+        if (p.revents) break;
+        continue;
+      }
+      if (ticking) {
+        if (!sleepTick(*r)) break;
+      } else {
+        pollfd p[2] = {{r->readFd, POLLIN, 0}, {stopFd_, POLLIN, 0}};
+        int n = poll(p, 2, -1);
+        if (n < 0 && errno != EINTR) break;
+        if (p[1].revents) break;
+      }
+      size_t got;
       bool wakeIt;
       {
         std::lock_guard<std::mutex> g(mu_);
-        readAvailable(*r, kReadAtOnce);
+        got = readAvailable(*r, kReadAtOnce);
+        reads_++;
         wakeIt = r->captured.size() >= kWakeAt || r->eof;
       }
       if (wakeIt) wake_();
+      ticking = r->roomy && got > 0 && got < kBusyRead;
       continue;
     }
     size_t off = 0;

@@ -4,6 +4,9 @@
 // tracer sets a relay up at the step's exec (the tracee opens the relay pipe through
 // /proc/<pcache>/fd and dup2s it onto fd 1) and takes what it read at every exit stop and
 // whenever the thread wakes it, so a step's stdout is complete before its exit is reported.
+// What a writer can tell: its fd 1 is another pipe, of 1 MiB (F_GETPIPE_SZ) where the
+// system allows (relay.cc), so it writes further ahead of its reader before it blocks, and
+// a reader's exit reaches it as EPIPE/SIGPIPE at a later write than it would have.
 #pragma once
 
 #include <sys/types.h>
@@ -34,6 +37,7 @@ class RelayHub {
     std::string captured; // read, not yet taken by the tracer
     bool eof = false;     // every writer of the relay pipe is gone
     bool broken = false;  // the original pipe's reader is gone
+    bool roomy = false;   // the relay pipe could be made kRelayPipeBytes large (relay.cc)
     std::thread thread;
     ~Relay();  // closes what is still open (a relay dropped before it started)
   };
@@ -51,15 +55,18 @@ class RelayHub {
   // each relay with bytes. Relays whose copying has ended are let go.
   void drain(const std::function<void(const Relay&, std::string&)>& fn);
   size_t active();
+  uint64_t reads() const { return reads_.load(); }  // how often a relay thread woke to read
   // Waits for every relay's thread (their writers are gone when the run ends).
   void stopAll();
 
  private:
   void run(Relay* r);
-  bool readAvailable(Relay& r, size_t limit);  // under mu_; up to `limit` bytes
+  size_t readAvailable(Relay& r, size_t limit);  // under mu_; up to `limit` bytes, how many read
+  bool sleepTick(const Relay& r);  // false when told to stop meanwhile
   std::function<void()> wake_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Relay>> relays_;
+  std::atomic<uint64_t> reads_{0};
   int stopFd_ = -1;  // eventfd: wakes every relay thread to finish at shutdown
 };
 

@@ -287,6 +287,7 @@ void Tracer::threadMain() {
     drainRelays();
     relayHub_->stopAll();  // their writers are gone: each ends at EOF
     drainRelays();
+    if (relayHub_->reads()) localStats_["relay_reads"] = relayHub_->reads();
     batch_->done = true;
     DoneNotice& d = batch_->doneNotice;
     if (!fatalError_.empty()) d.error = fatalError_;

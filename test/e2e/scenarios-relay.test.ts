@@ -100,10 +100,23 @@ describe('the relay itself', () => {
     expect(relayed.stdout).toBe('200000\n');
     expect(relayed.stats.relays).toBe(1);
     expect(relayed.stats.relayed_bytes).toBe(1288895);
+    // the relay thread woke to read at most once per write, and at least once
+    expect(relayed.stats.relay_reads).toBeGreaterThanOrEqual(1);
+    expect(relayed.stats.relay_reads).toBeLessThanOrEqual(315);
     const stopped = traceStats('seq 1 200000 | wc -l', { PCACHE_RELAY: '0' });
     expect(stopped.stdout).toBe('200000\n');
     expect(stopped.stats.relays).toBeUndefined();
     expect(stopped.stats.stops_seccomp - relayed.stats.stops_seccomp).toBeGreaterThan(300);
+  });
+
+  test('a relayed step writes into a 1 MiB pipe (read on a clock while it is busy)', () => {
+    // F_GETPIPE_SZ (1032) of fd 1: the relay pipe, enlarged so that the writer writes on
+    // between two of the relay thread's reads (relay.cc); the original pipe has 64 KiB.
+    const getSize = `/usr/bin/python3 -c "import fcntl; print(fcntl.fcntl(1, 1032))"`;
+    const relayed = traceStats(`${getSize} | cat`, {});
+    expect(relayed.stats.relays).toBe(1);
+    expect(relayed.stdout).toBe('1048576\n');
+    expect(traceStats(`${getSize} | cat`, { PCACHE_RELAY: '0' }).stdout).toBe('65536\n');
   });
 
   test('the record names the original pipe, the one the reader reads, with every byte', () => {
