@@ -119,7 +119,16 @@ Napi::Array fdsToJs(Napi::Env env, Names& names, const std::vector<FdSnapshot>& 
   });
 }
 
-Napi::Object eventToJs(Napi::Env env, Names& names, const Event& e) {
+// Captured bytes as a Buffer. Large ones (a relay's or a read-back's megabytes) are handed
+// over rather than copied: the Buffer owns the string, freed when it is collected.
+Napi::Buffer<char> dataBuffer(Napi::Env env, std::string& data) {
+  constexpr size_t kHandOverMin = 64 * 1024;
+  if (data.size() < kHandOverMin) return Napi::Buffer<char>::Copy(env, data.data(), data.size());
+  auto* owned = new std::string(std::move(data));
+  return Napi::Buffer<char>::New(env, owned->data(), owned->size(), [](Napi::Env, char*, std::string* s) { delete s; }, owned);
+}
+
+Napi::Object eventToJs(Napi::Env env, Names& names, Event& e) {
   Builder o(env, names);
   o.num("pid", e.pid);
   switch (e.kind) {
@@ -180,7 +189,7 @@ Napi::Object eventToJs(Napi::Env env, Names& names, const Event& e) {
       o.str("dir", std::string(1, e.dir));
       o.str("target", e.target);
       o.name("kind", e.fdKind);
-      if (e.hasData) o.set("data", Napi::Buffer<char>::Copy(env, e.data.data(), e.data.size()));
+      if (e.hasData) o.set("data", dataBuffer(env, e.data));
       o.num("count", static_cast<double>(e.count));
       if (e.uncapturable) o.flag("uncapturable", true);
       if (e.readback) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -115,9 +116,14 @@ size_t RelayHub::readAvailable(Relay& r, size_t limit) {
   while (got < limit) {
     ssize_t n = read(r.readFd, buf, sizeof buf);
     if (n > 0) {
-      r.queue.append(buf, static_cast<size_t>(n));
-      r.captured.append(buf, static_cast<size_t>(n));
-      got += static_cast<size_t>(n);
+      size_t len = static_cast<size_t>(n);
+      r.queue.append(buf, len);
+      // Room for all the thread gathers before it wakes the tracer, made at once rather than
+      // by doubling (each step a copy and page faults on fresh memory); the tracer hands a
+      // large capture over and the next one starts afresh.
+      if (r.captured.capacity() < kWakeAt) r.captured.reserve(kWakeAt + kReadChunk);
+      r.captured.append(buf, len);
+      got += len;
     } else if (n == 0) {
       r.eof = true;
       break;
@@ -155,7 +161,7 @@ void RelayHub::run(Relay* r) {
       std::lock_guard<std::mutex> g(mu_);
       if (r->broken) break;
       if (!r->queue.empty()) {
-        chunk.assign(r->queue, 0, std::min(r->queue.size(), kReadAtOnce));
+        chunk.swap(r->queue);  // all of it: what is read meanwhile goes to the emptied queue
       } else if (r->eof) {
         break;
       } else {
@@ -217,8 +223,7 @@ void RelayHub::run(Relay* r) {
       }
     }
     if (stop) break;
-    std::lock_guard<std::mutex> g(mu_);
-    r->queue.erase(0, off);
+    chunk.clear();
   }
   std::lock_guard<std::mutex> g(mu_);
   if (r->readFd >= 0) close(r->readFd);
@@ -227,15 +232,20 @@ void RelayHub::run(Relay* r) {
   r->eof = true;
 }
 
-void RelayHub::drain(const std::function<void(const Relay&, std::string&)>& fn) {
+void RelayHub::drain(bool readPipes, const std::function<void(const Relay&, std::string&)>& fn) {
   std::vector<std::shared_ptr<Relay>> done;
   {
     std::lock_guard<std::mutex> g(mu_);
     for (auto it = relays_.begin(); it != relays_.end();) {
       Relay& r = **it;
-      // All of it: at an exit stop everything the process wrote must be reported now (a
-      // writer may have made its pipe larger than one read's worth).
-      readAvailable(r, SIZE_MAX);
+      // At an exit stop everything the process wrote must be reported now: all that is in
+      // the pipe (a writer may have made it larger than one read's worth), and no more (a
+      // writer that goes on, a child, must not keep the tracer reading its stream).
+      int waiting = 0;
+      if (readPipes && r.readFd >= 0 && !r.eof) {
+        if (ioctl(r.readFd, FIONREAD, &waiting) != 0) waiting = kRelayPipeBytes;
+        if (waiting > 0) drainReads_ += readAvailable(r, static_cast<size_t>(waiting));
+      }
       if (!r.captured.empty()) {
         fn(r, r.captured);
         r.captured.clear();

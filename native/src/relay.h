@@ -51,11 +51,13 @@ class RelayHub {
   void start(const std::shared_ptr<Relay>& r);
   // Never started (the exec was skipped, the tracee could not open it): close it.
   void cancel(const std::shared_ptr<Relay>& r);
-  // What every relay has read, after reading what waits in its pipe: fn(relay, bytes) for
-  // each relay with bytes. Relays whose copying has ended are let go.
-  void drain(const std::function<void(const Relay&, std::string&)>& fn);
+  // What every relay has read (readPipes: after reading what waits in its pipe, which an
+  // exit stop needs; a relay thread's wake-up does not): fn(relay, bytes) for each relay
+  // with bytes. Relays whose copying has ended are let go.
+  void drain(bool readPipes, const std::function<void(const Relay&, std::string&)>& fn);
   size_t active();
   uint64_t reads() const { return reads_.load(); }  // how often a relay thread woke to read
+  uint64_t drainReads() const { return drainReads_.load(); }  // bytes drain() read from the pipes
   // Waits for every relay's thread (their writers are gone when the run ends).
   void stopAll();
 
@@ -67,6 +69,7 @@ class RelayHub {
   std::mutex mu_;
   std::vector<std::shared_ptr<Relay>> relays_;
   std::atomic<uint64_t> reads_{0};
+  std::atomic<uint64_t> drainReads_{0};
   int stopFd_ = -1;  // eventfd: wakes every relay thread to finish at shutdown
 };
 

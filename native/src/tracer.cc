@@ -288,6 +288,7 @@ void Tracer::threadMain() {
     relayHub_->stopAll();  // their writers are gone: each ends at EOF
     drainRelays();
     if (relayHub_->reads()) localStats_["relay_reads"] = relayHub_->reads();
+    if (relayHub_->drainReads()) localStats_["relay_bytes_read_at_exits"] = relayHub_->drainReads();
     batch_->done = true;
     DoneNotice& d = batch_->doneNotice;
     if (!fatalError_.empty()) d.error = fatalError_;
@@ -541,7 +542,7 @@ void Tracer::resume(Task& t, int sig) {
 }
 
 void Tracer::drainDecisions() {
-  if (relayWake_.exchange(false)) drainRelays();
+  if (relayWake_.exchange(false)) drainRelays(false);
   std::vector<std::pair<int64_t, ExecDecision>> execs;
   std::vector<int64_t> exits;
   std::vector<int> sigs;
@@ -2189,13 +2190,19 @@ void Tracer::reissueCall(Task& t, Task::Pending after) {
 
 // What the relays have read, as the stdout of their executions: at every exit stop (before
 // anyone hears of the exit) and whenever a relay thread says it holds a lot.
-void Tracer::drainRelays() {
-  relayHub_->drain([this](const RelayHub::Relay& r, std::string& bytes) {
+void Tracer::drainRelays(bool readPipes) {
+  relayHub_->drain(readPipes, [this](const RelayHub::Relay& r, std::string& bytes) {
     Event& e = emitReadbackIo(r.owner, 1, r.target, "pipe", "relay", r.token);
     e.hasData = true;
     e.count = static_cast<int64_t>(bytes.size());
     localStats_["relayed_bytes"] += bytes.size();
-    e.data.swap(bytes);
+    // A large capture is handed over whole; a small one copied, so the relay keeps the
+    // string's room for what comes next.
+    if (bytes.size() >= 64 * 1024) {
+      e.data.swap(bytes);
+    } else {
+      e.data.assign(bytes);
+    }
   });
 }
 

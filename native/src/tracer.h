@@ -298,7 +298,8 @@ class Tracer {
   void startRelay(Task& t);
   void relayFailed(Task& t);
   void reissueCall(Task& t, Task::Pending after);
-  void drainRelays();
+  // What the relays read (readPipes: and what waits in their pipes, as an exit stop needs).
+  void drainRelays(bool readPipes = true);
   bool outsideHoldersQuiet() const;
   Event lastFsEvent_;  // op and types of the last fs event (it may be flushed before we look)
   void sendPreimage(Task& t, std::vector<PreimageItem> items);
