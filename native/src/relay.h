@@ -58,6 +58,7 @@ class RelayHub {
   size_t active();
   uint64_t reads() const { return reads_.load(); }  // how often a relay thread woke to read
   uint64_t drainReads() const { return drainReads_.load(); }  // bytes drain() read from the pipes
+  uint64_t ticks() const { return ticks_.load(); }  // reads on the clock (RelayHub::run)
   // Waits for every relay's thread (their writers are gone when the run ends).
   void stopAll();
 
@@ -70,6 +71,7 @@ class RelayHub {
   std::vector<std::shared_ptr<Relay>> relays_;
   std::atomic<uint64_t> reads_{0};
   std::atomic<uint64_t> drainReads_{0};
+  std::atomic<uint64_t> ticks_{0};
   int stopFd_ = -1;  // eventfd: wakes every relay thread to finish at shutdown
 };
 

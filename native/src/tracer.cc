@@ -289,6 +289,7 @@ void Tracer::threadMain() {
     drainRelays();
     if (relayHub_->reads()) localStats_["relay_reads"] = relayHub_->reads();
     if (relayHub_->drainReads()) localStats_["relay_bytes_read_at_exits"] = relayHub_->drainReads();
+    if (relayHub_->ticks()) localStats_["relay_ticks"] = relayHub_->ticks();
     batch_->done = true;
     DoneNotice& d = batch_->doneNotice;
     if (!fatalError_.empty()) d.error = fatalError_;

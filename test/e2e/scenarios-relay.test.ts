@@ -119,6 +119,17 @@ describe('the relay itself', () => {
     expect(traceStats(`${getSize} | cat`, { PCACHE_RELAY: '0' }).stdout).toBe('65536\n');
   });
 
+  test('questions and answers through a relayed pipe: each answer goes on at once, not on the clock', () => {
+    // bc answers each question on its relayed stdout and waits for the next, which comes
+    // only once the shell has read the answer: read on a 1 ms clock, 1,000 turns took 1.2 s
+    // instead of 0.2 s. A relay that carries this little is no stream: no ticks.
+    const r = traceStats('printf \'coproc bc\\nfor i in $(seq 300); do echo "$i*2" >&${COPROC[1]}; read -r r <&${COPROC[0]}; done\\necho $r\\n\' > c.sh; bash c.sh', {});
+    expect(r.stdout).toBe('600\n');
+    expect(r.stats.relays).toBeGreaterThanOrEqual(1);
+    expect(r.stats.relay_reads).toBeGreaterThanOrEqual(300);
+    expect(r.stats.relay_ticks).toBeUndefined();
+  });
+
   test('fast writers through two relays: the tracer reads only what waits in a relay pipe at an exit', () => {
     // The relay threads carry the stream. The tracer reads a relay pipe only at exit stops,
     // and then what is in it, not what a writer goes on writing meanwhile: reading on made
