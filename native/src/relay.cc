@@ -20,12 +20,7 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kReadAtOnce = 1 << 20;        // per readAvailable
 constexpr size_t kWakeAt = 1 << 20;            // captured bytes that make the thread wake the tracer
 constexpr size_t kCapturedMax = 8 * (1 << 20);  // past this the thread stops reading (the writer waits)
-// A busy writer's bytes are taken on a clock (RelayHub::run): the relay pipe holds what it
-// writes meanwhile, so it is made this large where the system allows.
-constexpr int kRelayPipeBytes = 1 << 20;
-constexpr long kTickNanos = 1000 * 1000;
-constexpr size_t kBusyRead = kRelayPipeBytes / 2;  // a tick that found this much reads on at once
-constexpr size_t kRoomyMax = 16;
+constexpr long kTickNanos = 1000 * 1000;  // a stream's bytes are taken on this clock (RelayHub::run)
 constexpr int64_t kWindowNanos = 100 * 1000 * 1000;
 constexpr uint64_t kStreamingBytes = 256 * 1024;  // per window: 2.5 MB/s
 
@@ -58,19 +53,6 @@ std::shared_ptr<RelayHub::Relay> RelayHub::create(pid_t tid, int64_t token, pid_
     why = std::string("pipe2: ") + strerror(errno);
     return nullptr;
   }
-  // Larger than the writer's own pipe: it writes on while the thread waits for the next tick.
-  // At most kRoomyMax at once: an unprivileged user's pipes share 64 MiB
-  // (/proc/sys/fs/pipe-user-pages-soft) before the kernel gives the user's new pipes one
-  // page each, and the pipeline's own pipes must not shrink because of pcache's. Where the
-  // kernel refuses, or past that many, every write is taken as it comes.
-  bool roomy = false;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    size_t n = 0;
-    for (auto& other : relays_) n += other->roomy && !other->eof;
-    roomy = n < kRoomyMax;
-  }
-  roomy = roomy && fcntl(p[0], F_SETPIPE_SZ, kRelayPipeBytes) >= kRelayPipeBytes;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, 0));
   int onward = pidfd >= 0 ? static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, 1, 0)) : -1;
   if (pidfd >= 0) close(pidfd);
@@ -84,6 +66,19 @@ std::shared_ptr<RelayHub::Relay> RelayHub::create(pid_t tid, int64_t token, pid_
     if (onward >= 0) close(onward);
     return nullptr;
   }
+  // As large as the original: a writer that asks (F_GETPIPE_SZ) is told what it would be
+  // told without pcache, and fills as much before it blocks. Where the size cannot be had
+  // (the original made larger than this user may make one), no relay: its writes stop.
+  int size = fcntl(onward, F_GETPIPE_SZ);
+  if (size > 0 && fcntl(p[0], F_GETPIPE_SZ) != size) fcntl(p[0], F_SETPIPE_SZ, size);
+  int got = fcntl(p[0], F_GETPIPE_SZ);
+  if (size <= 0 || got != size) {
+    why = "pipe size: the original holds " + std::to_string(size) + " bytes, a relay pipe " + std::to_string(got);
+    close(p[0]);
+    close(p[1]);
+    close(onward);
+    return nullptr;
+  }
   auto r = std::make_shared<Relay>();
   r->token = token;
   r->owner = owner;
@@ -92,7 +87,7 @@ std::shared_ptr<RelayHub::Relay> RelayHub::create(pid_t tid, int64_t token, pid_
   r->readFd = p[0];
   r->writeFd = p[1];
   r->onwardFd = onward;
-  r->roomy = roomy;
+  r->capacity = static_cast<size_t>(size);
   return r;
 }
 
@@ -160,7 +155,7 @@ bool RelayHub::sleepTick(const Relay& r) {
 // variant pipeline), and this thread, a reader that keeps up, was woken for nearly each
 // one: a wake-up that takes a CPU from a tracee (a reschedule IPI on a VM). Once a wait
 // finds bytes, the thread reads on a clock instead (every kTickNanos, the writer filling the
-// roomy relay pipe meanwhile), and goes back to waiting for the next write when a tick finds
+// relay pipe meanwhile), and goes back to waiting for the next write when a tick finds
 // nothing. A writer that fills half the relay pipe within a tick is read without waiting.
 // Only a stream: a relay that carried kStreamingBytes in the last kWindowNanos or so. A
 // request and its answer through the pipe (`coproc bc`, a driver and its tool) would wait
@@ -219,7 +214,7 @@ void RelayHub::run(Relay* r) {
       }
       curWindow += got;
       bool streaming = std::max(prevWindow, curWindow) >= kStreamingBytes;
-      ticking = r->roomy && streaming && got > 0 && got < kBusyRead;
+      ticking = streaming && got > 0 && got < r->capacity / 2;
       continue;
     }
     size_t off = 0;
@@ -266,10 +261,10 @@ void RelayHub::drain(bool readPipes, const std::function<void(const Relay&, std:
       // At an exit stop everything the process wrote must be reported now: all that is in
       // the pipe (a writer may have made it larger than one read's worth), and no more (a
       // writer that goes on, a child, must not keep the tracer reading its stream).
-      int waiting = 0;
       if (readPipes && r.readFd >= 0 && !r.eof) {
-        if (ioctl(r.readFd, FIONREAD, &waiting) != 0) waiting = kRelayPipeBytes;
-        if (waiting > 0) drainReads_ += readAvailable(r, static_cast<size_t>(waiting));
+        int waiting = 0;
+        size_t want = ioctl(r.readFd, FIONREAD, &waiting) == 0 ? static_cast<size_t>(waiting) : SIZE_MAX;
+        if (want > 0) drainReads_ += readAvailable(r, want);
       }
       if (!r.captured.empty()) {
         fn(r, r.captured);

@@ -4,9 +4,9 @@
 // tracer sets a relay up at the step's exec (the tracee opens the relay pipe through
 // /proc/<pcache>/fd and dup2s it onto fd 1) and takes what it read at every exit stop and
 // whenever the thread wakes it, so a step's stdout is complete before its exit is reported.
-// What a writer can tell: its fd 1 is another pipe, of 1 MiB (F_GETPIPE_SZ) where the
-// system allows (relay.cc), so it writes further ahead of its reader before it blocks, and
-// a reader's exit reaches it as EPIPE/SIGPIPE at a later write than it would have.
+// What a writer can tell: its fd 1 is another pipe (of the original's size), so up to two
+// pipes' worth is in flight before it blocks, and a reader's exit reaches it as
+// EPIPE/SIGPIPE at a later write than it would have.
 #pragma once
 
 #include <sys/types.h>
@@ -37,7 +37,7 @@ class RelayHub {
     std::string captured; // read, not yet taken by the tracer
     bool eof = false;     // every writer of the relay pipe is gone
     bool broken = false;  // the original pipe's reader is gone
-    bool roomy = false;   // the relay pipe could be made kRelayPipeBytes large (relay.cc)
+    size_t capacity = 0;  // the relay pipe's size: the original's (relay.cc)
     std::thread thread;
     ~Relay();  // closes what is still open (a relay dropped before it started)
   };

@@ -109,14 +109,38 @@ describe('the relay itself', () => {
     expect(stopped.stats.stops_seccomp - relayed.stats.stops_seccomp).toBeGreaterThan(300);
   });
 
-  test('a relayed step writes into a 1 MiB pipe (read on a clock while it is busy)', () => {
-    // F_GETPIPE_SZ (1032) of fd 1: the relay pipe, enlarged so that the writer writes on
-    // between two of the relay thread's reads (relay.cc); the original pipe has 64 KiB.
+  test("a relayed step's pipe is as large as the original: F_GETPIPE_SZ says what it says without pcache", () => {
+    // F_GETPIPE_SZ (1032) of fd 1, the relay pipe: the default 64 KiB, as the original's
     const getSize = `/usr/bin/python3 -c "import fcntl; print(fcntl.fcntl(1, 1032))"`;
     const relayed = traceStats(`${getSize} | cat`, {});
     expect(relayed.stats.relays).toBe(1);
-    expect(relayed.stdout).toBe('1048576\n');
+    expect(relayed.stdout).toBe('65536\n');
     expect(traceStats(`${getSize} | cat`, { PCACHE_RELAY: '0' }).stdout).toBe('65536\n');
+    // An original made 256 KiB (F_SETPIPE_SZ, 1031) before the writer's exec: the relay pipe
+    // is made so too. The parent closes its write end before the child execs (a relay needs
+    // the step to hold the pipe alone), told so through a second pipe.
+    const parent = [
+      'import fcntl, os, sys',
+      'r, w = os.pipe()',
+      'fcntl.fcntl(w, 1031, 262144)',
+      'go_r, go_w = os.pipe()',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.close(r); os.close(go_w); os.read(go_r, 1)',
+      '    os.dup2(w, 1); os.close(w)',
+      `    os.execv('/usr/bin/python3', ['python3', '-c', 'import fcntl; print(fcntl.fcntl(1, 1032))'])`,
+      'os.close(w); os.close(go_r); os.write(go_w, b"x"); os.close(go_w)',
+      'out = b""',
+      'while True:',
+      '    b = os.read(r, 4096)',
+      '    if not b: break',
+      '    out += b',
+      'os.waitpid(pid, 0)',
+      'sys.stdout.write(out.decode())',
+    ].join('\n');
+    const enlarged = traceStats('/usr/bin/python3 -c "$PARENT"', { PARENT: parent });
+    expect(enlarged.stats.relays).toBe(1);
+    expect(enlarged.stdout).toBe('262144\n');
   });
 
   test('questions and answers through a relayed pipe: each answer goes on at once, not on the clock', () => {
@@ -139,8 +163,8 @@ describe('the relay itself', () => {
     expect(r.stdout).toBe('50000000\n');
     expect(r.stats.relays).toBe(2);
     expect(r.stats.relayed_bytes).toBe(100000000);
-    // 4 exit stops (sh, head, tr, wc), 2 relay pipes of 1 MiB, a read of 64 KiB past each
-    expect(r.stats.relay_bytes_read_at_exits ?? 0).toBeLessThanOrEqual(4 * 2 * ((1 << 20) + (1 << 16)));
+    // 4 exit stops (sh, head, tr, wc), 2 relay pipes of 64 KiB, a read of 64 KiB past each
+    expect(r.stats.relay_bytes_read_at_exits ?? 0).toBeLessThanOrEqual(4 * 2 * ((1 << 16) + (1 << 16)));
   });
 
   test('the record names the original pipe, the one the reader reads, with every byte', () => {
