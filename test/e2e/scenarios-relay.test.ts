@@ -143,6 +143,70 @@ describe('the relay itself', () => {
     expect(enlarged.stdout).toBe('262144\n');
   });
 
+  test("where a relay pipe cannot be made the original's size, there is no relay: the writes stop, the size is the original's", () => {
+    // Only an unprivileged user can be refused a pipe size (root is not held to the per-user
+    // budget), so pcache runs as nobody here. The parent makes the original 1 MiB (allowed:
+    // pipe-max-size), then, with HOG=1, makes pipes of 1 MiB until the kernel refuses one:
+    // this user's pipe budget (pipe-user-pages-soft) is used up, and pcache, the same user,
+    // cannot make its relay pipe 1 MiB either. Without HOG the same step is relayed.
+    const parent = [
+      'import fcntl, os, sys',
+      'r, w = os.pipe()',
+      'fcntl.fcntl(w, 1031, 1 << 20)',
+      'hog = []',
+      'while os.environ.get("HOG") == "1":',
+      '    a, b = os.pipe()',
+      '    hog += [a, b]',
+      '    try:',
+      '        fcntl.fcntl(b, 1031, 1 << 20)',
+      '    except OSError:',
+      '        break',
+      'go_r, go_w = os.pipe()',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.close(r); os.close(go_w); os.read(go_r, 1)',
+      '    os.dup2(w, 1); os.close(w)',
+      `    os.execv('/usr/bin/python3', ['python3', '-c', 'import fcntl; print(fcntl.fcntl(1, 1032))'])`,
+      'os.close(w); os.close(go_r); os.write(go_w, b"x"); os.close(go_w)',
+      'out = b""',
+      'while True:',
+      '    b = os.read(r, 4096)',
+      '    if not b: break',
+      '    out += b',
+      'os.waitpid(pid, 0)',
+      'sys.stdout.write(out.decode())',
+    ].join('\n');
+    const ws = createWorkspace();
+    try {
+      fs.chmodSync(ws.base, 0o777);
+      fs.chmodSync(ws.work, 0o777);
+      const runAsNobody = (hog: string, n: number) => {
+        const out = path.join(ws.base, `out-${hog}-${n}`);
+        const r = spawnSync(
+          '/usr/bin/setpriv',
+          ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sh', '-c', 'exec "$@" > "$0"', out, PCACHE, '--cache-dir', path.join(ws.base, `cache-${hog}`), '--', '/usr/bin/python3', '-c', parent],
+          { cwd: ws.work, env: { ...BASE_ENV, HOME: ws.base, PCACHE_TRACER_STATS: '1', HOG: hog }, encoding: 'utf8' },
+        );
+        expect(r.stderr).not.toMatch(/Traceback|Error/);
+        expect(r.status).toBe(0);
+        return { stats: tracerStats(r.stderr), stdout: fs.readFileSync(out, 'utf8'), summary: r.stderr };
+      };
+      const relayed = runAsNobody('0', 1);
+      expect(relayed.stdout).toBe('1048576\n');
+      expect(relayed.stats.relays).toBe(1);
+      const refused = runAsNobody('1', 1);
+      expect(refused.stdout).toBe('1048576\n');
+      expect(refused.stats.relays).toBeUndefined();
+      expect(refused.stats.stdio_filters_added).toBeGreaterThanOrEqual(1);
+      // What it wrote was captured through the stops all the same: the re-run replays it.
+      const again = runAsNobody('1', 2);
+      expect(again.stdout).toBe('1048576\n');
+      expect(again.summary).toMatch(/0 ran, 1 skipped/);
+    } finally {
+      ws.cleanup();
+    }
+  });
+
   test('questions and answers through a relayed pipe: each answer goes on at once, not on the clock', () => {
     // bc answers each question on its relayed stdout and waits for the next, which comes
     // only once the shell has read the answer: read on a 1 ms clock, 1,000 turns took 1.2 s
