@@ -109,20 +109,17 @@ describe('the relay itself', () => {
     expect(stopped.stats.stops_seccomp - relayed.stats.stops_seccomp).toBeGreaterThan(300);
   });
 
-  test("a relayed step's pipe is as large as the original: F_GETPIPE_SZ says what it says without pcache", () => {
-    // F_GETPIPE_SZ (1032) of fd 1, the relay pipe: the default 64 KiB, as the original's
-    const getSize = `/usr/bin/python3 -c "import fcntl; print(fcntl.fcntl(1, 1032))"`;
-    const relayed = traceStats(`${getSize} | cat`, {});
-    expect(relayed.stats.relays).toBe(1);
-    expect(relayed.stdout).toBe('65536\n');
-    expect(traceStats(`${getSize} | cat`, { PCACHE_RELAY: '0' }).stdout).toBe('65536\n');
-    // An original made 256 KiB (F_SETPIPE_SZ, 1031) before the writer's exec: the relay pipe
-    // is made so too. The parent closes its write end before the child execs (a relay needs
-    // the step to hold the pipe alone), told so through a second pipe.
-    const parent = [
+  /**
+   * A python3 program: makes a pipe (r, w), runs `setup` on it, then forks a child that execs
+   * a writer printing F_GETPIPE_SZ (1032) of its fd 1, the pipe, and prints what it read. The
+   * parent closes its write end before the child execs (a relay needs the step to hold the
+   * pipe alone), and tells the child so through a second pipe.
+   */
+  const pipeSizeParent = (setup: string[]): string =>
+    [
       'import fcntl, os, sys',
       'r, w = os.pipe()',
-      'fcntl.fcntl(w, 1031, 262144)',
+      ...setup,
       'go_r, go_w = os.pipe()',
       'pid = os.fork()',
       'if pid == 0:',
@@ -138,6 +135,17 @@ describe('the relay itself', () => {
       'os.waitpid(pid, 0)',
       'sys.stdout.write(out.decode())',
     ].join('\n');
+
+  test("a relayed step's pipe is as large as the original: F_GETPIPE_SZ says what it says without pcache", () => {
+    // F_GETPIPE_SZ (1032) of fd 1, the relay pipe: the default 64 KiB, as the original's
+    const getSize = `/usr/bin/python3 -c "import fcntl; print(fcntl.fcntl(1, 1032))"`;
+    const relayed = traceStats(`${getSize} | cat`, {});
+    expect(relayed.stats.relays).toBe(1);
+    expect(relayed.stdout).toBe('65536\n');
+    expect(traceStats(`${getSize} | cat`, { PCACHE_RELAY: '0' }).stdout).toBe('65536\n');
+    // An original made 256 KiB (F_SETPIPE_SZ, 1031) before the writer's exec: the relay pipe
+    // is made so too.
+    const parent = pipeSizeParent(['fcntl.fcntl(w, 1031, 262144)']);
     const enlarged = traceStats('/usr/bin/python3 -c "$PARENT"', { PARENT: parent });
     expect(enlarged.stats.relays).toBe(1);
     expect(enlarged.stdout).toBe('262144\n');
@@ -149,9 +157,7 @@ describe('the relay itself', () => {
     // pipe-max-size), then, with HOG=1, makes pipes of 1 MiB until the kernel refuses one:
     // this user's pipe budget (pipe-user-pages-soft) is used up, and pcache, the same user,
     // cannot make its relay pipe 1 MiB either. Without HOG the same step is relayed.
-    const parent = [
-      'import fcntl, os, sys',
-      'r, w = os.pipe()',
+    const parent = pipeSizeParent([
       'fcntl.fcntl(w, 1031, 1 << 20)',
       'hog = []',
       'while os.environ.get("HOG") == "1":',
@@ -161,21 +167,7 @@ describe('the relay itself', () => {
       '        fcntl.fcntl(b, 1031, 1 << 20)',
       '    except OSError:',
       '        break',
-      'go_r, go_w = os.pipe()',
-      'pid = os.fork()',
-      'if pid == 0:',
-      '    os.close(r); os.close(go_w); os.read(go_r, 1)',
-      '    os.dup2(w, 1); os.close(w)',
-      `    os.execv('/usr/bin/python3', ['python3', '-c', 'import fcntl; print(fcntl.fcntl(1, 1032))'])`,
-      'os.close(w); os.close(go_r); os.write(go_w, b"x"); os.close(go_w)',
-      'out = b""',
-      'while True:',
-      '    b = os.read(r, 4096)',
-      '    if not b: break',
-      '    out += b',
-      'os.waitpid(pid, 0)',
-      'sys.stdout.write(out.decode())',
-    ].join('\n');
+    ]);
     const ws = createWorkspace();
     try {
       fs.chmodSync(ws.base, 0o777);
