@@ -122,8 +122,7 @@ Napi::Array fdsToJs(Napi::Env env, Names& names, const std::vector<FdSnapshot>& 
 // Captured bytes as a Buffer. Large ones (a relay's or a read-back's megabytes) are handed
 // over rather than copied: the Buffer owns the string, freed when it is collected.
 Napi::Buffer<char> dataBuffer(Napi::Env env, std::string& data) {
-  constexpr size_t kHandOverMin = 64 * 1024;
-  if (data.size() < kHandOverMin) return Napi::Buffer<char>::Copy(env, data.data(), data.size());
+  if (data.size() < kDataHandOverBytes) return Napi::Buffer<char>::Copy(env, data.data(), data.size());
   auto* owned = new std::string(std::move(data));
   return Napi::Buffer<char>::New(env, owned->data(), owned->size(), [](Napi::Env, char*, std::string* s) { delete s; }, owned);
 }

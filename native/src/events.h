@@ -2,6 +2,7 @@
 // The layout mirrors src/trace/native.ts; bump kNativeEventVersion with it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,6 +10,9 @@
 namespace pcache {
 
 constexpr int kNativeEventVersion = 2;
+// Captured bytes of at least this size travel by handing the string over (tracer.cc
+// drainRelays, addon.cc dataBuffer); smaller ones are copied, which keeps the sender's room.
+constexpr size_t kDataHandOverBytes = 64 * 1024;
 
 enum class EventKind : uint8_t { Fs, Spawn, Exec, Exit, Io, Net, Unknown };
 

@@ -2199,7 +2199,7 @@ void Tracer::drainRelays(bool readPipes) {
     localStats_["relayed_bytes"] += bytes.size();
     // A large capture is handed over whole; a small one copied, so the relay keeps the
     // string's room for what comes next.
-    if (bytes.size() >= 64 * 1024) {
+    if (bytes.size() >= kDataHandOverBytes) {
       e.data.swap(bytes);
     } else {
       e.data.assign(bytes);
